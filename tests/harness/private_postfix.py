@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A private Postfix instance for tests and the demo.
+
+Everything lives under one base directory: config dir, queue, data dir, maillog,
+lookup tables. Listeners bind loopback ports only; every transport is ``discard``, so
+nothing is delivered anywhere. The machine's default instance (/etc/postfix) is never
+read from or written to: we pass ``-c CONFIG_DIR`` to every Postfix command.
+
+Use from pytest (see tests/conftest.py) or from a shell / playbook::
+
+    python3 tests/harness/private_postfix.py start /tmp/pf   # prints JSON facts
+    python3 tests/harness/private_postfix.py stop /tmp/pf
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+POSTFIX = "/usr/sbin/postfix"
+POSTCONF = "/usr/sbin/postconf"
+
+# The unix-domain services every instance needs (as in Debian's master.cf), never chrooted,
+# so the instance works whatever its base directory is.
+_MASTER_CF_BASE = """\
+# master.cf of a private test instance (mailops.xclient harness)
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+# Access rules of the test instance. Each rule matches only an address or name that a test
+# sends with XCLIENT, so a verdict proves which identity Postfix applied the rule to.
+_CLIENT_ACCESS_CIDR = """\
+# Client addresses the private instance refuses (matched against the XCLIENT ADDR).
+192.0.2.66/32           REJECT client 192.0.2.66 is blocked by test policy
+198.51.100.0/24         REJECT network 198.51.100.0/24 is blocked by test policy
+[2001:db8::66]/128      REJECT client 2001:db8::66 is blocked by test policy
+127.0.0.66/32           REJECT client 127.0.0.66 is blocked by test policy
+203.0.113.45/32         DEFER_IF_PERMIT client 203.0.113.45 is greylisted by test policy
+"""
+
+_SASL_SMTPD_CONF = """\
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: {base}/sasldb2
+mech_list: PLAIN LOGIN
+"""
+
+# A policy service spawned by Postfix itself: it records every attribute Postfix passes
+# (client_address, server_address, server_port, ...) and answers DUNNO. It changes no
+# decision; it only makes DESTADDR / DESTPORT visible, as Postfix hands them to policy
+# servers.
+_POLICY_LOGGER = r'''#!/usr/bin/env python3
+import json, sys
+out = sys.argv[1]
+attrs = {}
+for raw in sys.stdin:
+    line = raw.rstrip("\n")
+    if line:
+        key, _, value = line.partition("=")
+        attrs[key] = value
+        continue
+    with open(out, "a") as fh:
+        fh.write(json.dumps(attrs) + "\n")
+    sys.stdout.write("action=DUNNO\n\n")
+    sys.stdout.flush()
+    attrs = {}
+'''
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def ipv6_loopback_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class PrivatePostfix:
+    """One private instance; ``start()`` writes its files and starts it."""
+
+    base: str
+    hostname: str = "probe-target.test"
+    # Listener name -> port; filled by start().
+    ports: Dict[str, int] = field(default_factory=dict)
+    ipv6: bool = False
+    extra_main: Dict[str, str] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- paths
+    @property
+    def config_dir(self) -> str:
+        return os.path.join(self.base, "etc")
+
+    @property
+    def queue_dir(self) -> str:
+        return os.path.join(self.base, "queue")
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.base, "data")
+
+    @property
+    def maillog(self) -> str:
+        return os.path.join(self.base, "maillog")
+
+    @property
+    def policy_log(self) -> str:
+        return os.path.join(self.base, "policy.jsonl")
+
+    # ----------------------------------------------------------------- config
+    def main_cf(self) -> Dict[str, str]:
+        base = self.base
+        params = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue_dir,
+            "data_directory": self.data_dir,
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": self.hostname,
+            "mydomain": "test",
+            "myorigin": "$myhostname",
+            "smtpd_banner": "$myhostname ESMTP private-test-instance",
+            "inet_interfaces": "loopback-only",
+            "inet_protocols": "all" if self.ipv6 else "ipv4",
+            "mynetworks": "127.0.0.1/32" + (" [::1]/128" if self.ipv6 else ""),
+            "mydestination": "",
+            "relay_domains": "example.net",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            # Nothing leaves the instance: every transport discards.
+            "default_transport": "discard:private test instance",
+            "relay_transport": "discard:private test instance",
+            "local_transport": "discard:private test instance",
+            "virtual_transport": "discard:private test instance",
+            "in_flow_delay": "0",
+            "maillog_file": self.maillog,
+            # maillog_file must sit under one of these prefixes (a Postfix safety check).
+            "maillog_file_prefixes": self.base,
+            "smtpd_peername_lookup": "yes",
+            "unknown_client_reject_code": "550",
+            "smtpd_client_connection_count_limit": "0",
+            "smtpd_client_connection_rate_limit": "0",
+            "default_process_limit": "200",
+            "smtpd_helo_restrictions": "",
+            "smtpd_client_restrictions": "",
+            "smtpd_recipient_restrictions": " ".join([
+                "check_policy_service unix:private/policylog,",
+                f"check_client_access cidr:{base}/etc/client_access.cidr,",
+                "check_reverse_client_hostname_access"
+                " inline:{ {rev-blocked.example = REJECT reverse name blocked by test policy} },",
+                "check_helo_access"
+                " inline:{ {bad-helo.example = REJECT helo bad-helo.example blocked by test policy} },",
+                "reject_unknown_client_hostname,",
+                "permit_mynetworks,",
+                "permit_sasl_authenticated,",
+                "reject_unauth_destination,",
+                "permit",
+            ]),
+            "policylog_time_limit": "3600",
+            "smtpd_sasl_auth_enable": "no",
+            "cyrus_sasl_config_path": os.path.join(base, "etc", "sasl"),
+            "smtpd_sasl_path": "smtpd",
+            "smtpd_tls_security_level": "none",
+            "smtpd_authorized_xclient_hosts": "",
+        }
+        params.update(self.extra_main)
+        return params
+
+    def listeners(self) -> List[str]:
+        p = self.ports
+        authorized = "127.0.0.1" + (" [::1]" if self.ipv6 else "")
+        entries = [
+            # XCLIENT-authorized for the loopback client.
+            (f"127.0.0.1:{p['authorized']}", [
+                "syslog_name=postfix/authorized",
+                f"{{ smtpd_authorized_xclient_hosts = {authorized} }}",
+            ]),
+            # Nobody may use XCLIENT here (main.cf default: empty).
+            (f"127.0.0.1:{p['unauthorized']}", ["syslog_name=postfix/unauthorized"]),
+            # SASL enabled (XCLIENT LOGIN counts for permit_sasl_authenticated on 3.7.11),
+            # client port logging on.
+            (f"127.0.0.1:{p['sasl']}", [
+                "syslog_name=postfix/sasl",
+                f"{{ smtpd_authorized_xclient_hosts = {authorized} }}",
+                "smtpd_sasl_auth_enable=yes",
+                "smtpd_tls_auth_only=no",
+                "smtpd_client_port_logging=yes",
+            ]),
+        ]
+        lines = []
+        for addr, opts in entries:
+            lines.append(f"{addr} inet n - n - - smtpd")
+            lines.extend(f"  -o {o}" for o in opts)
+        if self.ipv6:
+            lines.append(f"[::1]:{p['authorized']} inet n - n - - smtpd")
+            lines.append("  -o syslog_name=postfix/authorized6")
+            lines.append(f"  -o {{ smtpd_authorized_xclient_hosts = {authorized} }}")
+        lines.append("policylog unix - n n - 0 spawn")
+        lines.append(f"  user=nobody argv={sys.executable} {self.base}/etc/policy_logger.py"
+                     f" {self.policy_log}")
+        return lines
+
+    def write_config(self) -> None:
+        for d in (self.config_dir, self.queue_dir, self.data_dir,
+                  os.path.join(self.config_dir, "sasl")):
+            os.makedirs(d, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        shutil.chown(self.data_dir, user="postfix", group="postfix")
+        with open(os.path.join(self.config_dir, "main.cf"), "w", encoding="utf-8") as fh:
+            fh.write("# main.cf of a private test instance (mailops.xclient harness)\n")
+            for key, value in self.main_cf().items():
+                fh.write(f"{key} = {value}\n")
+        with open(os.path.join(self.config_dir, "master.cf"), "w", encoding="utf-8") as fh:
+            fh.write(_MASTER_CF_BASE)
+            fh.write("\n".join(self.listeners()) + "\n")
+        with open(os.path.join(self.config_dir, "client_access.cidr"), "w",
+                  encoding="utf-8") as fh:
+            fh.write(_CLIENT_ACCESS_CIDR)
+        with open(os.path.join(self.config_dir, "sasl", "smtpd.conf"), "w",
+                  encoding="utf-8") as fh:
+            fh.write(_SASL_SMTPD_CONF.format(base=self.base))
+        logger = os.path.join(self.config_dir, "policy_logger.py")
+        with open(logger, "w", encoding="utf-8") as fh:
+            fh.write(_POLICY_LOGGER)
+        os.chmod(logger, 0o755)
+        # The policy logger runs as nobody and appends here.
+        open(self.policy_log, "a", encoding="utf-8").close()
+        os.chmod(self.policy_log, 0o666)
+
+    # ----------------------------------------------------------------- control
+    def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([POSTFIX, "-c", self.config_dir, *args], check=check,
+                              capture_output=True, text=True)
+
+    def start(self, timeout: float = 20.0) -> "PrivatePostfix":
+        self.ipv6 = self.ipv6 and ipv6_loopback_available()
+        for name in ("authorized", "unauthorized", "sasl"):
+            self.ports.setdefault(name, free_port())
+        self.write_config()
+        # postfix check also creates the queue directories with the right owners.
+        res = self.postfix("check", check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"postfix check failed for {self.config_dir}: {res.stderr}")
+        res = self.postfix("start", check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(_port_open("127.0.0.1", port) for port in self.ports.values()):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"private Postfix in {self.base} did not listen in {timeout}s")
+
+    def stop(self) -> None:
+        self.postfix("stop", check=False)
+        pidfile = os.path.join(self.queue_dir, "pid", "master.pid")
+        deadline = time.monotonic() + 15
+        while os.path.exists(pidfile) and time.monotonic() < deadline:
+            try:
+                pid = int(open(pidfile, encoding="ascii").read().strip())
+                os.kill(pid, 0)
+            except (ValueError, OSError):
+                break
+            time.sleep(0.05)
+
+    def reload(self) -> None:
+        self.postfix("reload")
+
+    def running(self) -> bool:
+        return self.postfix("status", check=False).returncode == 0
+
+    # ----------------------------------------------------------------- logs
+    def log_lines(self) -> List[str]:
+        try:
+            with open(self.maillog, encoding="utf-8", errors="replace") as fh:
+                return fh.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> List[str]:
+        """Lines matching ``pattern`` (a regex), waiting until at least one appears."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [line for line in self.log_lines() if rx.search(line)]
+            if hits or time.monotonic() >= deadline:
+                return hits
+            time.sleep(0.05)
+
+    def policy_requests(self) -> List[dict]:
+        with open(self.policy_log, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def facts(self) -> dict:
+        data = asdict(self)
+        data.update(config_dir=self.config_dir, maillog=self.maillog,
+                    queue_dir=self.queue_dir)
+        return data
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 2 or argv[0] not in ("start", "stop", "status"):
+        print("usage: private_postfix.py start|stop|status BASE_DIR", file=sys.stderr)
+        return 2
+    action, base = argv[0], os.path.abspath(argv[1])
+    state = os.path.join(base, "instance.json")
+    if action == "start":
+        os.makedirs(base, exist_ok=True)
+        inst = PrivatePostfix(base=base, ipv6=True).start()
+        with open(state, "w", encoding="utf-8") as fh:
+            json.dump(inst.facts(), fh, indent=2)
+        print(json.dumps(inst.facts()))
+        return 0
+    if not os.path.exists(state):
+        print(f"no private instance recorded in {base}", file=sys.stderr)
+        return 1
+    with open(state, encoding="utf-8") as fh:
+        facts = json.load(fh)
+    inst = PrivatePostfix(base=base, ports=facts["ports"], ipv6=facts["ipv6"])
+    if action == "status":
+        return 0 if inst.running() else 3
+    inst.stop()
+    shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
