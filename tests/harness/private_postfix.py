@@ -82,21 +82,16 @@ mech_list: PLAIN LOGIN
 # (client_address, server_address, server_port, ...) and answers DUNNO. It changes no
 # decision; it only makes DESTADDR / DESTPORT visible, as Postfix hands them to policy
 # servers.
-_POLICY_LOGGER = r'''#!/usr/bin/env python3
-import json, sys
-out = sys.argv[1]
-attrs = {}
-for raw in sys.stdin:
-    line = raw.rstrip("\n")
-    if line:
-        key, _, value = line.partition("=")
-        attrs[key] = value
-        continue
-    with open(out, "a") as fh:
-        fh.write(json.dumps(attrs) + "\n")
-    sys.stdout.write("action=DUNNO\n\n")
-    sys.stdout.flush()
-    attrs = {}
+_POLICY_LOGGER = '''#!/bin/sh
+# One line per policy request: the attributes, tab-separated. Always answers DUNNO.
+out=$1
+req=
+while IFS= read -r line; do
+    if [ -n "$line" ]; then req="$req	$line"; continue; fi
+    printf '%s\\n' "$req" >> "$out"
+    printf 'action=DUNNO\\n\\n'
+    req=
+done
 '''
 
 
@@ -186,6 +181,8 @@ class PrivatePostfix:
             "default_process_limit": "200",
             "smtpd_helo_restrictions": "",
             "smtpd_client_restrictions": "",
+            "smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated,"
+                                        " reject_unauth_destination",
             "smtpd_recipient_restrictions": " ".join([
                 "check_policy_service unix:private/policylog,",
                 f"check_client_access cidr:{base}/etc/client_access.cidr,",
@@ -239,7 +236,7 @@ class PrivatePostfix:
             lines.append("  -o syslog_name=postfix/authorized6")
             lines.append(f"  -o {{ smtpd_authorized_xclient_hosts = {authorized} }}")
         lines.append("policylog unix - n n - 0 spawn")
-        lines.append(f"  user=nobody argv={sys.executable} {self.base}/etc/policy_logger.py"
+        lines.append(f"  user=nobody argv=/bin/sh {self.base}/etc/policy_logger.sh"
                      f" {self.policy_log}")
         return lines
 
@@ -262,7 +259,7 @@ class PrivatePostfix:
         with open(os.path.join(self.config_dir, "sasl", "smtpd.conf"), "w",
                   encoding="utf-8") as fh:
             fh.write(_SASL_SMTPD_CONF.format(base=self.base))
-        logger = os.path.join(self.config_dir, "policy_logger.py")
+        logger = os.path.join(self.config_dir, "policy_logger.sh")
         with open(logger, "w", encoding="utf-8") as fh:
             fh.write(_POLICY_LOGGER)
         os.chmod(logger, 0o755)
@@ -332,8 +329,12 @@ class PrivatePostfix:
             time.sleep(0.05)
 
     def policy_requests(self) -> List[dict]:
+        requests = []
         with open(self.policy_log, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            for line in fh:
+                pairs = [p.partition("=") for p in line.rstrip("\n").split("\t") if p]
+                requests.append({k: v for k, _, v in pairs})
+        return requests
 
     def facts(self) -> dict:
         data = asdict(self)

@@ -1,0 +1,241 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Running probe cases against a server: one connection per case, cases in parallel.
+
+One case = one connection (Postfix re-checks XCLIENT authorization against the new
+identity, so a second XCLIENT in the same session is normally refused). A case that fails
+or errors never stops the others.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
+    CaseSpec,
+    judge,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
+    Reply,
+    ehlo_keywords,
+    xclient_attributes,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    SmtpSession,
+    SmtpSessionError,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
+    mask_login,
+)
+
+TRANSCRIPT_MODES = ("failures", "all", "none")
+
+
+@dataclass
+class ProbeTarget:
+    """Where and how to connect; shared by every case."""
+
+    server: str
+    port: int = 25
+    tls: str = "none"
+    helo: str = "localhost"
+    source_address: Optional[str] = None
+    timeout: float = 30.0
+    tls_context: Optional[ssl.SSLContext] = None
+    server_name: Optional[str] = None
+
+
+def _stage(reply: Reply, **extra: Any) -> Dict[str, Any]:
+    result = {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text}
+    result.update(extra)
+    return result
+
+
+def _ehlo(session: SmtpSession, name: str) -> Reply:
+    reply = session.command(f"EHLO {name}")
+    if reply.code >= 500 and reply.code != 554:
+        # A server without ESMTP: fall back to HELO, as RFC 5321 4.1.4 allows.
+        reply = session.command(f"HELO {name}")
+    return reply
+
+
+def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
+              stages: Dict[str, Any], check_mode: bool, facts: Dict[str, Any]) -> None:
+    """The dialogue of one case; fills ``stages`` as it goes."""
+    greeting = session.open()
+    stages["connect"] = _stage(greeting)
+    if greeting.klass != 2:
+        return
+    ehlo = _ehlo(session, target.helo)
+    stages["ehlo"] = _stage(ehlo)
+    if ehlo.klass != 2:
+        return
+    if target.tls == "starttls":
+        if "STARTTLS" not in ehlo_keywords(ehlo):
+            raise SmtpSessionError(f"{target.server}:{target.port} does not offer STARTTLS")
+        reply = session.starttls()
+        if reply.code != 220:
+            raise SmtpSessionError(f"STARTTLS refused: {reply.render()}")
+        ehlo = _ehlo(session, target.helo)
+        stages["ehlo"] = _stage(ehlo)
+        if ehlo.klass != 2:
+            return
+    advertised = xclient_attributes(ehlo_keywords(ehlo))
+    facts["xclient_attributes"] = advertised
+    if spec.xclient is None:
+        if "xclient" in spec.expect:
+            stages["xclient"] = {"outcome": "offered" if advertised is not None
+                                 else "not_offered", "code": None, "enhanced": None,
+                                 "text": "", "attributes": advertised}
+    else:
+        if advertised is None:
+            stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
+                                 "text": "XCLIENT is not in the EHLO reply"}
+            return
+        missing = [a for a in spec.xclient if a not in advertised]
+        if missing:
+            stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
+                                 "text": "the server does not advertise the attributes "
+                                 + " ".join(missing)}
+            return
+        for command in spec.xclient_commands:
+            # Send nothing after XCLIENT before its reply: smtpd treats anything queued
+            # as improper pipelining once it resets to the greeting stage.
+            reply = session.command(command, shown=mask_login(command))
+            if reply.klass != 2:
+                stages["xclient"] = _stage(reply, outcome="refused")
+                return
+        stages["xclient"] = _stage(reply, outcome="accepted")
+        helo = _ehlo(session, spec.helo or target.helo)
+        stages["helo"] = _stage(helo)
+        if helo.klass != 2:
+            return
+    if spec.mail_from is None:
+        return
+    mail = session.command(f"MAIL FROM:<{spec.mail_from}>")
+    stages["mail"] = _stage(mail)
+    if mail.klass != 2:
+        return
+    rcpts: List[Dict[str, Any]] = []
+    stages["rcpt"] = rcpts
+    for rcpt in spec.rcpt_to:
+        reply = session.command(f"RCPT TO:<{rcpt}>")
+        rcpts.append(_stage(reply, recipient=rcpt))
+    if spec.data is None:
+        return
+    if check_mode:
+        stages["data"] = {"skipped": "check mode: no message is sent"}
+        return
+    if not any(r["code"] // 100 == 2 for r in rcpts):
+        return
+    first, final = session.data(spec.data)
+    stages["data"] = _stage(final if final is not None else first)
+
+
+def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
+             transcript_mode: str = "failures") -> Dict[str, Any]:
+    """Run one case; never raises for server or network trouble."""
+    started = time.monotonic()
+    transcript: Optional[List[str]] = [] if transcript_mode != "none" else None
+    stages: Dict[str, Any] = {}
+    facts: Dict[str, Any] = {}
+    error = None
+    session = SmtpSession(target.server, target.port, timeout=target.timeout,
+                          source_address=target.source_address, tls=target.tls,
+                          tls_context=target.tls_context, server_name=target.server_name,
+                          transcript=transcript)
+    try:
+        _converse(spec, target, session, stages, check_mode, facts)
+        session.quit()
+    except SmtpSessionError as exc:
+        error = str(exc)
+    except (OSError, ssl.SSLError, socket.error) as exc:  # anything the socket layer adds
+        error = f"network error: {exc}"
+    finally:
+        session.close()
+    mismatches = judge(spec, stages)
+    passed = error is None and not mismatches
+    status = "passed" if passed else ("error" if error else "failed")
+    result: Dict[str, Any] = {
+        "name": spec.name,
+        "passed": passed,
+        "status": status,
+        "error": error,
+        "mismatches": mismatches,
+        "stages": stages,
+        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        "xclient_attributes": facts.get("xclient_attributes"),
+    }
+    if transcript is not None and (transcript_mode == "all" or not passed):
+        result["transcript"] = transcript
+    return result
+
+
+def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
+              check_mode: bool = False, transcript_mode: str = "failures"
+              ) -> List[Dict[str, Any]]:
+    """Run all cases, up to ``concurrency`` at once; results in the order of ``specs``."""
+    if transcript_mode not in TRANSCRIPT_MODES:
+        raise ValueError(f"transcript must be one of {', '.join(TRANSCRIPT_MODES)}")
+    workers = max(1, min(concurrency, len(specs)))
+    if workers == 1:
+        return [run_case(s, target, check_mode, transcript_mode) for s in specs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda s: run_case(s, target, check_mode, transcript_mode),
+                             specs))
+
+
+def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
+    return {
+        "total": len(results),
+        "passed": sum(1 for r in results if r["status"] == "passed"),
+        "failed": sum(1 for r in results if r["status"] == "failed"),
+        "errors": sum(1 for r in results if r["status"] == "error"),
+    }
+
+
+def advertised_attributes(results: List[Dict[str, Any]]) -> Optional[List[str]]:
+    """What the server advertised, from the first case that got that far."""
+    for result in results:
+        if result.get("xclient_attributes") is not None:
+            return result["xclient_attributes"]
+    return None
+
+
+def render_table(results: List[Dict[str, Any]], only_problems: bool = False) -> str:
+    """A readable per-case table: case, result, and what was expected vs what came back."""
+    rows = []
+    for r in results:
+        if only_problems and r["passed"]:
+            continue
+        if r["error"]:
+            rows.append((r["name"], "ERROR", r["error"]))
+        for problem in r["mismatches"]:
+            rows.append((r["name"], "FAILED", problem))
+        if r["passed"]:
+            rows.append((r["name"], "passed", _passed_detail(r)))
+    if not rows:
+        return ""
+    width = min(max(len(row[0]) for row in rows), 48)
+    lines = [f"{'CASE':<{width}}  {'RESULT':<6}  DETAIL"]
+    for name, verdict, detail in rows:
+        lines.append(f"{name[:width]:<{width}}  {verdict:<6}  {detail}")
+    return "\n".join(lines)
+
+
+def _passed_detail(result: Dict[str, Any]) -> str:
+    stages = result["stages"]
+    parts = []
+    if "xclient" in stages:
+        parts.append(f"xclient {stages['xclient']['outcome']}")
+    for stage in ("mail", "data"):
+        if stage in stages and "code" in stages[stage]:
+            parts.append(f"{stage} {stages[stage]['code']}")
+    for rcpt in stages.get("rcpt", []):
+        parts.append(f"rcpt {rcpt['code']} {rcpt.get('enhanced') or ''}".rstrip())
+    return ", ".join(parts)

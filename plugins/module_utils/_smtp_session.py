@@ -1,0 +1,234 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small, strict SMTP client session for probing (stdlib only).
+
+Not smtplib: every read and write is bounded by one deadline for the whole session, so a
+tarpit that trickles bytes cannot hold a probe past its timeout; replies go through the
+strict parser in _smtp_reply; each exchange can be recorded in a transcript. Commands are
+sent one at a time and each reply is read before anything else is sent (no pipelining),
+which is what XCLIENT requires.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import List, Optional, Tuple
+
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
+    MAX_LINE,
+    MalformedReply,
+    Reply,
+    ReplyReader,
+)
+
+
+class SmtpSessionError(Exception):
+    """A session that could not go on; ``kind`` says why in one word."""
+
+    kind = "error"
+
+
+class SmtpConnectError(SmtpSessionError):
+    kind = "connect"
+
+
+class SmtpTimeout(SmtpSessionError):
+    kind = "timeout"
+
+
+class SmtpTlsError(SmtpSessionError):
+    kind = "tls"
+
+
+class SmtpProtocolError(SmtpSessionError):
+    kind = "protocol"
+
+
+class SmtpClosed(SmtpSessionError):
+    kind = "closed"
+
+
+def make_tls_context(validate_certs: bool = True, ca_file: Optional[str] = None,
+                     client_cert: Optional[str] = None,
+                     client_key: Optional[str] = None) -> ssl.SSLContext:
+    """A client TLS context: certificate and name verification on unless told otherwise."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+class SmtpSession:
+    """One SMTP connection. Use ``open()``, then ``command()``; ``close()`` always."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 30.0,
+                 source_address: Optional[str] = None, tls: str = "none",
+                 tls_context: Optional[ssl.SSLContext] = None,
+                 server_name: Optional[str] = None,
+                 transcript: Optional[List[str]] = None) -> None:
+        if tls not in ("none", "starttls", "smtps"):
+            raise ValueError(f"tls must be none, starttls or smtps, not {tls!r}")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.source_address = source_address
+        self.tls = tls
+        self.tls_context = tls_context
+        self.server_name = server_name or host
+        self.transcript = transcript
+        self.deadline = time.monotonic() + timeout
+        self.sock: Optional[socket.socket] = None
+        self._buf = b""
+        self.tls_active = False
+
+    # ------------------------------------------------------------------ plumbing
+    def _remaining(self, what: str) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SmtpTimeout(f"timed out after {self.timeout:g}s {what}")
+        return left
+
+    def _log(self, direction: str, line: str) -> None:
+        if self.transcript is not None:
+            self.transcript.append(f"{direction} {line}")
+
+    def open(self) -> Reply:
+        """Connect (TLS first for smtps) and read the greeting."""
+        source = (self.source_address, 0) if self.source_address else None
+        try:
+            self.sock = socket.create_connection(
+                (self.host, self.port), timeout=self._remaining("connecting"),
+                source_address=source)
+        except socket.timeout:
+            raise SmtpTimeout(f"timed out after {self.timeout:g}s connecting to"
+                              f" {self.host}:{self.port}") from None
+        except OSError as exc:
+            raise SmtpConnectError(f"cannot connect to {self.host}:{self.port}"
+                                   f"{' from ' + self.source_address if source else ''}:"
+                                   f" {exc.strerror or exc}") from None
+        if self.tls == "smtps":
+            self._start_tls()
+        return self.read_reply("reading the greeting")
+
+    def _start_tls(self) -> None:
+        context = self.tls_context or make_tls_context()
+        assert self.sock is not None
+        try:
+            self.sock.settimeout(self._remaining("in the TLS handshake"))
+            self.sock = context.wrap_socket(self.sock, server_hostname=self.server_name)
+        except socket.timeout:
+            raise SmtpTimeout(f"timed out after {self.timeout:g}s in the TLS handshake") \
+                from None
+        except ssl.SSLCertVerificationError as exc:
+            raise SmtpTlsError(f"TLS certificate of {self.server_name} not accepted:"
+                               f" {exc.verify_message or exc}") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise SmtpTlsError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") \
+                from None
+        self._buf = b""
+        self.tls_active = True
+        self._log("--", f"TLS established ({self.sock.version()})")
+
+    def _readline(self, what: str) -> str:
+        assert self.sock is not None
+        while b"\n" not in self._buf:
+            if len(self._buf) > MAX_LINE + 2:
+                raise SmtpProtocolError(f"malformed reply {what}: line longer than"
+                                        f" {MAX_LINE} characters")
+            self.sock.settimeout(self._remaining(what))
+            try:
+                chunk = self.sock.recv(8192)
+            except socket.timeout:
+                raise SmtpTimeout(f"timed out after {self.timeout:g}s {what}") from None
+            except ssl.SSLError as exc:
+                raise SmtpTlsError(f"TLS error {what}: {exc}") from None
+            except OSError as exc:
+                raise SmtpClosed(f"connection lost {what}: {exc.strerror or exc}") from None
+            if not chunk:
+                if self._buf:
+                    raise SmtpProtocolError(f"server closed the connection {what}, in the"
+                                            f" middle of a line: {self._buf[:80]!r}")
+                raise SmtpClosed(f"server closed the connection {what}")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\n", 1)
+        return raw.rstrip(b"\r").decode("utf-8", "replace")
+
+    def read_reply(self, what: str = "reading a reply") -> Reply:
+        reader = ReplyReader()
+        while True:
+            line = self._readline(what)
+            self._log("S:", line)
+            try:
+                reply = reader.feed(line)
+            except MalformedReply as exc:
+                raise SmtpProtocolError(f"malformed reply {what}: {exc}") from None
+            if reply is not None:
+                return reply
+
+    def send_line(self, line: str, shown: Optional[str] = None) -> None:
+        assert self.sock is not None
+        self._log("C:", line if shown is None else shown)
+        try:
+            self.sock.settimeout(self._remaining(f"sending {line.split(' ', 1)[0]}"))
+            self.sock.sendall(line.encode("utf-8") + b"\r\n")
+        except socket.timeout:
+            raise SmtpTimeout(f"timed out after {self.timeout:g}s sending a command") \
+                from None
+        except OSError as exc:
+            raise SmtpClosed(f"connection lost sending {line.split(' ', 1)[0]}:"
+                             f" {exc.strerror or exc}") from None
+
+    # ------------------------------------------------------------------ commands
+    def command(self, line: str, shown: Optional[str] = None) -> Reply:
+        """Send one command and wait for its whole reply."""
+        verb = line.split(" ", 1)[0].upper()
+        self.send_line(line, shown)
+        return self.read_reply(f"waiting for the reply to {verb}")
+
+    def starttls(self) -> Reply:
+        reply = self.command("STARTTLS")
+        if reply.code == 220:
+            self._start_tls()
+        return reply
+
+    def data(self, message: str) -> Tuple[Reply, Optional[Reply]]:
+        """DATA; if the server says 354, send the dot-stuffed message. Returns both replies."""
+        first = self.command("DATA")
+        if first.code != 354:
+            return first, None
+        assert self.sock is not None
+        lines = message.replace("\r\n", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        payload = b"".join((("." + l) if l.startswith(".") else l).encode("utf-8") + b"\r\n"
+                           for l in lines) + b".\r\n"
+        self._log("C:", f"<message: {len(lines)} lines, {len(payload)} octets>")
+        try:
+            self.sock.settimeout(self._remaining("sending the message"))
+            self.sock.sendall(payload)
+        except socket.timeout:
+            raise SmtpTimeout(f"timed out after {self.timeout:g}s sending the message") \
+                from None
+        except OSError as exc:
+            raise SmtpClosed(f"connection lost sending the message: {exc}") from None
+        return first, self.read_reply("waiting for the reply to the message")
+
+    def quit(self) -> None:
+        """RSET and QUIT politely; a server that already hung up is fine."""
+        try:
+            self.command("RSET")
+            self.command("QUIT")
+        except SmtpSessionError:
+            pass
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None

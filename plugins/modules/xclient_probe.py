@@ -1,0 +1,305 @@
+#!/usr/bin/python
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: xclient_probe
+short_description: Verify what Postfix answers for given client identities, using XCLIENT
+version_added: 0.1.0
+description:
+  - Connects to an SMTP server once per case, optionally overrides the client identity with
+    Postfix's C(XCLIENT) command, and checks the replies to C(XCLIENT), C(MAIL FROM),
+    C(RCPT TO) and (only when the case gives a message) C(DATA) against what the case
+    expects.
+  - Without O(cases[].data) no mail is ever queued; every session ends with C(RSET) and
+    C(QUIT).
+  - After a successful C(XCLIENT) the module waits for the fresh C(220) greeting and sends
+    C(EHLO) again, with the declared O(cases[].xclient.helo) when one is given, so the HELO
+    Postfix checks is the declared one.
+  - One case is one connection, because Postfix re-checks XCLIENT authorization against the
+    new identity. Cases run in parallel up to O(concurrency); a failing case never stops
+    the others.
+  - The task fails when any case does not behave as expected (unless O(fail_on_mismatch=false)),
+    with a per-case table of what was expected and what the server answered.
+author:
+  - mailops.xclient contributors
+extends_documentation_fragment: []
+attributes: {}
+options:
+  server:
+    description: Host name or IP address of the SMTP server to probe.
+    type: str
+    required: true
+  port:
+    description: TCP port of the SMTP server.
+    type: int
+    default: 25
+  tls:
+    description:
+      - V(none) for plain SMTP, V(starttls) to upgrade with C(STARTTLS) before C(XCLIENT),
+        V(smtps) for implicit TLS.
+      - Certificates are verified unless O(validate_certs=false).
+    type: str
+    choices: [none, starttls, smtps]
+    default: none
+  validate_certs:
+    description: Verify the server certificate and its name when O(tls) is not V(none).
+    type: bool
+    default: true
+  ca_file:
+    description: PEM file with the CA certificates to trust instead of the system store.
+    type: path
+  server_name:
+    description: Name to expect in the server certificate (and send as SNI); default O(server).
+    type: str
+  helo:
+    description: Name sent with C(EHLO). Default is the fully qualified name of the host.
+    type: str
+  source_address:
+    description: Local address to connect from (the address Postfix authorizes XCLIENT for).
+    type: str
+  timeout:
+    description:
+      - Seconds one case may take in all, from connect to C(QUIT). A case that runs out of
+        time ends as an error; the other cases go on.
+    type: float
+    default: 30
+  concurrency:
+    description: How many cases run at the same time (one connection each).
+    type: int
+    default: 10
+  fail_on_mismatch:
+    description: Fail the task when a case does not behave as expected or cannot be run.
+    type: bool
+    default: true
+  transcript:
+    description:
+      - Which cases return the SMTP transcript. LOGIN values are always masked.
+      - V(failures) keeps memory bounded for large case sets.
+    type: str
+    choices: [failures, all, none]
+    default: failures
+  cases:
+    description: What to probe. Names must be unique.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the case, shown in the report.
+        type: str
+        required: true
+      xclient:
+        description:
+          - Client identity to send with C(XCLIENT). Omitted means no C(XCLIENT) is sent.
+          - Keys C(name), C(addr), C(port), C(proto), C(helo), C(login), C(destaddr),
+            C(destport), C(reverse_name). C(addr) and C(destaddr) take IPv4 or IPv6 (sent
+            in the C(IPV6:) form); C(name) and C(reverse_name) take a hostname,
+            C([UNAVAILABLE]) or C([TEMPUNAVAIL]); ports 0 to 65535; C(proto) C(SMTP) or
+            C(ESMTP). Values are xtext-encoded; each must stay within 255 octets.
+        type: dict
+      helo:
+        description: EHLO name to send after C(XCLIENT) instead of O(helo).
+        type: str
+      mail_from:
+        description: Envelope sender for C(MAIL FROM); empty string for the null sender.
+        type: str
+      rcpt_to:
+        description: Recipients, one C(RCPT TO) each.
+        type: list
+        elements: str
+      data:
+        description:
+          - Message (headers and body) to send with C(DATA) if a recipient is accepted.
+            This queues real mail on the server. Skipped in check mode.
+        type: str
+      expect:
+        description:
+          - What the server must answer. C(xclient) is one of V(accepted), V(refused),
+            V(not_offered), V(any) (default V(accepted) when C(xclient) is given); for a case
+            without C(xclient), V(offered) or V(not_offered) checks the EHLO keyword.
+          - C(connect), C(mail), C(rcpt) and C(data) are V(accept), V(reject), V(tempfail),
+            V(any), a reply code such as V(554) or an enhanced code such as V(5.7.1). C(rcpt)
+            applies to every recipient, or give a list with one entry per recipient.
+          - Any stage may be a dictionary with C(status) and C(text), a regular expression
+            the reply text must match. C(text) at the top level applies to the last stage
+            that has an expectation.
+        type: dict
+notes:
+  - Check mode is supported; probes change nothing, and C(DATA) is skipped.
+  - The probing host must be in C(smtpd_authorized_xclient_hosts) of the listener for
+    C(XCLIENT) to be offered; see M(mailops.xclient.xclient_probe) examples.
+"""
+
+EXAMPLES = r"""
+- name: Access rules hold for these client identities
+  mailops.xclient.xclient_probe:
+    server: mx1.example.net
+    port: 25
+    cases:
+      - name: blocked network is refused at RCPT
+        xclient: {addr: 192.0.2.66, name: spam.example}
+        mail_from: probe@example.org
+        rcpt_to: [postmaster@example.net]
+        expect: {xclient: accepted, rcpt: reject}
+      - name: this host may not use XCLIENT
+        expect: {xclient: not_offered}
+
+- name: Relay needs authentication; the reply text says why
+  mailops.xclient.xclient_probe:
+    server: 127.0.0.1
+    port: 10025
+    tls: starttls
+    ca_file: /etc/ssl/certs/internal-ca.pem
+    server_name: mx1.example.net
+    cases:
+      - name: unauthenticated relay is denied
+        xclient: {addr: "2001:db8::25", name: "[UNAVAILABLE]", helo: client.example}
+        mail_from: someone@example.org
+        rcpt_to: [someone@elsewhere.example]
+        expect:
+          rcpt: {status: "5.7.1", text: "Relay access denied"}
+  register: probe
+"""
+
+RETURN = r"""
+cases:
+  description: One entry per case, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The case name.
+      type: str
+    passed:
+      description: Whether every expectation held and the session ran to the end.
+      type: bool
+    status:
+      description: V(passed), V(failed) (the server answered otherwise) or V(error).
+      type: str
+    error:
+      description: Why the case could not be run (connection refused, timeout, TLS...).
+      type: str
+    mismatches:
+      description: One line per expectation that did not hold.
+      type: list
+      elements: str
+    stages:
+      description:
+        - Per stage (C(connect), C(ehlo), C(xclient), C(helo), C(mail), C(rcpt) (a list),
+          C(data)) the reply C(code), C(enhanced) status code and C(text). C(xclient) also
+          has C(outcome). Stages not reached are absent.
+      type: dict
+    elapsed_ms:
+      description: Wall time of the case.
+      type: float
+    transcript:
+      description: The SMTP dialogue (C(C:) client, C(S:) server), LOGIN masked.
+      type: list
+      elements: str
+      returned: per O(transcript)
+summary:
+  description: Counts of cases.
+  returned: always
+  type: dict
+  sample: {total: 2, passed: 2, failed: 0, errors: 0}
+xclient_attributes:
+  description: The XCLIENT attributes the server advertised (null when not offered).
+  returned: always
+  type: list
+  elements: str
+  sample: [NAME, ADDR, PROTO, HELO, REVERSE_NAME, PORT, LOGIN, DESTADDR, DESTPORT]
+report:
+  description: The per-case table as text.
+  returned: always
+  type: str
+"""
+
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
+    ProbeInputError,
+    parse_cases,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
+    TRANSCRIPT_MODES,
+    ProbeTarget,
+    advertised_attributes,
+    render_table,
+    run_cases,
+    summarize,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    make_tls_context,
+)
+
+
+def argument_spec() -> dict:
+    return dict(
+        server=dict(type="str", required=True),
+        port=dict(type="int", default=25),
+        tls=dict(type="str", default="none", choices=["none", "starttls", "smtps"]),
+        validate_certs=dict(type="bool", default=True),
+        ca_file=dict(type="path"),
+        server_name=dict(type="str"),
+        helo=dict(type="str"),
+        source_address=dict(type="str"),
+        timeout=dict(type="float", default=30),
+        concurrency=dict(type="int", default=10),
+        fail_on_mismatch=dict(type="bool", default=True),
+        transcript=dict(type="str", default="failures", choices=list(TRANSCRIPT_MODES)),
+        cases=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            xclient=dict(type="dict"),
+            helo=dict(type="str"),
+            mail_from=dict(type="str"),
+            rcpt_to=dict(type="list", elements="str"),
+            data=dict(type="str"),
+            expect=dict(type="dict"),
+        )),
+    )
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    if not 0 < p["port"] <= 65535:
+        module.fail_json(msg=f"port: {p['port']} is not a TCP port (1 to 65535)")
+    if p["timeout"] <= 0:
+        module.fail_json(msg="timeout: must be more than 0 seconds")
+    if p["concurrency"] < 1:
+        module.fail_json(msg="concurrency: must be at least 1")
+    try:
+        specs = parse_cases(p["cases"])
+    except ProbeInputError as exc:
+        module.fail_json(msg=str(exc))
+    context = None
+    if p["tls"] != "none":
+        try:
+            context = make_tls_context(p["validate_certs"], p["ca_file"])
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg=f"ca_file: cannot load {p['ca_file']}: {exc}")
+    target = ProbeTarget(server=p["server"], port=p["port"], tls=p["tls"],
+                         helo=p["helo"] or socket.getfqdn(),
+                         source_address=p["source_address"], timeout=p["timeout"],
+                         tls_context=context, server_name=p["server_name"])
+    results = run_cases(specs, target, concurrency=p["concurrency"],
+                        check_mode=module.check_mode, transcript_mode=p["transcript"])
+    summary = summarize(results)
+    report = render_table(results)
+    out = dict(changed=False, cases=results, summary=summary, report=report,
+               xclient_attributes=advertised_attributes(results))
+    if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
+        bad = summary["failed"] + summary["errors"]
+        module.fail_json(msg=f"{bad} of {summary['total']} cases did not behave as expected"
+                         f" ({summary['failed']} failed, {summary['errors']} errors):\n"
+                         + render_table(results, only_problems=True), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
