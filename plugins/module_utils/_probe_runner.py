@@ -111,7 +111,13 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
                 stages["xclient"] = _stage(reply, outcome="refused")
                 return
         stages["xclient"] = _stage(reply, outcome="accepted")
-        helo = _ehlo(session, spec.helo or target.helo)
+        # Greet again: smtpd reset to the 220 stage. A declared PROTO=SMTP would be turned
+        # back into ESMTP by EHLO, so then greet with HELO.
+        name = spec.helo or target.helo
+        if spec.xclient.get("PROTO") == "SMTP":
+            helo = session.command(f"HELO {name}")
+        else:
+            helo = _ehlo(session, name)
         stages["helo"] = _stage(helo)
         if helo.klass != 2:
             return

@@ -32,8 +32,12 @@ ATTRIBUTES: Dict[str, str] = {
 # note 1). When the attributes do not fit one command, DESTADDR/DESTPORT/PORT go in an
 # earlier command: smtpd keeps them, but it resets HELO, PROTO and LOGIN whenever a later
 # XCLIENT omits them, and re-checks authorization once NAME/ADDR change.
-WIRE_ORDER = ["HELO", "PROTO", "LOGIN", "DESTADDR", "DESTPORT", "PORT", "REVERSE_NAME",
-              "NAME", "ADDR"]
+#
+# REVERSE_NAME must come after NAME: measured on Postfix 3.7.11, a valid NAME also sets the
+# reverse name, so "REVERSE_NAME=r NAME=n" leaves reverse_client_name=n, while
+# "NAME=n REVERSE_NAME=r" gives r.
+WIRE_ORDER = ["HELO", "PROTO", "LOGIN", "DESTADDR", "DESTPORT", "PORT", "NAME",
+              "REVERSE_NAME", "ADDR"]
 SPLITTABLE = ("DESTADDR", "DESTPORT", "PORT")
 
 MAX_COMMAND = 512  # octets, including "XCLIENT" and CRLF (RFC 5321 4.5.3.1.4)
@@ -195,7 +199,7 @@ def build_commands(attrs: Mapping[str, str]) -> List[str]:
     for command in commands:
         if len(command) + 2 > MAX_COMMAND:
             raise XclientValueError(
-                "xclient", f"HELO, LOGIN, NAME, REVERSE_NAME and ADDR take {len(command) + 2}"
+                "xclient", f"HELO, PROTO, LOGIN, NAME, REVERSE_NAME and ADDR take {len(command) + 2}"
                 f" octets as one XCLIENT command; the limit is {MAX_COMMAND}. Shorten them:"
                 " they cannot be split, smtpd resets HELO and LOGIN when a later XCLIENT"
                 " omits them")

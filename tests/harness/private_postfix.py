@@ -121,6 +121,7 @@ class PrivatePostfix:
     # Listener name -> port; filled by start().
     ports: Dict[str, int] = field(default_factory=dict)
     ipv6: bool = False
+    tls: bool = True
     extra_main: Dict[str, str] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- paths
@@ -139,6 +140,15 @@ class PrivatePostfix:
     @property
     def maillog(self) -> str:
         return os.path.join(self.base, "maillog")
+
+    @property
+    def cert_file(self) -> str:
+        """Self-signed certificate for probe-target.test and 127.0.0.1 (also the CA file)."""
+        return os.path.join(self.config_dir, "cert.pem")
+
+    @property
+    def key_file(self) -> str:
+        return os.path.join(self.config_dir, "key.pem")
 
     @property
     def policy_log(self) -> str:
@@ -227,6 +237,15 @@ class PrivatePostfix:
                 "smtpd_client_port_logging=yes",
             ]),
         ]
+        if self.tls:
+            tls_opts = [f"smtpd_tls_cert_file={self.cert_file}",
+                        f"smtpd_tls_key_file={self.key_file}",
+                        f"{{ smtpd_authorized_xclient_hosts = {authorized} }}"]
+            entries.append((f"127.0.0.1:{p['starttls']}", [
+                "syslog_name=postfix/starttls", "smtpd_tls_security_level=may"] + tls_opts))
+            entries.append((f"127.0.0.1:{p['smtps']}", [
+                "syslog_name=postfix/smtps", "smtpd_tls_wrappermode=yes",
+                "smtpd_tls_security_level=encrypt"] + tls_opts))
         lines = []
         for addr, opts in entries:
             lines.append(f"{addr} inet n - n - - smtpd")
@@ -263,6 +282,12 @@ class PrivatePostfix:
         with open(logger, "w", encoding="utf-8") as fh:
             fh.write(_POLICY_LOGGER)
         os.chmod(logger, 0o755)
+        if self.tls and not os.path.exists(self.cert_file):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-days", "2", "-subj", f"/CN={self.hostname}",
+                            "-addext", f"subjectAltName=DNS:{self.hostname},IP:127.0.0.1",
+                            "-keyout", self.key_file, "-out", self.cert_file],
+                           check=True, capture_output=True)
         # The policy logger runs as nobody and appends here.
         open(self.policy_log, "a", encoding="utf-8").close()
         os.chmod(self.policy_log, 0o666)
@@ -274,7 +299,9 @@ class PrivatePostfix:
 
     def start(self, timeout: float = 20.0) -> "PrivatePostfix":
         self.ipv6 = self.ipv6 and ipv6_loopback_available()
-        for name in ("authorized", "unauthorized", "sasl"):
+        self.tls = self.tls and shutil.which("openssl") is not None
+        for name in ("authorized", "unauthorized", "sasl") + (
+                ("starttls", "smtps") if self.tls else ()):
             self.ports.setdefault(name, free_port())
         self.write_config()
         # postfix check also creates the queue directories with the right owners.

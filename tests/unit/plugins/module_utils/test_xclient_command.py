@@ -21,8 +21,8 @@ def test_all_nine_attributes_in_wire_order():
         "destport": "25", "reverse_name": "rev.example"})
     assert commands == [
         "XCLIENT HELO=helo.example PROTO=ESMTP LOGIN=alice@example.org"
-        " DESTADDR=198.51.100.25 DESTPORT=25 PORT=4711 REVERSE_NAME=rev.example"
-        " NAME=client.example ADDR=192.0.2.10"]
+        " DESTADDR=198.51.100.25 DESTPORT=25 PORT=4711 NAME=client.example"
+        " REVERSE_NAME=rev.example ADDR=192.0.2.10"]
 
 
 @pytest.mark.parametrize("given,wire", [
