@@ -111,6 +111,8 @@ class SmtpSession:
             raise SmtpConnectError(f"cannot connect to {self.host}:{self.port}"
                                    f"{' from ' + self.source_address if source else ''}:"
                                    f" {exc.strerror or exc}") from None
+        local = self.sock.getsockname()
+        self._log("--", f"connected to {self.host}:{self.port} from {local[0]}:{local[1]}")
         if self.tls == "smtps":
             self._start_tls()
         return self.read_reply("reading the greeting")

@@ -1,0 +1,108 @@
+"""A FAKE SMTP server, used only to inject faults a real Postfix will not produce on
+demand: a tarpit, malformed or truncated replies, a close in the middle of a session.
+Never used to stand in for Postfix's behaviour."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Callable, List
+
+
+class FakeSmtpFaultServer:
+    """Listens on 127.0.0.1; ``script(conn)`` plays one fault per connection."""
+
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+        self.script = script
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._threads: List[threading.Thread] = []
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self._accept.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _run(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            self.script(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        self._accept.join(2)
+
+
+def read_command(conn: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            raise OSError("client went away")
+        data += chunk
+    return data.decode().strip()
+
+
+def ehlo_ok(conn: socket.socket) -> None:
+    conn.sendall(b"220 fake.test ESMTP fault injector\r\n")
+    read_command(conn)
+    conn.sendall(b"250-fake.test\r\n250-XCLIENT NAME ADDR\r\n250 8BITMIME\r\n")
+
+
+def tarpit(conn: socket.socket) -> None:
+    """Greets, then trickles the EHLO reply one byte every 0.3 s, forever."""
+    conn.sendall(b"220 fake.test ESMTP tarpit\r\n")
+    read_command(conn)
+    for ch in b"250-fake.test\r\n" * 1000:
+        conn.sendall(bytes([ch]))
+        time.sleep(0.3)
+
+
+def silent(conn: socket.socket) -> None:
+    """Accepts and never says anything."""
+    time.sleep(8)
+
+
+def malformed(conn: socket.socket) -> None:
+    ehlo_ok(conn)
+    read_command(conn)  # XCLIENT
+    conn.sendall(b"2x0 what is this\r\n")
+
+
+def truncated(conn: socket.socket) -> None:
+    ehlo_ok(conn)
+    read_command(conn)
+    conn.sendall(b"220 fake.test ESMT")  # and close mid-line
+
+
+def closes_after_xclient(conn: socket.socket) -> None:
+    ehlo_ok(conn)
+    read_command(conn)
+    conn.sendall(b"220 fake.test ESMTP\r\n")
+    read_command(conn)  # EHLO, then hang up without a word
+
+
+def endless_reply(conn: socket.socket) -> None:
+    conn.sendall(b"220 fake.test ESMTP\r\n")
+    read_command(conn)
+    conn.sendall(b"250-" + b"x" * 100000)

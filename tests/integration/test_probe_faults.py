@@ -1,0 +1,91 @@
+"""Faults: each case ends as an error with a clear message inside its timeout, and the
+other cases go on. Server-side faults come from FakeSmtpFaultServer (fault injection only);
+the healthy cases in the same run go to the real private Postfix."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
+    ProbeTarget,
+    run_case,
+    run_cases,
+)
+from private_postfix import free_port
+
+import fake_smtp_fault_server as fake
+
+CASE = {"name": "fault", "xclient": {"addr": "192.0.2.50"}, "mail_from": "p@example.org",
+        "rcpt_to": ["postmaster@example.net"], "expect": {"rcpt": "accept"}}
+
+
+def run_against(script, timeout=2.0):
+    server = fake.FakeSmtpFaultServer(script)
+    try:
+        spec = parse_cases([CASE])[0]
+        started = time.monotonic()
+        result = run_case(spec, ProbeTarget(server="127.0.0.1", port=server.port,
+                                            timeout=timeout, helo="probe.test"))
+        return result, time.monotonic() - started
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("script,needle", [
+    (fake.tarpit, "timed out after 2s waiting for the reply to EHLO"),
+    (fake.silent, "timed out after 2s reading the greeting"),
+    (fake.malformed, "malformed reply waiting for the reply to XCLIENT: not an SMTP reply"),
+    (fake.truncated, "server closed the connection waiting for the reply to XCLIENT,"
+                     " in the middle of a line"),
+    (fake.closes_after_xclient, "server closed the connection waiting for the reply to EHLO"),
+    (fake.endless_reply, "line longer than 4096"),
+])
+def test_server_faults_end_as_errors_within_timeout(script, needle):
+    result, elapsed = run_against(script)
+    assert result["status"] == "error"
+    assert not result["passed"]
+    assert needle in result["error"]
+    assert elapsed < 2.0 + 1.0
+    assert result["transcript"]  # failures keep their transcript
+
+
+def test_connection_refused_is_an_error():
+    port = free_port()  # nothing listens there
+    spec = parse_cases([CASE])[0]
+    result = run_case(spec, ProbeTarget(server="127.0.0.1", port=port, timeout=2))
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"cannot connect to 127.0.0.1:{port}")
+    assert "refused" in result["error"].lower()
+
+
+def test_unreachable_source_address_is_an_error():
+    spec = parse_cases([CASE])[0]
+    result = run_case(spec, ProbeTarget(server="127.0.0.1", port=free_port(), timeout=2,
+                                        source_address="192.0.2.1"))
+    assert result["status"] == "error"
+    assert "from 192.0.2.1" in result["error"]
+
+
+def test_faulty_cases_do_not_stop_healthy_ones(postfix_instance):
+    server = fake.FakeSmtpFaultServer(fake.tarpit)
+    try:
+        healthy = parse_cases([dict(CASE, name=f"ok-{i}",
+                                    xclient={"addr": f"192.0.2.{150 + i}"}) for i in range(6)])
+        target = ProbeTarget(server="127.0.0.1", port=postfix_instance.ports["authorized"],
+                             timeout=5, helo="probe.test")
+        tarpit_target = ProbeTarget(server="127.0.0.1", port=server.port, timeout=1.5)
+        started = time.monotonic()
+        # A tarpitted case and healthy cases share one pool of 3 workers.
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(3) as pool:
+            bad = pool.submit(run_case, parse_cases([CASE])[0], tarpit_target)
+            good = run_cases(healthy, target, concurrency=2)
+            bad = bad.result()
+        assert bad["status"] == "error" and "timed out" in bad["error"]
+        assert [r["status"] for r in good] == ["passed"] * 6
+        assert time.monotonic() - started < 5
+    finally:
+        server.close()
