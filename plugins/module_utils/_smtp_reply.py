@@ -86,18 +86,15 @@ def parse_reply(lines: List[str]) -> Reply:
         raise MalformedReply("empty reply")
     if len(lines) > MAX_LINES:
         raise MalformedReply(f"reply longer than {MAX_LINES} lines")
-    code = None
+    code = split_line(lines[0])[0]
     texts = []
     for index, line in enumerate(lines):
         this_code, last, text = split_line(line)
-        if code is None:
-            code = this_code
-        elif this_code != code:
+        if this_code != code:
             raise MalformedReply(f"reply code changed from {code} to {this_code} mid-reply")
         if last != (index == len(lines) - 1):
             raise MalformedReply("continuation lines do not end with a final line")
         texts.append(text)
-    assert code is not None
     return Reply(code=code, lines=texts, enhanced=enhanced_code(code, texts[0]))
 
 

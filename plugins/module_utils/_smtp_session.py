@@ -87,6 +87,11 @@ class SmtpSession:
         self.tls_active = False
 
     # ------------------------------------------------------------------ plumbing
+    def _connected(self) -> socket.socket:
+        if self.sock is None:
+            raise SmtpSessionError("not connected")
+        return self.sock
+
     def _remaining(self, what: str) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -119,10 +124,10 @@ class SmtpSession:
 
     def _start_tls(self) -> None:
         context = self.tls_context or make_tls_context()
-        assert self.sock is not None
+        sock = self._connected()
         try:
-            self.sock.settimeout(self._remaining("in the TLS handshake"))
-            self.sock = context.wrap_socket(self.sock, server_hostname=self.server_name)
+            sock.settimeout(self._remaining("in the TLS handshake"))
+            self.sock = context.wrap_socket(sock, server_hostname=self.server_name)
         except socket.timeout:
             raise SmtpTimeout(f"timed out after {self.timeout:g}s in the TLS handshake") \
                 from None
@@ -134,17 +139,17 @@ class SmtpSession:
                 from None
         self._buf = b""
         self.tls_active = True
-        self._log("--", f"TLS established ({self.sock.version()})")
+        self._log("--", f"TLS established ({self.sock.version()})")  # type: ignore[attr-defined]
 
     def _readline(self, what: str) -> str:
-        assert self.sock is not None
+        sock = self._connected()
         while b"\n" not in self._buf:
             if len(self._buf) > MAX_LINE + 2:
                 raise SmtpProtocolError(f"malformed reply {what}: line longer than"
                                         f" {MAX_LINE} characters")
-            self.sock.settimeout(self._remaining(what))
+            sock.settimeout(self._remaining(what))
             try:
-                chunk = self.sock.recv(8192)
+                chunk = sock.recv(8192)
             except socket.timeout:
                 raise SmtpTimeout(f"timed out after {self.timeout:g}s {what}") from None
             except ssl.SSLError as exc:
@@ -173,11 +178,11 @@ class SmtpSession:
                 return reply
 
     def send_line(self, line: str, shown: Optional[str] = None) -> None:
-        assert self.sock is not None
+        sock = self._connected()
         self._log("C:", line if shown is None else shown)
         try:
-            self.sock.settimeout(self._remaining(f"sending {line.split(' ', 1)[0]}"))
-            self.sock.sendall(line.encode("utf-8") + b"\r\n")
+            sock.settimeout(self._remaining(f"sending {line.split(' ', 1)[0]}"))
+            sock.sendall(line.encode("utf-8") + b"\r\n")
         except socket.timeout:
             raise SmtpTimeout(f"timed out after {self.timeout:g}s sending a command") \
                 from None
@@ -203,7 +208,7 @@ class SmtpSession:
         first = self.command("DATA")
         if first.code != 354:
             return first, None
-        assert self.sock is not None
+        sock = self._connected()
         lines = message.replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -211,8 +216,8 @@ class SmtpSession:
                            for l in lines) + b".\r\n"
         self._log("C:", f"<message: {len(lines)} lines, {len(payload)} octets>")
         try:
-            self.sock.settimeout(self._remaining("sending the message"))
-            self.sock.sendall(payload)
+            sock.settimeout(self._remaining("sending the message"))
+            sock.sendall(payload)
         except socket.timeout:
             raise SmtpTimeout(f"timed out after {self.timeout:g}s sending the message") \
                 from None

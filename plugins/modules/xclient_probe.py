@@ -16,7 +16,7 @@ description:
   - Without O(cases[].data) no mail is ever queued; every session ends with C(RSET) and
     C(QUIT).
   - After a successful C(XCLIENT) the module waits for the fresh C(220) greeting and sends
-    C(EHLO) again, with the declared O(cases[].xclient.helo) when one is given, so the HELO
+    C(EHLO) again, with the declared C(helo) of O(cases[].xclient) when one is given, so the HELO
     Postfix checks is the declared one.
   - One case is one connection, because Postfix re-checks XCLIENT authorization against the
     new identity. Cases run in parallel up to O(concurrency); a failing case never stops
@@ -24,7 +24,7 @@ description:
   - The task fails when any case does not behave as expected (unless O(fail_on_mismatch=false)),
     with a per-case table of what was expected and what the server answered.
 author:
-  - mailops.xclient contributors
+  - mailops.xclient contributors (@mailops)
 extends_documentation_fragment: []
 attributes: {}
 options:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A private Postfix instance for tests and the demo.
@@ -360,7 +359,7 @@ class PrivatePostfix:
         with open(self.policy_log, encoding="utf-8") as fh:
             for line in fh:
                 pairs = [p.partition("=") for p in line.rstrip("\n").split("\t") if p]
-                requests.append({k: v for k, _, v in pairs})
+                requests.append({key: value for key, _sep, value in pairs})
         return requests
 
     def facts(self) -> dict:

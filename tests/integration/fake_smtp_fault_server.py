@@ -29,7 +29,7 @@ class FakeSmtpFaultServer:
         self.sock.settimeout(0.2)
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _peer = self.sock.accept()
             except socket.timeout:
                 continue
             except OSError:

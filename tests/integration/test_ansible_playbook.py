@@ -42,7 +42,7 @@ def ansible_env(collections):
 def test_ansible_doc_renders_from_installed_build(installed_collection):
     done = subprocess.run(["ansible-doc", "mailops.xclient.xclient_probe"],
                           env=ansible_env(installed_collection), capture_output=True,
-                          text=True)
+                          text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert installed_collection in done.stdout  # loaded from the installed copy
     assert "fail_on_mismatch" in done.stdout and "concurrency" in done.stdout
@@ -55,7 +55,8 @@ def test_probe_playbook(installed_collection, postfix_instance):
     done = subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-c", "local",
          os.path.join(HERE, "playbooks", "probe_module.yml"), "-e", json.dumps(extra)],
-        env=ansible_env(installed_collection), capture_output=True, text=True, timeout=300)
+        env=ansible_env(installed_collection), capture_output=True, text=True, timeout=300,
+        check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "failed=0" in done.stdout
     assert "ignored=2" in done.stdout  # the two deliberate failures, asserted on in the play

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
     ProbeTarget,

@@ -100,5 +100,5 @@ def test_reader_completes_on_final_line():
 def test_reader_bounds_reply_length():
     reader = ReplyReader()
     with pytest.raises(MalformedReply, match="lines"):
-        for _ in range(1000):
+        for _count in range(1000):
             reader.feed("250-spam")

@@ -1,0 +1,24 @@
+# The two commands a newcomer needs (README): `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+
+.PHONY: demo test deps unit integration sanity
+
+demo:
+	bash scripts/demo.sh
+
+test: deps
+	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
+	bash scripts/sanity.sh
+
+deps:
+	bash scripts/install-deps.sh
+
+unit:
+	$(PYTHON) -m pytest -q tests/unit
+
+integration:
+	$(PYTHON) -m pytest -q tests/integration
+
+sanity:
+	bash scripts/sanity.sh
