@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PACKAGES=(postfix swaks nginx libnginx-mod-mail proxsmtp ssl-cert
+APT_PACKAGES=(postfix swaks nginx libnginx-mod-mail proxsmtp ssl-cert shellcheck
               openssl iproute2 sasl2-bin libsasl2-modules make)
 
 need_apt=0

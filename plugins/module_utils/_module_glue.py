@@ -1,0 +1,49 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every Postfix configuration module does the same way with its AnsibleModule:
+find the binaries, run commands as list argv, edit the config safely, report the diff."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
+    EditResult,
+    edit_config,
+)
+
+CONFIG_DIR_SPEC = dict(type="path", default="/etc/postfix")
+BACKUP_SPEC = dict(type="bool", default=False)
+
+
+def runner(module) -> Callable[[List[str]], Tuple[int, str, str]]:
+    def run(argv: List[str]) -> Tuple[int, str, str]:
+        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+    return run
+
+
+def postconf_for(module, config_dir: str) -> Postconf:
+    """A Postconf for the real config dir; fails the module when Postfix is missing."""
+    postconf = module.get_bin_path("postconf", required=True, opt_dirs=["/usr/sbin"])
+    postfix = module.get_bin_path("postfix", required=True, opt_dirs=["/usr/sbin"])
+    return Postconf(runner(module), config_dir, postconf=postconf, postfix=postfix)
+
+
+def apply_edit(module, real: Postconf, edit: Callable[[Postconf], None],
+               backup: bool) -> EditResult:
+    def bound(work: Postconf) -> None:
+        edit(Postconf(work.run, work.config_dir, postconf=real.postconf_bin,
+                      postfix=real.postfix_bin))
+    return edit_config(real.run, real.config_dir, bound, check_mode=module.check_mode,
+                       atomic_move=module.atomic_move,
+                       backup=module.backup_local if backup else None)
+
+
+def edit_outcome(module, result: EditResult) -> Dict:
+    out: Dict = {"changed": result.changed}
+    if module._diff and result.diff:
+        out["diff"] = result.diff
+    if result.backups:
+        out["backup_file"] = result.backups
+    return out

@@ -1,0 +1,292 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading and editing Postfix configuration through the ``postconf`` binary.
+
+Postfix answers every question about its own files: which parameters exist, what is set
+in main.cf, which services master.cf has and which ``-o`` overrides they carry. This file
+only asks and parses the answers; the one piece of parsing we do ourselves is splitting a
+master.cf entry as ``postconf -M`` prints it (canonical form, braces kept together), which
+is needed to rewrite an entry whose ``-o`` value contains whitespace (``postconf -P -e``
+refuses such values).
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+# run(argv) -> (rc, stdout, stderr); AnsibleModule.run_command fits.
+Runner = Callable[[List[str]], Tuple[int, str, str]]
+
+POSTCONF = "/usr/sbin/postconf"
+POSTFIX = "/usr/sbin/postfix"
+
+PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
+
+# Parameters whose change needs "postfix stop; postfix start" rather than a reload.
+RESTART_PARAMETERS = frozenset({
+    "inet_interfaces", "inet_protocols", "queue_directory", "data_directory",
+    "mail_owner", "setgid_group", "process_id_directory", "daemon_directory",
+    "command_directory", "meta_directory", "shlib_directory", "config_directory",
+    "import_environment", "export_environment", "multi_instance_enable",
+})
+
+
+class PostconfError(Exception):
+    """postconf failed or said something we cannot go on with."""
+
+
+@dataclass
+class ServiceEntry:
+    """One master.cf service as ``postconf -M`` and ``postconf -P`` describe it."""
+
+    name: str
+    type: str
+    private: str
+    unprivileged: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    args: List[str] = field(default_factory=list)  # after the command, -o pairs included
+    options: Dict[str, str] = field(default_factory=dict)  # the -o overrides
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.type}"
+
+    def line(self) -> str:
+        return " ".join([self.name, self.type, self.private, self.unprivileged, self.chroot,
+                         self.wakeup, self.maxproc, self.command] + self.args)
+
+
+def split_service_key(service: str) -> Tuple[str, str]:
+    """``127.0.0.1:10025/inet`` -> (``127.0.0.1:10025``, ``inet``); type defaults to inet."""
+    name, sep, kind = service.rpartition("/")
+    if not sep:
+        name, kind = service, "inet"
+    if not name or any(ch.isspace() for ch in name) or "=" in name:
+        raise ValueError(f"{service!r} is not a master.cf service (like"
+                         " 127.0.0.1:10025/inet or submission/inet)")
+    if kind not in SERVICE_TYPES:
+        raise ValueError(f"{service!r}: service type {kind!r} is not one of"
+                         f" {', '.join(SERVICE_TYPES)}")
+    return name, kind
+
+
+def split_entry_args(text: str) -> List[str]:
+    """Split master.cf arguments on whitespace, keeping ``{ ... }`` groups whole."""
+    tokens: List[str] = []
+    current = ""
+    depth = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        if ch.isspace() and depth == 0:
+            if current:
+                tokens.append(current)
+                current = ""
+            continue
+        current += ch
+    if depth:
+        raise ValueError(f"unbalanced braces in master.cf arguments: {text!r}")
+    if current:
+        tokens.append(current)
+    return tokens
+
+
+def option_token(name: str, value: str) -> str:
+    """The ``-o`` argument for one override; braces when the value has whitespace."""
+    if value == "" or any(ch.isspace() for ch in value):
+        return f"{{ {name} = {value} }}".replace("=  }", "= }")
+    return f"{name}={value}"
+
+
+def parse_option_token(token: str) -> Tuple[str, str]:
+    if token.startswith("{") and token.endswith("}"):
+        token = token[1:-1].strip()
+    name, sep, value = token.partition("=")
+    if not sep:
+        raise ValueError(f"-o argument {token!r} is not name=value")
+    return name.strip(), value.strip()
+
+
+def set_entry_option(args: Sequence[str], name: str, value: Optional[str]) -> List[str]:
+    """Command arguments with the ``-o name=...`` override set (or removed for None)."""
+    out: List[str] = []
+    done = False
+    i = 0
+    while i < len(args):
+        if args[i] == "-o" and i + 1 < len(args):
+            opt_name, _old = parse_option_token(args[i + 1])
+            if opt_name == name:
+                if value is not None and not done:
+                    out += ["-o", option_token(name, value)]
+                done = True
+                i += 2
+                continue
+            out += args[i:i + 2]
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    if value is not None and not done:
+        # -o options go before the command's own arguments would be wrong for pipe(8)
+        # style commands, so add it right after the last existing -o, or first.
+        last_o = max((j for j, a in enumerate(out) if a == "-o"), default=-2)
+        out[last_o + 2:last_o + 2] = ["-o", option_token(name, value)]
+    return out
+
+
+class Postconf:
+    """postconf and postfix for one config directory."""
+
+    def __init__(self, run: Runner, config_dir: str, postconf: str = POSTCONF,
+                 postfix: str = POSTFIX) -> None:
+        self.run = run
+        self.config_dir = config_dir
+        self.postconf_bin = postconf
+        self.postfix_bin = postfix
+
+    def _postconf(self, *args: str, check_warnings: bool = False) -> str:
+        argv = [self.postconf_bin, "-c", self.config_dir] + list(args)
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise PostconfError(f"{' '.join(argv)} failed: {(err or out).strip()}")
+        if check_warnings and "warning:" in err:
+            raise PostconfError(err.strip())
+        return out
+
+    # ------------------------------------------------------------------ main.cf
+    def version(self) -> str:
+        return self._postconf("-h", "mail_version").strip()
+
+    def is_known(self, name: str) -> bool:
+        """Postfix knows the parameter (built in, or a service parameter from master.cf)."""
+        argv = [self.postconf_bin, "-c", self.config_dir, "-h", name]
+        rc, _out, err = self.run(argv)
+        return rc == 0 and "unknown parameter" not in err
+
+    def effective(self, name: str) -> str:
+        return self._postconf("-h", name).rstrip("\n")
+
+    def default(self, name: str) -> str:
+        return self._postconf("-d", "-h", name).rstrip("\n")
+
+    def explicit(self, name: str) -> Optional[str]:
+        """The value set in main.cf, or None when main.cf does not set it."""
+        out = self._postconf("-n", name)
+        prefix = f"{name} ="
+        for line in out.splitlines():
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        return None
+
+    def set_main(self, name: str, value: str) -> None:
+        self._postconf("-e", f"{name} = {value}")
+
+    def remove_main(self, name: str) -> None:
+        self._postconf("-X", name)
+
+    def map_types(self) -> List[str]:
+        return self._postconf("-m").split()
+
+    # ------------------------------------------------------------------ master.cf
+    def services(self) -> List[ServiceEntry]:
+        entries = []
+        for line in self._postconf("-M").splitlines():
+            fields = line.split(None, 8)
+            if len(fields) < 8:
+                continue
+            args = split_entry_args(fields[8]) if len(fields) > 8 else []
+            entries.append(ServiceEntry(*fields[:8], args=args))
+        by_key = {e.key: e for e in entries}
+        for line in self._postconf("-P").splitlines():
+            key, sep, value = line.partition(" = ")
+            if not sep:
+                key, value = line.rstrip(" ="), ""
+            service, _sep, param = key.rpartition("/")
+            if service in by_key:
+                by_key[service].options[param] = value
+        return entries
+
+    def service(self, service: str) -> Optional[ServiceEntry]:
+        for entry in self.services():
+            if entry.key == service:
+                return entry
+        return None
+
+    def set_service_entry(self, entry: ServiceEntry) -> None:
+        self._postconf("-M", "-e", f"{entry.key} = {entry.line()}")
+
+    def remove_service_entry(self, service: str) -> None:
+        self._postconf("-M", "-X", service)
+
+    def set_service_param(self, service: str, name: str, value: str) -> None:
+        if value and not any(ch.isspace() for ch in value):
+            self._postconf("-P", "-e", f"{service}/{name}={value}")
+            return
+        entry = self.service(service)
+        if entry is None:
+            raise PostconfError(f"master.cf has no service {service}")
+        entry.args = set_entry_option(entry.args, name, value)
+        self.set_service_entry(entry)
+
+    def remove_service_param(self, service: str, name: str) -> None:
+        self._postconf("-P", "-X", f"{service}/{name}")
+
+    # ------------------------------------------------------------------ postfix
+    def check(self) -> Tuple[bool, str]:
+        """``postfix check`` for this config dir: (ok, what it said)."""
+        rc, text = run_on_tty([self.postfix_bin, "-c", self.config_dir, "check"])
+        ok = rc == 0 and "fatal:" not in text
+        return ok, text
+
+
+def run_on_tty(argv: List[str], timeout: float = 120.0) -> Tuple[int, str]:
+    """Run a command with stderr on a pseudo-terminal; return (rc, what it printed).
+
+    postfix(1) writes its messages to stderr only when stderr is a terminal (otherwise they
+    go to syslog or maillog_file alone), and the reason a check failed is exactly what the
+    user needs to see. So this one command does not go through run_command.
+    """
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                                close_fds=True, env=dict(os.environ, LC_ALL="C"))
+    finally:
+        os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                chunks.append(b"\n(timed out)")
+                break
+            ready, _w, _x = select.select([master], [], [], min(left, 1.0))
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    rc = proc.wait()
+    return rc, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n").strip()

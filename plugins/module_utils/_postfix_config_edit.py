@@ -1,0 +1,169 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Safe edits of main.cf and master.cf: one transaction per module run.
+
+1. Take an exclusive lock on the config directory (two runs on one host lose no update).
+2. Copy main.cf and master.cf into a private work directory *inside* the config directory
+   (same file system, so the final rename is atomic) and let ``postconf -c WORK`` edit the
+   copies. The real files are not touched until step 4.
+3. Compare: unchanged means nothing more happens. Check mode stops here with the diff.
+4. Move the changed copies over the real files (temp file -> atomic rename: a ``kill -9``
+   leaves either the old or the new file, never half of one), run ``postfix check`` for
+   the config directory, and if Postfix objects put both files back byte for byte.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional
+
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    RESTART_PARAMETERS,
+    Postconf,
+    Runner,
+)
+
+FILES = ("main.cf", "master.cf")
+LOCK_NAME = ".mailops-xclient.lock"
+WORK_PREFIX = ".mailops-xclient-work-"
+
+
+class ConfigEditError(Exception):
+    """The edit could not be made; the files are as they were."""
+
+
+@dataclass
+class EditResult:
+    changed: bool
+    diff: List[Dict[str, str]] = field(default_factory=list)
+    backups: Dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def config_lock(config_dir: str) -> Iterator[None]:
+    """An exclusive lock on the config directory, held for one whole edit."""
+    path = os.path.join(config_dir, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_files(directory: str) -> Dict[str, Optional[bytes]]:
+    out: Dict[str, Optional[bytes]] = {}
+    for name in FILES:
+        try:
+            with open(os.path.join(directory, name), "rb") as fh:
+                out[name] = fh.read()
+        except FileNotFoundError:
+            out[name] = None
+    return out
+
+
+def make_diff(config_dir: str, before: Dict[str, Optional[bytes]],
+              after: Dict[str, Optional[bytes]]) -> List[Dict[str, str]]:
+    """Ansible's diff format, one entry per changed file."""
+    diff = []
+    for name in FILES:
+        if before[name] == after[name]:
+            continue
+        path = os.path.join(config_dir, name)
+        diff.append({
+            "before_header": path, "after_header": path,
+            "before": (before[name] or b"").decode("utf-8", "replace"),
+            "after": (after[name] or b"").decode("utf-8", "replace"),
+        })
+    return diff
+
+
+def unified(diff: List[Dict[str, str]]) -> str:
+    """The diff as unified text (for messages and tests)."""
+    out: List[str] = []
+    for d in diff:
+        out.extend(difflib.unified_diff(d["before"].splitlines(True), d["after"].splitlines(True),
+                                        d["before_header"], d["after_header"]))
+    return "".join(out)
+
+
+def _remove_stale_work_dirs(config_dir: str) -> None:
+    # Called under the lock: any work dir left now belongs to a run that was killed.
+    for entry in os.listdir(config_dir):
+        if entry.startswith(WORK_PREFIX):
+            shutil.rmtree(os.path.join(config_dir, entry), ignore_errors=True)
+
+
+def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name: str,
+                  data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=WORK_PREFIX)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    atomic_move(tmp, os.path.join(directory, name))
+
+
+def edit_config(run: Runner, config_dir: str, edit: Callable[[Postconf], None], *,
+                check_mode: bool, atomic_move: Callable[[str, str], None],
+                backup: Optional[Callable[[str], str]] = None,
+                validate: bool = True) -> EditResult:
+    """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
+
+    ``edit`` gets a Postconf bound to the copy; it may raise to abort (nothing changes).
+    """
+    if not os.path.isdir(config_dir):
+        raise ConfigEditError(f"config_dir: {config_dir} is not a directory")
+    with config_lock(config_dir):
+        _remove_stale_work_dirs(config_dir)
+        before = read_files(config_dir)
+        if before["main.cf"] is None:
+            raise ConfigEditError(f"config_dir: {config_dir} has no main.cf")
+        work = tempfile.mkdtemp(dir=config_dir, prefix=WORK_PREFIX)
+        try:
+            for name in FILES:
+                if before[name] is not None:
+                    shutil.copy2(os.path.join(config_dir, name), os.path.join(work, name))
+            edit(Postconf(run, work))
+            after = read_files(work)
+            result = EditResult(changed=after != before, diff=make_diff(config_dir, before,
+                                                                        after))
+            if not result.changed or check_mode:
+                return result
+            changed_files = [n for n in FILES if before[n] != after[n]]
+            if backup is not None:
+                for name in changed_files:
+                    if before[name] is not None:
+                        result.backups[name] = backup(os.path.join(config_dir, name))
+            try:
+                for name in changed_files:
+                    atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
+                if validate:
+                    ok, said = Postconf(run, config_dir).check()
+                    if not ok:
+                        raise ConfigEditError(f"postfix check rejected the change, so"
+                                              f" main.cf and master.cf were restored: {said}")
+            except BaseException:
+                for name in changed_files:
+                    original = before[name]
+                    if original is None:
+                        try:
+                            os.unlink(os.path.join(config_dir, name))
+                        except FileNotFoundError:
+                            pass
+                    else:
+                        _write_atomic(atomic_move, config_dir, name, original)
+                raise
+            return result
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def needs_restart(names: List[str]) -> bool:
+    """Whether changing these parameters needs a stop/start rather than a reload."""
+    return any(n in RESTART_PARAMETERS for n in names)
