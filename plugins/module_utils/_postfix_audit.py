@@ -1,0 +1,220 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a Postfix configuration means for XCLIENT: facts per smtpd listener, and the
+pitfall findings (xclient-reference.md section 5).
+
+``gather`` asks postconf; ``findings`` is a pure function of those facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
+    is_single_host,
+    split_list,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+
+XCLIENT = "smtpd_authorized_xclient_hosts"
+XFORWARD = "smtpd_authorized_xforward_hosts"
+PER_SERVICE = (XCLIENT, XFORWARD, "smtpd_sasl_auth_enable", "smtpd_tls_auth_only",
+               "smtpd_discard_ehlo_keywords", "smtpd_forbid_unauth_pipelining",
+               "smtpd_tls_security_level", "smtpd_tls_wrappermode")
+MAIN = PER_SERVICE + ("inet_interfaces", "inet_protocols", "mail_version")
+
+
+def parse_version(text: str) -> Tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def login_ignored_without_sasl(version: str) -> bool:
+    """permit_sasl_authenticated ignores XCLIENT LOGIN unless SASL is on (fixed 3.7.12,
+    3.8.7, 3.9.1, 3.10.0; introduced with XCLIENT LOGIN in 2.9)."""
+    v = parse_version(version)
+    if len(v) < 2:
+        return False
+    v = v + (0,) * (3 - len(v))
+    if v < (3, 7, 0):
+        return v >= (2, 9, 0)
+    fixed = {(3, 7): 12, (3, 8): 7, (3, 9): 1}
+    if v[:2] in fixed:
+        return v[2] < fixed[v[:2]]
+    return False
+
+
+def _yes(value: Optional[str]) -> bool:
+    return (value or "").strip().lower() in ("yes", "true", "1", "on")
+
+
+def listen_addresses(name: str, kind: str, inet_interfaces: str,
+                     inet_protocols: str) -> List[str]:
+    """The addresses an inet service binds: explicit host, else inet_interfaces."""
+    if kind != "inet":
+        return []
+    host, sep, _port = name.rpartition(":")
+    if sep and host:
+        return [host[1:-1] if host.startswith("[") else host]
+    protocols = inet_protocols.replace(",", " ").split()
+    v4 = "all" in protocols or "ipv4" in protocols
+    v6 = "all" in protocols or "ipv6" in protocols
+    out = []
+    for item in split_list(inet_interfaces):
+        if item == "all":
+            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
+        elif item == "loopback-only":
+            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
+        else:
+            out.append(item[1:-1] if item.startswith("[") else item)
+    return out
+
+
+def _is_loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr in ("localhost",)
+
+
+def _is_v6(addr: str) -> bool:
+    return ":" in addr
+
+
+def gather(pc: Postconf) -> Dict[str, Any]:
+    """Facts about one config dir: version, main.cf XCLIENT settings, smtpd listeners."""
+    main = {name: pc.effective(name) for name in MAIN}
+    entries = pc.services()
+    postscreen = [e for e in entries if e.command == "postscreen"]
+    services = []
+    for entry in entries:
+        if entry.command not in ("smtpd", "postscreen"):
+            continue
+        eff = {name: entry.options.get(name, main[name]) for name in PER_SERVICE}
+        if entry.type == "pass" and postscreen:
+            listen = sum((listen_addresses(p.name, p.type, main["inet_interfaces"],
+                                           main["inet_protocols"]) for p in postscreen), [])
+        else:
+            listen = listen_addresses(entry.name, entry.type, main["inet_interfaces"],
+                                      main["inet_protocols"])
+        services.append({
+            "service": entry.key,
+            "name": entry.name,
+            "type": entry.type,
+            "command": entry.command,
+            "listen": listen,
+            "xclient_hosts": split_list(eff[XCLIENT]),
+            "xclient_hosts_from": "master.cf" if XCLIENT in entry.options else "main.cf",
+            "xforward_hosts": split_list(eff[XFORWARD]),
+            "sasl_enabled": _yes(eff["smtpd_sasl_auth_enable"]),
+            "tls_auth_only": _yes(eff["smtpd_tls_auth_only"]),
+            "discard_ehlo_keywords": [k.lower() for k in
+                                      split_list(eff["smtpd_discard_ehlo_keywords"])],
+            "forbid_unauth_pipelining": _yes(eff["smtpd_forbid_unauth_pipelining"]),
+            "fronted_by_postscreen": entry.type == "pass" and bool(postscreen),
+            "options": dict(entry.options),
+        })
+    return {
+        "version": main["mail_version"],
+        "config_dir": pc.config_dir,
+        "main": {
+            XCLIENT: split_list(main[XCLIENT]),
+            XFORWARD: split_list(main[XFORWARD]),
+            "inet_interfaces": main["inet_interfaces"],
+            "inet_protocols": main["inet_protocols"],
+            "smtpd_sasl_auth_enable": _yes(main["smtpd_sasl_auth_enable"]),
+            "smtpd_tls_auth_only": _yes(main["smtpd_tls_auth_only"]),
+            "smtpd_discard_ehlo_keywords": main["smtpd_discard_ehlo_keywords"],
+            "smtpd_forbid_unauth_pipelining": _yes(main["smtpd_forbid_unauth_pipelining"]),
+        },
+        "services": services,
+    }
+
+
+def _finding(code: str, severity: str, service: Optional[str], message: str,
+             fix: str) -> Dict[str, Any]:
+    return {"code": code, "severity": severity, "service": service, "message": message,
+            "fix": fix}
+
+
+def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[Dict[str, Any]]:
+    """Pitfalls in the facts; severity error, warning or info."""
+    out: List[Dict[str, Any]] = []
+    version = facts["version"]
+    login_bug = login_ignored_without_sasl(version)
+    for svc in facts["services"]:
+        key = svc["service"]
+        hosts = svc["xclient_hosts"]
+        listen = svc["listen"]
+        if svc["command"] == "postscreen":
+            if hosts:
+                out.append(_finding(
+                    "postscreen-no-xclient", "warning", key,
+                    f"{key} is postscreen, which does not speak XCLIENT (it answers 502 5.5.2"
+                    " after the greeting), yet XCLIENT hosts are authorized for it.",
+                    "Point the proxy at a dedicated smtpd listener instead of port 25."))
+            continue
+        if not hosts:
+            continue
+        if svc["fronted_by_postscreen"]:
+            out.append(_finding(
+                "postscreen-no-xclient", "warning", key,
+                f"{key} authorizes XCLIENT but sits behind postscreen, which does not speak"
+                " XCLIENT.",
+                "Give the proxy a dedicated smtpd listener (for example"
+                " 127.0.0.1:10025 inet ... smtpd) and authorize it there."))
+        binds_v6 = any(_is_v6(a) for a in listen)
+        if binds_v6 and "127.0.0.1" in hosts and "[::1]" not in hosts:
+            out.append(_finding(
+                "ipv6-loopback-missing", "warning", key,
+                f"{key} listens on IPv6 ({', '.join(a for a in listen if _is_v6(a))}) and"
+                " authorizes 127.0.0.1 but not [::1]: a proxy connecting over ::1 gets"
+                " 550 5.7.0 Error: insufficient authorization.",
+                "Add [::1] to the list (xclient_hosts: hosts: ['::1'])."))
+        public = [a for a in listen if not _is_loopback(a)]
+        broad = [h for h in hosts if not is_single_host(h)]
+        if public and broad:
+            out.append(_finding(
+                "broad-xclient-on-reachable-listener", "error", key,
+                f"{key} is reachable beyond loopback ({', '.join(public)}) and authorizes"
+                f" XCLIENT for more than single hosts ({', '.join(broad)}): any client"
+                " there can claim any identity and pass your access rules.",
+                "Authorize only the proxy's or filter's exact addresses, on a dedicated"
+                " listener."))
+        if "xclient" in svc["discard_ehlo_keywords"]:
+            out.append(_finding(
+                "xclient-hidden-not-disabled", "warning", key,
+                f"{key} hides the XCLIENT keyword (smtpd_discard_ehlo_keywords) but still"
+                " authorizes it: hidden is not disabled, authorized clients can use it.",
+                "Remove the hosts that should not use XCLIENT from the list."))
+        if login_bug and not svc["sasl_enabled"]:
+            expected = key in login_expected
+            out.append(_finding(
+                "login-ignored-without-sasl", "error" if expected else "info", key,
+                f"Postfix {version} ignores XCLIENT LOGIN for permit_sasl_authenticated"
+                f" unless SASL is enabled on the listener, and {key} has"
+                " smtpd_sasl_auth_enable=no" + (" while LOGIN is expected there." if expected
+                                                else "."),
+                "Enable SASL on that listener (-o smtpd_sasl_auth_enable=yes, and"
+                " smtpd_tls_auth_only=no on a plaintext hop), or upgrade to 3.7.12,"
+                " 3.8.7, 3.9.1, 3.10 or later."))
+        elif login_bug and svc["tls_auth_only"] and key in login_expected:
+            out.append(_finding(
+                "login-ignored-tls-auth-only", "warning", key,
+                f"{key} enables SASL but with smtpd_tls_auth_only=yes; on a plaintext proxy"
+                " hop SASL never becomes active, so XCLIENT LOGIN is ignored.",
+                "Set -o smtpd_tls_auth_only=no on that listener or use TLS on the hop."))
+        if svc["forbid_unauth_pipelining"]:
+            out.append(_finding(
+                "forbid-unauth-pipelining-behind-proxy", "warning", key,
+                f"{key} is fed by an XCLIENT proxy and has smtpd_forbid_unauth_pipelining"
+                "=yes: senders that pipeline after XCLIENT get 554 5.5.0 and are"
+                " disconnected.",
+                "Set -o smtpd_forbid_unauth_pipelining=no on the proxy listener."))
+    for name in login_expected:
+        if not any(s["service"] == name for s in facts["services"]):
+            out.append(_finding("login-service-missing", "error", name,
+                                f"LOGIN is expected on {name}, but there is no such smtpd"
+                                " service in master.cf.", "Check the service name."))
+    return out

@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: postfix_info
+short_description: Report a Postfix instance's XCLIENT setup and its pitfalls
+version_added: 0.1.0
+description:
+  - Reads (never changes) a Postfix configuration through C(postconf) and reports the
+    version, the C(main.cf) XCLIENT and XFORWARD settings, and every smtpd listener in
+    C(master.cf) with its I(effective) authorized list (C(main.cf) merged with its C(-o)
+    overrides), listen addresses, whether postscreen fronts it, and its SASL settings.
+  - Returns RV(findings), each with a severity, the listener and the fix, for these
+    pitfalls - a listener on IPv6 that authorizes C(127.0.0.1) but not C([::1]); XCLIENT
+    authorized for more than single hosts on a listener reachable beyond loopback;
+    postscreen where XCLIENT is expected; C(smtpd_discard_ehlo_keywords) hiding XCLIENT
+    while it stays authorized; Postfix versions whose C(permit_sasl_authenticated) ignores
+    XCLIENT LOGIN unless SASL is enabled on the listener; C(smtpd_forbid_unauth_pipelining)
+    on a listener fed by a proxy.
+author:
+  - mailops.xclient contributors (@mailops)
+extends_documentation_fragment: []
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing, in any mode.
+options:
+  config_dir:
+    description: Postfix configuration directory.
+    type: path
+    default: /etc/postfix
+  login_expected:
+    description:
+      - Listeners (C(NAME/TYPE)) that receive XCLIENT LOGIN from a proxy. The LOGIN pitfall
+        is an error there, information elsewhere.
+    type: list
+    elements: str
+    default: []
+  fail_on:
+    description: Fail the task when a finding has this severity or a worse one.
+    type: str
+    choices: [never, error, warning]
+    default: never
+"""
+
+EXAMPLES = r"""
+- name: Audit the XCLIENT setup
+  mailops.xclient.postfix_info:
+    login_expected: [127.0.0.1:10025/inet]
+    fail_on: error
+  register: postfix
+
+- name: Show the listeners that accept XCLIENT
+  ansible.builtin.debug:
+    msg: "{{ postfix.services | selectattr('xclient_hosts') | map(attribute='service') }}"
+"""
+
+RETURN = r"""
+version:
+  description: Postfix version (C(mail_version)).
+  returned: always
+  type: str
+  sample: 3.7.11
+config_dir:
+  description: The configuration directory read.
+  returned: always
+  type: str
+main:
+  description: XCLIENT-related C(main.cf) settings (effective values).
+  returned: always
+  type: dict
+services:
+  description: Every smtpd or postscreen service with its effective settings.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service: {description: C(NAME/TYPE), type: str}
+    listen: {description: Addresses it binds (empty for unix services), type: list}
+    xclient_hosts: {description: Effective authorized list, type: list}
+    xclient_hosts_from: {description: C(main.cf) or C(master.cf), type: str}
+    fronted_by_postscreen: {description: A pass service behind postscreen, type: bool}
+    sasl_enabled: {description: Effective smtpd_sasl_auth_enable, type: bool}
+findings:
+  description: Pitfalls found.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code: {description: Short name of the pitfall, type: str}
+    severity: {description: error, warning or info, type: str}
+    service: {description: The listener concerned, type: str}
+    message: {description: What is wrong, type: str}
+    fix: {description: What to do, type: str}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
+    CONFIG_DIR_SPEC,
+    postconf_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    PostconfError,
+    split_service_key,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
+    findings,
+    gather,
+)
+
+RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=CONFIG_DIR_SPEC,
+            login_expected=dict(type="list", elements="str", default=[]),
+            fail_on=dict(type="str", default="never", choices=["never", "error", "warning"]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    expected = []
+    for i, svc in enumerate(p["login_expected"]):
+        try:
+            expected.append("/".join(split_service_key(svc)))
+        except ValueError as exc:
+            module.fail_json(msg=f"login_expected[{i}]: {exc}")
+    try:
+        facts = gather(postconf_for(module, p["config_dir"]))
+    except PostconfError as exc:
+        module.fail_json(msg=str(exc))
+    found = findings(facts, expected)
+    out = dict(changed=False, findings=found, **facts)
+    if p["fail_on"] != "never":
+        bad = [f for f in found if RANK[f["severity"]] >= RANK[p["fail_on"]]]
+        if bad:
+            module.fail_json(msg=f"{len(bad)} finding(s) of severity {p['fail_on']} or worse:"
+                             " " + "; ".join(f"[{f['severity']}] {f['service']}: {f['message']}"
+                                             for f in bad), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
