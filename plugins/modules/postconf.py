@@ -158,22 +158,28 @@ def main() -> None:
 
     real = postconf_for(module, p["config_dir"])
     try:
-        if service:
-            entry = real.service(service)
-            if entry is None:
-                module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no service"
-                                 f" {service}; it has: "
-                                 + ", ".join(e.key for e in real.services()))
-            before = entry.options.get(name)
-        else:
-            before = real.explicit(name)
+        if service and real.service(service) is None:
+            module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no service"
+                             f" {service}; it has: "
+                             + ", ".join(e.key for e in real.services()))
         if present and not real.is_known(name):
             module.fail_json(msg=f"name: Postfix does not know the parameter {name!r}"
                              f" (postconf -c {p['config_dir']} says: unknown parameter)")
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
 
+    seen = {}
+
     def edit(pc) -> None:
+        # Decide under the lock, on the work copy.
+        if service:
+            entry = pc.service(service)
+            if entry is None:
+                raise PostconfError(f"service: master.cf has no service {service}")
+            before = entry.options.get(name)
+        else:
+            before = pc.explicit(name)
+        seen["before"] = before
         if present and not same_value(before, value):
             if service:
                 pc.set_service_param(service, name, value)
@@ -189,6 +195,7 @@ def main() -> None:
         result = apply_edit(module, real, edit, p["backup"])
     except (ConfigEditError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
+    before = seen["before"]
     after = (value if not same_value(before, value) else before) if present else None
     out = edit_outcome(module, result)
     restart = result.changed and needs_restart([name])

@@ -236,10 +236,6 @@ def main() -> None:
     key = f"{name}/{kind}"
 
     real = postconf_for(module, p["config_dir"])
-    try:
-        current = real.service(key)
-    except PostconfError as exc:
-        module.fail_json(msg=str(exc))
 
     def same(a: ServiceEntry, b: ServiceEntry) -> bool:
         fields = ("private", "unprivileged", "chroot", "wakeup", "maxproc", "command")
@@ -247,7 +243,12 @@ def main() -> None:
             return False
         return split_options(a.args) == split_options(b.args)
 
+    seen = {}
+
     def edit(pc) -> None:
+        # Decide under the lock, on the work copy.
+        current = pc.service(key)
+        seen["current"] = current
         if desired is None:
             if current is not None:
                 pc.remove_service_entry(key)
@@ -258,6 +259,7 @@ def main() -> None:
         result = apply_edit(module, real, edit, p["backup"])
     except (ConfigEditError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
+    current = seen["current"]
     out = edit_outcome(module, result)
     after = desired if result.changed else current
     out.update(entry_before=current.line() if current else None,

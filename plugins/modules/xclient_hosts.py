@@ -203,12 +203,14 @@ def main() -> None:
         for i, raw in enumerate(p["hosts"]):
             if raw is None or not str(raw).strip():
                 module.fail_json(msg=f"hosts[{i}]: empty pattern")
-            for part in split_list(str(raw)):
-                try:
-                    pattern = normalize(part, exists=os.path.exists, map_types=map_types)
-                except PatternError as exc:
-                    module.fail_json(msg=f"hosts[{i}]: {exc}")
-                given.append((i, pattern))
+            if len(split_list(str(raw))) != 1:
+                module.fail_json(msg=f"hosts[{i}]: {raw!r} holds more than one pattern; give"
+                                 " one pattern per list item")
+            try:
+                pattern = normalize(str(raw), exists=os.path.exists, map_types=map_types)
+            except PatternError as exc:
+                module.fail_json(msg=f"hosts[{i}]: {exc}")
+            given.append((i, pattern))
         if p["state"] != "absent" and not p["allow_broad"]:
             for i, pattern in given:
                 inside = [pattern]
@@ -223,35 +225,41 @@ def main() -> None:
                                          " lets such clients claim any identity. Set"
                                          " allow_broad: true if you mean it")
         hosts = [pattern for _i, pattern in given]
-
-        override = None
-        if service:
-            entry = real.service(service)
-            if entry is None:
-                module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no"
-                                 f" service {service}")
-            override = entry.options.get(param)
-        main_value = real.effective(param)
-        current_raw = override if override is not None else main_value
-        before = lenient(split_list(current_raw), map_types)
-        after = merge(before, hosts, p["state"])
+        if service and real.service(service) is None:
+            module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no"
+                             f" service {service}")
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
 
+    lists = {}
+
     def edit(pc) -> None:
+        # Read, merge and write under the lock, on the work copy: a concurrent run that
+        # finished a moment ago is seen, so no update is lost.
+        override = None
+        if service:
+            entry = pc.service(service)
+            if entry is None:
+                raise PostconfError(f"service: master.cf has no service {service}")
+            override = entry.options.get(param)
+        current_raw = override if override is not None else pc.effective(param)
+        before = lenient(split_list(current_raw), map_types)
+        after = merge(before, hosts, p["state"])
+        lists.update(before=before, after=after)
         if after == before:
             return  # also when a listener's main.cf list already is what it should have
         if service:
             pc.set_service_param(service, param, ",".join(after))
         elif after:
             pc.set_main(param, ", ".join(after))
-        elif real.explicit(param) is not None:
+        elif pc.explicit(param) is not None:
             pc.remove_main(param)
 
     try:
         result = apply_edit(module, real, edit, p["backup"])
     except (ConfigEditError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
+    before, after = lists["before"], lists["after"]
     out = edit_outcome(module, result)
     out.update(parameter=param, scope=service or "main.cf", hosts_before=before,
                hosts_after=after, reload_needed=result.changed)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    ServiceEntry,
+    option_token,
+    parse_option_token,
+    set_entry_option,
+    split_entry_args,
+    split_service_key,
+)
+
+
+def test_split_entry_args_keeps_braces_together():
+    assert split_entry_args("-o syslog_name=x -o {a=1, [::1]}  -o { b = c d }") == [
+        "-o", "syslog_name=x", "-o", "{a=1, [::1]}", "-o", "{ b = c d }"]
+    assert split_entry_args("flags=R user=x argv=/bin/cat ${recipient}") == [
+        "flags=R", "user=x", "argv=/bin/cat", "${recipient}"]
+    with pytest.raises(ValueError, match="unbalanced"):
+        split_entry_args("-o {a=b")
+
+
+@pytest.mark.parametrize("name,value,token", [
+    ("a", "b", "a=b"), ("a", "x, y", "{ a = x, y }"), ("a", "", "{ a = }"),
+])
+def test_option_token_round_trip(name, value, token):
+    assert option_token(name, value) == token
+    assert parse_option_token(token) == (name, value)
+
+
+def test_parse_option_token_canonical_form():
+    assert parse_option_token("{smtpd_authorized_xclient_hosts=127.0.0.1, [::1]}") == (
+        "smtpd_authorized_xclient_hosts", "127.0.0.1, [::1]")
+    with pytest.raises(ValueError):
+        parse_option_token("novalue")
+
+
+def test_set_entry_option():
+    args = ["-o", "syslog_name=x", "-o", "{a = 1 2}"]
+    assert set_entry_option(args, "a", "3 4") == ["-o", "syslog_name=x", "-o", "{ a = 3 4 }"]
+    assert set_entry_option(args, "a", None) == ["-o", "syslog_name=x"]
+    assert set_entry_option(args, "b", "v w") == args + ["-o", "{ b = v w }"]
+    assert set_entry_option(["flags=R", "argv=x"], "b", "1") == ["-o", "b=1", "flags=R",
+                                                                 "argv=x"]
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("127.0.0.1:10025/inet", ("127.0.0.1:10025", "inet")),
+    ("127.0.0.1:10025", ("127.0.0.1:10025", "inet")),
+    ("[::1]:10025/inet", ("[::1]:10025", "inet")),
+    ("postlog/unix-dgram", ("postlog", "unix-dgram")),
+])
+def test_split_service_key(given, expected):
+    assert split_service_key(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["smtp/tcp", "/inet", "a b/inet", "x=y/inet"])
+def test_split_service_key_errors(bad):
+    with pytest.raises(ValueError):
+        split_service_key(bad)
+
+
+def test_service_entry_line():
+    e = ServiceEntry("127.0.0.1:10025", "inet", "n", "-", "n", "-", "-", "smtpd",
+                     ["-o", "a=b"])
+    assert e.key == "127.0.0.1:10025/inet"
+    assert e.line() == "127.0.0.1:10025 inet n - n - - smtpd -o a=b"

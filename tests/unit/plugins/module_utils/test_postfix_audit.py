@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
+    findings,
+    listen_addresses,
+    login_ignored_without_sasl,
+)
+
+
+@pytest.mark.parametrize("version,affected", [
+    ("2.8.0", False), ("2.9.0", True), ("3.6.4", True), ("3.7.11", True), ("3.7.12", False),
+    ("3.8.6", True), ("3.8.7", False), ("3.9.0", True), ("3.9.1", False), ("3.10.0", False),
+    ("3.11.1", False),
+])
+def test_login_bug_versions(version, affected):
+    assert login_ignored_without_sasl(version) is affected
+
+
+@pytest.mark.parametrize("name,interfaces,protocols,expected", [
+    ("127.0.0.1:10025", "all", "all", ["127.0.0.1"]),
+    ("[::1]:10025", "all", "all", ["::1"]),
+    ("smtp", "all", "all", ["0.0.0.0", "::"]),
+    ("smtp", "all", "ipv4", ["0.0.0.0"]),
+    ("2525", "loopback-only", "all", ["127.0.0.1", "::1"]),
+    ("2525", "192.0.2.1, [2001:db8::1]", "all", ["192.0.2.1", "2001:db8::1"]),
+])
+def test_listen_addresses(name, interfaces, protocols, expected):
+    assert listen_addresses(name, "inet", interfaces, protocols) == expected
+
+
+def svc(**over):
+    base = {"service": "127.0.0.1:10025/inet", "command": "smtpd", "listen": ["127.0.0.1"],
+            "xclient_hosts": ["127.0.0.1"], "sasl_enabled": True, "tls_auth_only": False,
+            "discard_ehlo_keywords": [], "forbid_unauth_pipelining": False,
+            "fronted_by_postscreen": False}
+    base.update(over)
+    return base
+
+
+def codes(services, version="3.10.3", login=()):
+    return [(f["code"], f["severity"]) for f in
+            findings({"version": version, "services": services}, login)]
+
+
+def test_clean_setup_has_no_findings():
+    assert codes([svc()]) == []
+    assert codes([svc(xclient_hosts=[], listen=["0.0.0.0"])]) == []
+
+
+def test_each_finding():
+    assert codes([svc(listen=["::1"])]) == [("ipv6-loopback-missing", "warning")]
+    assert codes([svc(listen=["0.0.0.0"], xclient_hosts=["192.0.2.0/24"])]) == [
+        ("broad-xclient-on-reachable-listener", "error")]
+    assert codes([svc(listen=["0.0.0.0"], xclient_hosts=["192.0.2.7"])]) == []
+    assert codes([svc(command="postscreen")]) == [("postscreen-no-xclient", "warning")]
+    assert codes([svc(fronted_by_postscreen=True)]) == [("postscreen-no-xclient", "warning")]
+    assert codes([svc(discard_ehlo_keywords=["xclient"])]) == [
+        ("xclient-hidden-not-disabled", "warning")]
+    assert codes([svc(forbid_unauth_pipelining=True)]) == [
+        ("forbid-unauth-pipelining-behind-proxy", "warning")]
+
+
+def test_login_finding_depends_on_version_and_expectation():
+    no_sasl = [svc(sasl_enabled=False)]
+    assert codes(no_sasl, "3.10.3", ["127.0.0.1:10025/inet"]) == []
+    assert codes(no_sasl, "3.7.11") == [("login-ignored-without-sasl", "info")]
+    assert codes(no_sasl, "3.7.11", ["127.0.0.1:10025/inet"]) == [
+        ("login-ignored-without-sasl", "error")]
+    assert codes([svc(tls_auth_only=True)], "3.7.11", ["127.0.0.1:10025/inet"]) == [
+        ("login-ignored-tls-auth-only", "warning")]
+    assert codes([svc()], "3.7.11", ["127.0.0.1:9/inet"]) == [("login-service-missing",
+                                                                "error")]
