@@ -78,23 +78,47 @@ services:
   type: list
   elements: dict
   contains:
-    service: {description: C(NAME/TYPE), type: str}
-    listen: {description: Addresses it binds (empty for unix services), type: list}
-    xclient_hosts: {description: Effective authorized list, type: list}
-    xclient_hosts_from: {description: C(main.cf) or C(master.cf), type: str}
-    fronted_by_postscreen: {description: A pass service behind postscreen, type: bool}
-    sasl_enabled: {description: Effective smtpd_sasl_auth_enable, type: bool}
+    service:
+      description: C(NAME/TYPE).
+      type: str
+    listen:
+      description: Addresses it binds (empty for unix services).
+      type: list
+      elements: str
+    xclient_hosts:
+      description: Effective authorized list.
+      type: list
+      elements: str
+    xclient_hosts_from:
+      description: C(main.cf) or C(master.cf).
+      type: str
+    fronted_by_postscreen:
+      description: A pass service behind postscreen.
+      type: bool
+    sasl_enabled:
+      description: Effective C(smtpd_sasl_auth_enable).
+      type: bool
 findings:
   description: Pitfalls found.
   returned: always
   type: list
   elements: dict
   contains:
-    code: {description: Short name of the pitfall, type: str}
-    severity: {description: error, warning or info, type: str}
-    service: {description: The listener concerned, type: str}
-    message: {description: What is wrong, type: str}
-    fix: {description: What to do, type: str}
+    code:
+      description: Short name of the pitfall.
+      type: str
+    severity:
+      description: V(error), V(warning) or V(info).
+      type: str
+    service:
+      description: The listener concerned.
+      type: str
+    message:
+      description: What is wrong.
+      type: str
+    fix:
+      description: What to do.
+      type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

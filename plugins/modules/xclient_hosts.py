@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Manages C(smtpd_authorized_xclient_hosts) (or C(smtpd_authorized_xforward_hosts)), in
     C(main.cf) or, with O(service), as the C(-o) override of one listener in C(master.cf).
-  - Works on the I(effective) list: for a listener without its own override that is the
+  - Works on the I(effective) list. For a listener without its own override that is the
     C(main.cf) list, so adding a host to one listener starts from what it allows today.
   - Normalizes every pattern (IPv6 written C([::1]) and C([2001:db8::]/32), names lower
     case) and never lists the same pattern twice.
@@ -20,8 +20,8 @@ description:
     (C(postconf -m)) and indexed tables without their database file are errors.
   - Refuses, unless O(allow_broad=true), patterns that authorize the world or a wide slice
     of it, since XCLIENT lets the client choose which address Postfix's rules see.
-  - Edits go through M(mailops.xclient.postconf)'s safe path: a copy first, atomic
-    replacement, C(postfix check), byte-for-byte rollback on failure.
+  - Edits go through the same safe path as M(mailops.xclient.postconf) - a copy first,
+    atomic replacement, C(postfix check), byte-for-byte rollback on failure.
 author:
   - mailops.xclient contributors (@mailops)
 attributes:

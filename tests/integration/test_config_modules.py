@@ -14,7 +14,8 @@ import pytest
 
 from private_postfix import PrivatePostfix, free_port
 from run_module import module_command, run_module
-from test_ansible_playbook import HERE, ansible_env, installed_collection  # noqa: F401
+from test_ansible_playbook import HERE, ansible_env
+from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
 
 
 def digest(config_dir):
@@ -84,8 +85,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("module,args,needle", BAD, ids=[f"{m}-{n}" for m, _a, n in BAD])
-def test_bad_input_fails_naming_the_field_and_changes_nothing(config_only, module, args,
-                                                             needle):
+def test_bad_input_fails_naming_the_field_and_changes_nothing(
+        config_only, module, args, needle):
     before = digest(config_only.config_dir)
     result = run_module(module, dict(args, config_dir=config_only.config_dir))
     assert result.get("failed"), result

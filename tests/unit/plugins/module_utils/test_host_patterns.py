@@ -100,8 +100,8 @@ def test_merge():
 
 
 def test_split_list_and_file_patterns():
-    assert split_list(" 127.0.0.1,[::1]  ,\n\t192.0.2.0/24 ") == ["127.0.0.1", "[::1]",
-                                                                   "192.0.2.0/24"]
+    expected = ["127.0.0.1", "[::1]", "192.0.2.0/24"]
+    assert split_list(" 127.0.0.1,[::1]  ,\n\t192.0.2.0/24 ") == expected
     assert file_patterns("# proxies\n127.0.0.1 [::1]\n\n10.0.0.0/8 # office\n") == [
         "127.0.0.1", "[::1]", "10.0.0.0/8"]
 

@@ -70,5 +70,5 @@ def test_login_finding_depends_on_version_and_expectation():
         ("login-ignored-without-sasl", "error")]
     assert codes([svc(tls_auth_only=True)], "3.7.11", ["127.0.0.1:10025/inet"]) == [
         ("login-ignored-tls-auth-only", "warning")]
-    assert codes([svc()], "3.7.11", ["127.0.0.1:9/inet"]) == [("login-service-missing",
-                                                                "error")]
+    missing = codes([svc()], "3.7.11", ["127.0.0.1:9/inet"])
+    assert missing == [("login-service-missing", "error")]
