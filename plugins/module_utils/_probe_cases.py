@@ -8,6 +8,7 @@ before any connection is made.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Union
@@ -25,7 +26,8 @@ STAGE_WORDS = {
 }
 XCLIENT_WORDS = ("accepted", "refused", "not_offered", "offered", "any")
 STAGES = ("connect", "xclient", "mail", "rcpt", "data")
-_CASE_KEYS = {"name", "xclient", "mail_from", "rcpt_to", "data", "expect", "helo"}
+_CASE_KEYS = {"name", "xclient", "mail_from", "rcpt_to", "data", "expect", "helo",
+              "source_address"}
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
 
@@ -75,6 +77,7 @@ class CaseSpec:
     data: Optional[str]
     expect: Dict[str, Union[Expectation, List[Expectation]]] = field(default_factory=dict)
     text: Optional[Pattern] = None  # expect.text: regex on the decisive stage's reply
+    source_address: Optional[str] = None  # connect from here instead of the module's
 
     def label(self) -> str:
         return f"cases[{self.index}] ({self.name})"
@@ -160,6 +163,13 @@ def parse_case(index: int, raw: Any) -> CaseSpec:
     if xclient and xclient.get("HELO") and xclient["HELO"] != "[UNAVAILABLE]":
         helo = helo or raw["xclient"].get("helo")
 
+    source = raw.get("source_address")
+    if source is not None:
+        try:
+            source = str(ipaddress.ip_address(str(source).strip()))
+        except ValueError:
+            raise _err(index, name, "source_address", f"{source!r} is not an IP address") \
+                from None
     mail_from = raw.get("mail_from")
     if mail_from is not None:
         mail_from = _address(index, name, "mail_from", mail_from)
@@ -220,7 +230,7 @@ def parse_case(index: int, raw: Any) -> CaseSpec:
         if "text" in expect_raw else None
     return CaseSpec(index=index, name=name, xclient=xclient, xclient_commands=commands,
                     helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,
-                    expect=expect, text=text)
+                    expect=expect, text=text, source_address=source)
 
 
 _MISSING = {

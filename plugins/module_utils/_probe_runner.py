@@ -152,7 +152,8 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
     facts: Dict[str, Any] = {}
     error = None
     session = SmtpSession(target.server, target.port, timeout=target.timeout,
-                          source_address=target.source_address, tls=target.tls,
+                          source_address=spec.source_address or target.source_address,
+                          tls=target.tls,
                           tls_context=target.tls_context, server_name=target.server_name,
                           transcript=transcript)
     try:

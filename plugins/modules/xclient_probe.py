@@ -103,6 +103,11 @@ options:
       helo:
         description: EHLO name to send after C(XCLIENT) instead of O(helo).
         type: str
+      source_address:
+        description:
+          - Local address this case connects from, instead of O(source_address). With a
+            proxy in front of Postfix this is the client address Postfix should see.
+        type: str
       mail_from:
         description: Envelope sender for C(MAIL FROM); empty string for the null sender.
         type: str
@@ -256,6 +261,7 @@ def argument_spec() -> dict:
             name=dict(type="str", required=True),
             xclient=dict(type="dict"),
             helo=dict(type="str"),
+            source_address=dict(type="str"),
             mail_from=dict(type="str"),
             rcpt_to=dict(type="list", elements="str"),
             data=dict(type="str"),

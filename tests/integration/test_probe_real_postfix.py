@@ -322,3 +322,17 @@ def test_every_verdict_agrees_with_postfix_log(postfix_instance):
         # the session is logged under the overridden identity, and a successful XCLIENT
         # shows as xclient=0/1 (smtpd longjmps before counting it)
         assert " ehlo=2 xclient=0/1 mail=1 " in lines[0]
+
+
+def test_case_source_address_is_the_real_client(postfix_instance):
+    # 127.0.0.66 is a loopback address too; the access rule blocks it without XCLIENT.
+    results = probe(postfix_instance, "unauthorized", [
+        {"name": "from 127.0.0.66", "source_address": "127.0.0.66", "mail_from": FROM,
+         "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "reject",
+                                                 "text": "127.0.0.66 is blocked"}}},
+        {"name": "from 127.0.0.10", "source_address": "127.0.0.10", "mail_from": FROM,
+         "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}},
+    ])
+    assert [r["passed"] for r in results] == [True, True], results
+    assert "-- connected to 127.0.0.1:%d from 127.0.0.66:" % postfix_instance.ports[
+        "unauthorized"] in results[0]["transcript"][0]

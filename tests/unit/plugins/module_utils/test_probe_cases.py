@@ -82,6 +82,7 @@ def test_issue_example_cases_parse():
     ([{"name": "n", "expect": {"rcpt": "reject"}}], "expect.rcpt: needs rcpt_to"),
     ([case(helo="two words")], "helo: 'two words' is not a HELO name"),
     ([42], "cases[0]: case: must be a dictionary"),
+    ([case(source_address="localhost")], "source_address: 'localhost' is not an IP"),
 ])
 def test_bad_input_names_case_and_field(raw, needle):
     with pytest.raises(ProbeInputError) as info:
