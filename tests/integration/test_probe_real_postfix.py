@@ -330,8 +330,10 @@ def test_case_source_address_is_the_real_client(postfix_instance):
         {"name": "from 127.0.0.66", "source_address": "127.0.0.66", "mail_from": FROM,
          "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "reject",
                                                  "text": "127.0.0.66 is blocked"}}},
+        # no reverse DNS for 127.0.0.10: reject_unknown_client_hostname names the address
         {"name": "from 127.0.0.10", "source_address": "127.0.0.10", "mail_from": FROM,
-         "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}},
+         "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "550",
+                                                 "text": r"hostname, \[127\.0\.0\.10\]"}}},
     ])
     assert [r["passed"] for r in results] == [True, True], results
     assert "-- connected to 127.0.0.1:%d from 127.0.0.66:" % postfix_instance.ports[
