@@ -27,7 +27,7 @@ STAGE_WORDS = {
 XCLIENT_WORDS = ("accepted", "refused", "not_offered", "offered", "any")
 STAGES = ("connect", "xclient", "mail", "rcpt", "data")
 _CASE_KEYS = {"name", "xclient", "mail_from", "rcpt_to", "data", "expect", "helo",
-              "source_address"}
+              "source_address", "force_xclient"}
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
 
@@ -78,6 +78,7 @@ class CaseSpec:
     expect: Dict[str, Union[Expectation, List[Expectation]]] = field(default_factory=dict)
     text: Optional[Pattern] = None  # expect.text: regex on the decisive stage's reply
     source_address: Optional[str] = None  # connect from here instead of the module's
+    force_xclient: bool = False  # send XCLIENT even when the server does not offer it
 
     def label(self) -> str:
         return f"cases[{self.index}] ({self.name})"
@@ -163,6 +164,8 @@ def parse_case(index: int, raw: Any) -> CaseSpec:
     if xclient and xclient.get("HELO") and xclient["HELO"] != "[UNAVAILABLE]":
         helo = helo or raw["xclient"].get("helo")
 
+    if raw.get("force_xclient") and xclient is None:
+        raise _err(index, name, "force_xclient", "needs an xclient identity to send")
     source = raw.get("source_address")
     if source is not None:
         try:
@@ -230,7 +233,8 @@ def parse_case(index: int, raw: Any) -> CaseSpec:
         if "text" in expect_raw else None
     return CaseSpec(index=index, name=name, xclient=xclient, xclient_commands=commands,
                     helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,
-                    expect=expect, text=text, source_address=source)
+                    expect=expect, text=text, source_address=source,
+                    force_xclient=bool(raw.get("force_xclient")))
 
 
 _MISSING = {

@@ -93,12 +93,12 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
                                  else "not_offered", "code": None, "enhanced": None,
                                  "text": "", "attributes": advertised}
     else:
-        if advertised is None:
+        if advertised is None and not spec.force_xclient:
             stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
                                  "text": "XCLIENT is not in the EHLO reply"}
             return
-        missing = [a for a in spec.xclient if a not in advertised]
-        if missing:
+        missing = [a for a in spec.xclient if a not in (advertised or [])]
+        if missing and not spec.force_xclient:
             stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
                                  "text": "the server does not advertise the attributes "
                                  + " ".join(missing)}

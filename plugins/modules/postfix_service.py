@@ -55,9 +55,17 @@ options:
       O(state=present).
     type: str
   options:
-    description: The C(-o name=value) overrides. Values may contain spaces.
+    description:
+      - The C(-o name=value) overrides to set. Values may contain spaces.
+      - Overrides already on the entry that are not named here stay, unless
+        O(purge_options=true); so M(mailops.xclient.xclient_hosts) can manage the
+        entry's authorized list next to this module.
     type: dict
     default: {}
+  purge_options:
+    description: Remove the C(-o) overrides not named in O(options).
+    type: bool
+    default: false
   state:
     description: V(present) creates or updates the entry, V(absent) removes it.
     type: str
@@ -185,6 +193,7 @@ def main() -> None:
             maxproc=dict(type="str"),
             command=dict(type="str"),
             options=dict(type="dict", default={}),
+            purge_options=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             config_dir=CONFIG_DIR_SPEC,
             backup=BACKUP_SPEC,
@@ -243,6 +252,20 @@ def main() -> None:
             return False
         return split_options(a.args) == split_options(b.args)
 
+    def merged(current: ServiceEntry, wanted: ServiceEntry) -> ServiceEntry:
+        """``wanted`` plus the overrides of ``current`` it does not name."""
+        if p["purge_options"]:
+            return wanted
+        have, _rest = split_options(current.args)
+        want, rest = split_options(wanted.args)
+        keep = {k: v for k, v in have.items() if k not in want}
+        args = []
+        for k, v in list(keep.items()) + list(want.items()):
+            args += ["-o", option_token(k, v)]
+        return ServiceEntry(wanted.name, wanted.type, wanted.private, wanted.unprivileged,
+                            wanted.chroot, wanted.wakeup, wanted.maxproc, wanted.command,
+                            args + rest)
+
     seen = {}
 
     def edit(pc) -> None:
@@ -252,8 +275,11 @@ def main() -> None:
         if desired is None:
             if current is not None:
                 pc.remove_service_entry(key)
-        elif current is None or not same(current, desired):
-            pc.set_service_entry(desired)
+            return
+        target = desired if current is None else merged(current, desired)
+        seen["target"] = target
+        if current is None or not same(current, target):
+            pc.set_service_entry(target)
 
     try:
         result = apply_edit(module, real, edit, p["backup"])
@@ -261,7 +287,7 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     current = seen["current"]
     out = edit_outcome(module, result)
-    after = desired if result.changed else current
+    after = seen.get("target") if result.changed else current
     out.update(entry_before=current.line() if current else None,
                entry_after=after.line() if after else None, reload_needed=result.changed)
     module.exit_json(**out)

@@ -103,6 +103,14 @@ options:
       helo:
         description: EHLO name to send after C(XCLIENT) instead of O(helo).
         type: str
+      force_xclient:
+        description:
+          - Send C(XCLIENT) even when the server does not advertise it (or not all the
+            attributes), to see the server refuse it - C(550 5.7.0 Error. insufficient
+            authorization) from Postfix - or to use it while
+            C(smtpd_discard_ehlo_keywords) hides the keyword.
+        type: bool
+        default: false
       source_address:
         description:
           - Local address this case connects from, instead of O(source_address). With a
@@ -262,6 +270,7 @@ def argument_spec() -> dict:
             xclient=dict(type="dict"),
             helo=dict(type="str"),
             source_address=dict(type="str"),
+            force_xclient=dict(type="bool", default=False),
             mail_from=dict(type="str"),
             rcpt_to=dict(type="list", elements="str"),
             data=dict(type="str"),

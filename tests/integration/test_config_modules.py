@@ -277,3 +277,17 @@ def test_effective_list_merges_main_and_override(config_only):
                                          "hosts": ["127.0.0.1"], "config_dir": d})
     assert added["hosts_before"] == ["192.0.2.25"]
     assert added["hosts_after"] == ["192.0.2.25", "127.0.0.1"]
+
+
+def test_postfix_service_keeps_overrides_it_does_not_manage(config_only):
+    d = config_only.config_dir
+    svc = {"name": "127.0.0.1:10040", "command": "smtpd", "chroot": False,
+           "options": {"syslog_name": "postfix/proxy"}, "config_dir": d}
+    assert run_module("postfix_service", svc)["changed"]
+    assert run_module("xclient_hosts", {"service": "127.0.0.1:10040/inet",
+                                        "hosts": ["127.0.0.1"], "config_dir": d})["changed"]
+    again = run_module("postfix_service", svc)
+    assert not again["changed"]
+    assert "smtpd_authorized_xclient_hosts=127.0.0.1" in again["entry_after"]
+    purged = run_module("postfix_service", dict(svc, purge_options=True))
+    assert purged["changed"] and "xclient" not in purged["entry_after"]

@@ -338,3 +338,12 @@ def test_case_source_address_is_the_real_client(postfix_instance):
     assert [r["passed"] for r in results] == [True, True], results
     assert "-- connected to 127.0.0.1:%d from 127.0.0.66:" % postfix_instance.ports[
         "unauthorized"] in results[0]["transcript"][0]
+
+
+def test_force_xclient_shows_the_refusal(postfix_instance):
+    (r,) = probe(postfix_instance, "unauthorized", [
+        {"name": "forced", "xclient": {"addr": "192.0.2.90"}, "force_xclient": True,
+         "expect": {"xclient": {"status": "refused", "text": "insufficient authorization"}}}])
+    assert r["passed"], r
+    assert (r["stages"]["xclient"]["code"], r["stages"]["xclient"]["enhanced"]) == (550,
+                                                                                     "5.7.0")
