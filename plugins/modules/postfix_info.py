@@ -98,6 +98,12 @@ services:
     sasl_enabled:
       description: Effective C(smtpd_sasl_auth_enable).
       type: bool
+login_ignored_without_sasl:
+  description:
+    - Whether this Postfix version ignores XCLIENT LOGIN for C(permit_sasl_authenticated)
+      unless SASL is enabled on the listener (before 3.7.12, 3.8.7, 3.9.1).
+  returned: always
+  type: bool
 findings:
   description: Pitfalls found.
   returned: always
@@ -133,6 +139,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
     findings,
     gather,
+    login_ignored_without_sasl,
 )
 
 RANK = {"info": 0, "warning": 1, "error": 2}
@@ -159,7 +166,9 @@ def main() -> None:
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
     found = findings(facts, expected)
-    out = dict(changed=False, findings=found, **facts)
+    out = dict(changed=False, findings=found,
+               login_ignored_without_sasl=login_ignored_without_sasl(facts["version"]),
+               **facts)
     if p["fail_on"] != "never":
         bad = [f for f in found if RANK[f["severity"]] >= RANK[p["fail_on"]]]
         if bad:

@@ -1,0 +1,71 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: verify_report
+short_description: Check results as a readable table, one line per row
+version_added: 0.1.0
+author:
+  - mailops.xclient contributors (@mailops)
+description:
+  - Renders result rows (probe cases with a C(group), and findings) as table lines - group,
+    case, result, and what was expected and got, or what the reply was.
+options:
+  _input:
+    description: Result rows.
+    type: list
+    elements: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Show the table
+  ansible.builtin.debug:
+    msg: "{{ verify_results | mailops.xclient.verify_report }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Table lines.
+  type: list
+  elements: str
+"""
+
+
+def _detail(row):
+    if row.get("error"):
+        return row["error"]
+    if row.get("mismatches"):
+        return "; ".join(row["mismatches"])
+    stages = row.get("stages") or {}
+    parts = []
+    xc = stages.get("xclient")
+    if xc:
+        parts.append(f"xclient {xc.get('outcome')}" + (f" {xc['code']}" if xc.get("code") else ""))
+    for rcpt in stages.get("rcpt") or []:
+        text = (rcpt.get("text") or "").split("\n")[0]
+        parts.append(f"rcpt {rcpt.get('code')} {text}".strip())
+    data = stages.get("data")
+    if data and data.get("code"):
+        parts.append(f"data {data['code']} {(data.get('text') or '').split(chr(10))[0]}")
+    return ", ".join(parts)
+
+
+def verify_report(rows):
+    rows = list(rows or [])
+    if not rows:
+        return []
+    width = min(max(len(str(r.get("name", ""))) for r in rows), 60)
+    lines = [f"{'GROUP':<12} {'CASE':<{width}}  {'RESULT':<6}  DETAIL"]
+    for r in rows:
+        verdict = "passed" if r.get("passed") else ("ERROR" if r.get("error") else "FAILED")
+        lines.append(f"{str(r.get('group', '')):<12} {str(r.get('name', ''))[:width]:<{width}}"
+                     f"  {verdict:<6}  {_detail(r)}")
+    return lines
+
+
+class FilterModule:
+    def filters(self):
+        return {"verify_report": verify_report}
