@@ -1,26 +1,18 @@
 #!/usr/bin/env bash
-# make demo: install what is needed, start a private Postfix instance on loopback ports,
-# run the probe matrix through ansible-playbook from an installed build of the collection,
-# print the report, stop the instance. The machine's default Postfix is never touched.
+# make demo: install what is needed, then deploy Postfix (private instance), the nginx
+# XCLIENT proxy and the proxsmtp XCLIENT filter on loopback ports with playbooks/demo.yml,
+# run from an installed build of the collection, and verify them. The stack stays up;
+# `make demo-stop` stops it. The machine's default Postfix instance is never touched.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+base=${DEMO_BASE:-/var/tmp/mailops-xclient-demo}
 bash "$here/scripts/install-deps.sh"
-work=$(mktemp -d /tmp/xclient-demo.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-    python3 "$here/tests/harness/private_postfix.py" stop "$work/postfix" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+work=$(mktemp -d /tmp/xclient-demo-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 ansible-galaxy collection build --force --output-path "$work" "$here" >/dev/null
 ansible-galaxy collection install --force -p "$work/collections" "$work"/mailops-xclient-*.tar.gz >/dev/null
-facts=$(python3 "$here/tests/harness/private_postfix.py" start "$work/postfix")
-extra=$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]); print(json.dumps({k+"_port": v for k, v in f["ports"].items()}))' "$facts")
-echo "private Postfix instance: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["config_dir"])' "$facts")"
 ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_LOCALHOST_WARNING=false \
 ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER="$(command -v python3)" \
 ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_NOCOLOR=1 \
-    ansible-playbook -i localhost, -c local "$here/playbooks/demo_probe_matrix.yml" -e "$extra"
-echo
-echo "Postfix's own log lines for the probed identities:"
-grep -E "NOQUEUE: reject|client=" "$work/postfix/maillog" | sed 's/^.*postfix\//  postfix\//' | head -20
+    ansible-playbook -i localhost, -c local "$here/playbooks/demo.yml" -e "demo_base=$base" "$@"
+cat "$base/endpoints"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make demo-stop: stop what `make demo` left running (Postfix, nginx, proxsmtp of the demo).
+set -uo pipefail
+base=${DEMO_BASE:-/var/tmp/mailops-xclient-demo}
+if [ -f "$base/postfix/etc/main.cf" ]; then
+    postfix -c "$base/postfix/etc" stop 2>/dev/null && echo "stopped Postfix ($base/postfix/etc)"
+fi
+if [ -s "$base/nginx/run/nginx.pid" ]; then
+    nginx -c "$base/nginx/nginx.conf" -p "$base/nginx/run/" -s quit 2>/dev/null && echo "stopped nginx proxy"
+fi
+pid="$base/proxsmtp/run/xclient.pid"
+if [ -s "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; then
+    echo "stopped proxsmtp filter"
+fi
+exit 0

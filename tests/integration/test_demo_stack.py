@@ -1,0 +1,161 @@
+"""The roles end to end: the demo playbook (Postfix + nginx XCLIENT proxy + proxsmtp XCLIENT
+filter, verified) on its own loopback ports and directory, from an installed build."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
+    ProbeTarget,
+    run_cases,
+)
+from private_postfix import free_port
+from test_ansible_playbook import ROOT, ansible_env
+from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
+
+DEMO = os.path.join(ROOT, "playbooks", "demo.yml")
+
+
+def demo_vars(base):
+    return {"demo_base": base, "demo_install": False,
+            "demo_proxy_port": free_port(), "demo_filter_port": free_port(),
+            "demo_auth_port": free_port(), "demo_postfix_proxy_port": free_port(),
+            "demo_postfix_filter_port": free_port()}
+
+
+def play(collections, extra, *args):
+    env = ansible_env(collections)
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    return subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", DEMO,
+                           "-e", json.dumps(extra), *args], env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+
+
+def recap(out):
+    line = [ln for ln in out.splitlines() if ln.startswith("localhost ")][-1]
+    return dict(part.split("=") for part in line.split(":", 1)[1].split())
+
+
+def stop(base):
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo-stop.sh")], check=False,
+                   env=dict(os.environ, DEMO_BASE=base), capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def stack(installed_collection):  # noqa: F811
+    base = tempfile.mkdtemp(prefix="xclient-demo-test-", dir="/var/tmp")
+    shutil.rmtree(base)  # the check-mode run must find nothing and create nothing
+    extra = demo_vars(base)
+    runs = {"check": play(installed_collection, extra, "--check")}
+    runs["check_left"] = os.path.exists(base)
+    runs["first"] = play(installed_collection, extra)
+    runs["second"] = play(installed_collection, extra)
+    try:
+        yield base, extra, runs
+    finally:
+        stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_check_mode_first_run_changes_nothing_on_disk(stack):
+    _base, _extra, runs = stack
+    assert runs["check"].returncode == 0, runs["check"].stdout[-3000:]
+    assert runs["check_left"] is False
+
+
+def test_first_run_deploys_and_verifies(stack):
+    base, extra, runs = stack
+    first = runs["first"]
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
+    assert "Everything behaved as declared" in first.stdout
+    with open(os.path.join(base, "endpoints"), encoding="utf-8") as fh:
+        assert fh.read().splitlines() == [
+            f"proxy: 127.0.0.1:{extra['demo_proxy_port']}",
+            f"filter: 127.0.0.1:{extra['demo_filter_port']}",
+            f"maillog: {base}/postfix/maillog"]
+
+
+def test_second_run_changes_nothing(stack):
+    second = stack[2]["second"]
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert recap(second.stdout)["changed"] == "0", [
+        ln for ln in second.stdout.splitlines() if ln.startswith("changed:") or "TASK" in ln]
+
+
+def test_postfix_decides_and_logs_as_the_original_client(stack):
+    base = stack[0]
+    log = open(os.path.join(base, "postfix", "maillog"), encoding="utf-8").read()
+    # through nginx: ADDR and NAME ([UNAVAILABLE] without a resolver -> unknown)
+    assert "postfix/proxy/smtpd" in log
+    assert "NOQUEUE: reject: RCPT from unknown[127.0.0.66]: 554 5.7.1" in log
+    assert "client=unknown[127.0.0.10]" in log
+    # through proxsmtp: ADDR only, so the filter's own name with the client's address
+    assert "NOQUEUE: reject: RCPT from localhost[127.0.0.66]: 554 5.7.1" in log
+    assert "client=localhost[127.0.0.10]" in log
+    # the proxy's and filter's own address (127.0.0.1) was never what Postfix judged
+    assert "reject: RCPT from localhost[127.0.0.1]" not in log
+
+
+def test_message_through_filter_arrives_with_the_filter_header(stack):
+    base = stack[0]
+    log = open(os.path.join(base, "postfix", "maillog"), encoding="utf-8").read()
+    assert "warning: header X-Filtered-By: proxsmtp-xclient from localhost[127.0.0.10]" in log
+    assert "relay=none" in log and "status=sent (demo)" in log
+
+
+def test_backends_refuse_xclient_from_others(stack):
+    _base, extra, _runs = stack
+    for port in (extra["demo_postfix_proxy_port"], extra["demo_postfix_filter_port"]):
+        (r,) = run_cases(parse_cases([{
+            "name": "impostor", "source_address": "127.0.0.2", "force_xclient": True,
+            "xclient": {"addr": "192.0.2.1"}, "expect": {"xclient": "refused"}}]),
+            ProbeTarget(server="127.0.0.1", port=port, helo="t.test"))
+        assert r["passed"], r
+        assert (r["stages"]["xclient"]["code"], r["stages"]["xclient"]["enhanced"]) == (
+            550, "5.7.0")
+
+
+def test_junit_report(stack):
+    base = stack[0]
+    root = ET.parse(os.path.join(base, "verify-junit.xml")).getroot()
+    assert root.tag == "testsuites"
+    assert int(root.get("tests")) >= 7
+    assert root.get("failures") == "0" and root.get("errors") == "0"
+    suites = {s.get("name") for s in root.findall("testsuite")}
+    assert suites == {"proxy", "filter", "security", "postfix_info"}
+
+
+BAD = [
+    ({"nginx_proxy_listeners": [{"address": "not-an-ip", "port": 2525}]},
+     "nginx_proxy_listeners[0].address"),
+    ({"postfix_xclient_listeners": [{"name": "proxy", "address": "10.0.0.300", "port": 10025}]},
+     "postfix_xclient_listeners[0].address"),
+    ({"nginx_proxy_tls_certificate": "/nonexistent/cert.pem",
+      "nginx_proxy_tls_certificate_key": "/nonexistent/key.pem"},
+     "nginx_proxy_tls_certificate: /nonexistent/cert.pem does not exist"),
+    ({"clash": True}, "both use port"),
+]
+
+
+@pytest.mark.parametrize("override,needle", BAD, ids=[n for _o, n in BAD])
+def test_bad_variables_stop_the_play_before_any_change(installed_collection, override,  # noqa: F811
+                                                       needle):
+    base = tempfile.mkdtemp(prefix="xclient-demo-bad-", dir="/var/tmp")
+    shutil.rmtree(base)
+    extra = demo_vars(base)
+    if override.pop("clash", False):
+        extra["demo_filter_port"] = extra["demo_proxy_port"]
+    extra.update(override)
+    done = play(installed_collection, extra)
+    assert done.returncode != 0
+    assert needle in done.stdout, done.stdout[-3000:]
+    assert not os.path.exists(base)
+    assert "changed=0" in done.stdout
