@@ -345,5 +345,5 @@ def test_force_xclient_shows_the_refusal(postfix_instance):
         {"name": "forced", "xclient": {"addr": "192.0.2.90"}, "force_xclient": True,
          "expect": {"xclient": {"status": "refused", "text": "insufficient authorization"}}}])
     assert r["passed"], r
-    assert (r["stages"]["xclient"]["code"], r["stages"]["xclient"]["enhanced"]) == (550,
-                                                                                     "5.7.0")
+    xclient = r["stages"]["xclient"]
+    assert (xclient["code"], xclient["enhanced"]) == (550, "5.7.0")
