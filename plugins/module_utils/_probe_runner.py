@@ -56,6 +56,14 @@ def _stage(reply: Reply, **extra: Any) -> Dict[str, Any]:
     return result
 
 
+def _greeting_stage(reply: Reply) -> Dict[str, Any]:
+    """An EHLO/HELO reply: its first line only. The keywords are the same for every case
+    (the run reports them once, as ``xclient_attributes``) and are in the transcript;
+    repeating them per case would make a 10,000-case result several times larger."""
+    return {"code": reply.code, "enhanced": reply.enhanced,
+            "text": reply.lines[0] if reply.lines else ""}
+
+
 def _ehlo(session: SmtpSession, name: str) -> Reply:
     reply = session.command(f"EHLO {name}")
     if reply.code >= 500 and reply.code != 554:
@@ -65,14 +73,15 @@ def _ehlo(session: SmtpSession, name: str) -> Reply:
 
 
 def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
-              stages: Dict[str, Any], check_mode: bool, facts: Dict[str, Any]) -> None:
+              stages: Dict[str, Any], check_mode: bool,
+              facts: Dict[int, Optional[List[str]]]) -> None:
     """The dialogue of one case; fills ``stages`` as it goes."""
     greeting = session.open()
     stages["connect"] = _stage(greeting)
     if greeting.klass != 2:
         return
     ehlo = _ehlo(session, target.helo)
-    stages["ehlo"] = _stage(ehlo)
+    stages["ehlo"] = _greeting_stage(ehlo)
     if ehlo.klass != 2:
         return
     if target.tls == "starttls":
@@ -82,11 +91,11 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
         if reply.code != 220:
             raise SmtpSessionError(f"STARTTLS refused: {reply.render()}")
         ehlo = _ehlo(session, target.helo)
-        stages["ehlo"] = _stage(ehlo)
+        stages["ehlo"] = _greeting_stage(ehlo)
         if ehlo.klass != 2:
             return
     advertised = xclient_attributes(ehlo_keywords(ehlo))
-    facts["xclient_attributes"] = advertised
+    facts[spec.index] = advertised
     if spec.xclient is None:
         if "xclient" in spec.expect:
             stages["xclient"] = {"outcome": "offered" if advertised is not None
@@ -118,7 +127,7 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
             helo = session.command(f"HELO {name}")
         else:
             helo = _ehlo(session, name)
-        stages["helo"] = _stage(helo)
+        stages["helo"] = _greeting_stage(helo)
         if helo.klass != 2:
             return
     if spec.mail_from is None:
@@ -144,12 +153,16 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
 
 
 def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
-             transcript_mode: str = "failures") -> Dict[str, Any]:
-    """Run one case; never raises for server or network trouble."""
+             transcript_mode: str = "failures",
+             advertised: Optional[Dict[int, Optional[List[str]]]] = None) -> Dict[str, Any]:
+    """Run one case; never raises for server or network trouble.
+
+    ``advertised``, if given, receives what the server's EHLO advertised for XCLIENT,
+    keyed by the case's index (see ``advertised_attributes``)."""
     started = time.monotonic()
     transcript: Optional[List[str]] = [] if transcript_mode != "none" else None
     stages: Dict[str, Any] = {}
-    facts: Dict[str, Any] = {}
+    facts: Dict[int, Optional[List[str]]] = {} if advertised is None else advertised
     error = None
     session = SmtpSession(target.server, target.port, timeout=target.timeout,
                           source_address=spec.source_address or target.source_address,
@@ -176,7 +189,6 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
         "mismatches": mismatches,
         "stages": stages,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
-        "xclient_attributes": facts.get("xclient_attributes"),
     }
     if transcript is not None and (transcript_mode == "all" or not passed):
         result["transcript"] = transcript
@@ -184,17 +196,24 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
 
 
 def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
-              check_mode: bool = False, transcript_mode: str = "failures"
+              check_mode: bool = False, transcript_mode: str = "failures",
+              advertised: Optional[Dict[int, Optional[List[str]]]] = None
               ) -> List[Dict[str, Any]]:
-    """Run all cases, up to ``concurrency`` at once; results in the order of ``specs``."""
+    """Run all cases, up to ``concurrency`` at once; results in the order of ``specs``.
+
+    Pass a dict as ``advertised`` to learn what the server advertised for XCLIENT."""
     if transcript_mode not in TRANSCRIPT_MODES:
         raise ValueError(f"transcript must be one of {', '.join(TRANSCRIPT_MODES)}")
+    facts: Dict[int, Optional[List[str]]] = {} if advertised is None else advertised
+
+    def one(spec: CaseSpec) -> Dict[str, Any]:
+        return run_case(spec, target, check_mode, transcript_mode, facts)
+
     workers = max(1, min(concurrency, len(specs)))
     if workers == 1:
-        return [run_case(s, target, check_mode, transcript_mode) for s in specs]
+        return [one(s) for s in specs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda s: run_case(s, target, check_mode, transcript_mode),
-                             specs))
+        return list(pool.map(one, specs))
 
 
 def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
@@ -206,11 +225,12 @@ def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
     }
 
 
-def advertised_attributes(results: List[Dict[str, Any]]) -> Optional[List[str]]:
-    """What the server advertised, from the first case that got that far."""
-    for result in results:
-        if result.get("xclient_attributes") is not None:
-            return result["xclient_attributes"]
+def advertised_attributes(advertised: Dict[int, Optional[List[str]]]) -> Optional[List[str]]:
+    """What the server advertised, from the first case (in declared order) that got as
+    far as EHLO and was offered XCLIENT."""
+    for index in sorted(advertised):
+        if advertised[index] is not None:
+            return advertised[index]
     return None
 
 

@@ -84,35 +84,36 @@ def parse_reply(lines: List[str]) -> Reply:
     """Parse the lines of one complete reply (without CRLF)."""
     if not lines:
         raise MalformedReply("empty reply")
-    if len(lines) > MAX_LINES:
-        raise MalformedReply(f"reply longer than {MAX_LINES} lines")
-    code = split_line(lines[0])[0]
-    texts = []
+    reader = ReplyReader()
     for index, line in enumerate(lines):
-        this_code, last, text = split_line(line)
-        if this_code != code:
-            raise MalformedReply(f"reply code changed from {code} to {this_code} mid-reply")
-        if last != (index == len(lines) - 1):
+        reply = reader.feed(line)
+        if (reply is not None) != (index == len(lines) - 1):
             raise MalformedReply("continuation lines do not end with a final line")
-        texts.append(text)
-    return Reply(code=code, lines=texts, enhanced=enhanced_code(code, texts[0]))
+    return reply  # type: ignore[return-value]  # the last feed returned it
 
 
 class ReplyReader:
-    """Collects reply lines one at a time; ``feed`` returns a Reply when one completes."""
+    """Collects reply lines one at a time; ``feed`` returns a Reply when one completes.
+
+    Each line is split and checked once, as it arrives."""
 
     def __init__(self) -> None:
-        self._lines: List[str] = []
+        self._code: Optional[int] = None
+        self._texts: List[str] = []
 
     def feed(self, line: str) -> Optional[Reply]:
-        _code, last, _text = split_line(line)
-        self._lines.append(line)
-        if len(self._lines) > MAX_LINES:
+        code, last, text = split_line(line)
+        if self._code is None:
+            self._code = code
+        elif code != self._code:
+            raise MalformedReply(f"reply code changed from {self._code} to {code} mid-reply")
+        self._texts.append(text)
+        if len(self._texts) > MAX_LINES:
             raise MalformedReply(f"reply longer than {MAX_LINES} lines")
         if not last:
             return None
-        lines, self._lines = self._lines, []
-        return parse_reply(lines)
+        texts, self._texts, self._code = self._texts, [], None
+        return Reply(code=code, lines=texts, enhanced=enhanced_code(code, texts[0]))
 
 
 def ehlo_keywords(reply: Reply) -> Dict[str, List[str]]:

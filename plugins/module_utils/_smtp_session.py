@@ -143,7 +143,8 @@ class SmtpSession:
 
     def _readline(self, what: str) -> str:
         sock = self._connected()
-        while b"\n" not in self._buf:
+        end = self._buf.find(b"\n")
+        while end < 0:
             if len(self._buf) > MAX_LINE + 2:
                 raise SmtpProtocolError(f"malformed reply {what}: line longer than"
                                         f" {MAX_LINE} characters")
@@ -161,8 +162,10 @@ class SmtpSession:
                     raise SmtpProtocolError(f"server closed the connection {what}, in the"
                                             f" middle of a line: {self._buf[:80]!r}")
                 raise SmtpClosed(f"server closed the connection {what}")
+            start = len(self._buf)
             self._buf += chunk
-        raw, self._buf = self._buf.split(b"\n", 1)
+            end = self._buf.find(b"\n", start)
+        raw, self._buf = self._buf[:end], self._buf[end + 1:]
         return raw.rstrip(b"\r").decode("utf-8", "replace")
 
     def read_reply(self, what: str = "reading a reply") -> Reply:
