@@ -6,11 +6,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: postconf
-short_description: Manage a Postfix parameter in main.cf or as a master.cf service override
+short_description: Manage Postfix parameters in main.cf or as master.cf service overrides
 version_added: 0.1.0
 description:
-  - Sets or removes one Postfix parameter, in C(main.cf) or, with O(service), as a C(-o)
-    override of one C(master.cf) service.
+  - Sets or removes one Postfix parameter (O(name), O(value)) or several at once
+    (O(settings)), in C(main.cf) or, with O(service), as C(-o) overrides of one
+    C(master.cf) service.
+  - Several parameters given with O(settings) are one edit, checked once and rolled back
+    together. Prefer it over a loop: Postfix waits until a freshly written C(main.cf) is
+    about two seconds old before C(postfix check) reads it, so each changed item of a loop
+    costs that wait.
   - All reading and writing goes through Postfix's own C(postconf) binary. The edit is made
     on a copy first; the real files are replaced atomically, C(postfix check) runs for the
     config directory, and if it fails both files are restored byte for byte.
@@ -27,12 +32,19 @@ attributes:
     description: Shows C(main.cf) / C(master.cf) before and after.
 options:
   name:
-    description: Parameter name, such as C(smtpd_authorized_xclient_hosts).
+    description:
+      - Parameter name, such as C(smtpd_authorized_xclient_hosts).
+      - One of O(name) and O(settings) is required.
     type: str
-    required: true
   value:
-    description: The value. Required with O(state=present). No line breaks.
+    description: The value. Required with O(name) and O(state=present). No line breaks.
     type: str
+  settings:
+    description:
+      - Several parameters as C(name: value), applied as one edit. With O(state=absent)
+        the names are removed and the values are ignored.
+      - Numbers are written as they are; V(true) / V(false) as C(yes) / C(no).
+    type: dict
   state:
     description: V(present) sets the value, V(absent) removes the setting.
     type: str
@@ -78,17 +90,40 @@ EXAMPLES = r"""
   mailops.xclient.postconf:
     name: smtpd_discard_ehlo_keywords
     state: absent
+
+- name: Restrictions and limits in one edit, one check
+  mailops.xclient.postconf:
+    settings:
+      smtpd_helo_required: true
+      smtpd_client_connection_count_limit: 20
+      smtpd_recipient_restrictions: >-
+        check_client_access cidr:/etc/postfix/client_access.cidr,
+        permit_mynetworks, reject_unauth_destination
+  notify: Reload postfix
 """
 
 RETURN = r"""
 value_before:
   description: The value set before (in main.cf or as the service override), null if unset.
-  returned: always
+  returned: with O(name)
   type: str
 value_after:
   description: The value set after, null if unset.
-  returned: always
+  returned: with O(name)
   type: str
+values_before:
+  description: Per parameter of O(settings), the value set before, null if unset.
+  returned: with O(settings)
+  type: dict
+values_after:
+  description: Per parameter of O(settings), the value set after, null if unset.
+  returned: with O(settings)
+  type: dict
+changed_names:
+  description: The parameters whose setting changed.
+  returned: always
+  type: list
+  elements: str
 reload_needed:
   description: The change takes effect with C(postfix reload).
   returned: always
@@ -102,6 +137,8 @@ backup_file:
   returned: when a backup was made
   type: dict
 """
+
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
@@ -128,27 +165,57 @@ def same_value(a, b) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
+def setting_value(value: Any) -> str:
+    """A YAML value as Postfix writes it: true/false as yes/no, numbers as they are."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def wanted_settings(p: Dict[str, Any]) -> Tuple[Dict[str, Optional[str]], Callable[[str], str]]:
+    """The parameters to manage, name -> value (None with state=absent), and how to name
+    each one in an error message."""
+    if p["settings"] is not None:
+        if not p["settings"]:
+            raise ValueError("settings: give at least one parameter")
+        wanted = {str(k): (setting_value(v) if p["state"] == "present" else None)
+                  for k, v in p["settings"].items()}
+        return wanted, lambda n: f"settings.{n}"
+    return {p["name"]: p["value"] if p["state"] == "present" else None}, lambda n: "name"
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            name=dict(type="str"),
             value=dict(type="str"),
+            settings=dict(type="dict"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             service=dict(type="str"),
             config_dir=CONFIG_DIR_SPEC,
             backup=BACKUP_SPEC,
         ),
-        required_if=[("state", "present", ["value"])],
+        required_one_of=[("name", "settings")],
+        mutually_exclusive=[("name", "settings"), ("value", "settings")],
+        required_by={"value": "name"},
         supports_check_mode=True,
     )
     p = module.params
-    name, value, present = p["name"], p["value"], p["state"] == "present"
-    if not PARAM_NAME.match(name):
-        module.fail_json(msg=f"name: {name!r} is not a Postfix parameter name")
-    if value is not None and any(ch in value for ch in "\r\n\0"):
-        module.fail_json(msg=f"value: must not contain a line break or NUL ({name})")
-    if value is not None:
-        value = value.strip()
+    present = p["state"] == "present"
+    if p["name"] is not None and present and p["value"] is None:
+        module.fail_json(msg=f"value: required with name ({p['name']}) and state=present")
+    try:
+        wanted, field = wanted_settings(p)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    for name, value in list(wanted.items()):
+        if not PARAM_NAME.match(name):
+            module.fail_json(msg=f"{field(name)}: {name!r} is not a Postfix parameter name")
+        if value is not None and any(ch in value for ch in "\r\n\0"):
+            module.fail_json(msg=f"{'value' if field(name) == 'name' else field(name)}:"
+                             f" must not contain a line break or NUL ({name})")
+        if value is not None:
+            wanted[name] = value.strip()
     service = None
     if p["service"]:
         try:
@@ -162,45 +229,52 @@ def main() -> None:
             module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no service"
                              f" {service}; it has: "
                              + ", ".join(e.key for e in real.services()))
-        if present and not real.is_known(name):
-            module.fail_json(msg=f"name: Postfix does not know the parameter {name!r}"
-                             f" (postconf -c {p['config_dir']} says: unknown parameter)")
+        for name in real.unknown(list(wanted)) if present else []:
+            module.fail_json(msg=f"{field(name)}: Postfix does not know the parameter"
+                             f" {name!r} (postconf -c {p['config_dir']} says: unknown"
+                             " parameter)")
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
 
-    seen = {}
+    before: Dict[str, Optional[str]] = {}
 
     def edit(pc) -> None:
-        # Decide under the lock, on the work copy.
+        # Decide under the lock, on the work copy: read everything first, then write.
+        # (postconf waits for a freshly written main.cf to settle before reading it.)
         if service:
             entry = pc.service(service)
             if entry is None:
                 raise PostconfError(f"service: master.cf has no service {service}")
-            before = entry.options.get(name)
+            before.update({name: entry.options.get(name) for name in wanted})
         else:
-            before = pc.explicit(name)
-        seen["before"] = before
-        if present and not same_value(before, value):
-            if service:
+            before.update(pc.explicit_many(list(wanted)))
+        to_set = {n: v for n, v in wanted.items()
+                  if v is not None and not same_value(before[n], v)}
+        to_remove = [n for n, v in wanted.items() if v is None and before[n] is not None]
+        if service:
+            for name, value in to_set.items():
                 pc.set_service_param(service, name, value)
-            else:
-                pc.set_main(name, value)
-        elif not present and before is not None:
-            if service:
+            for name in to_remove:
                 pc.remove_service_param(service, name)
-            else:
-                pc.remove_main(name)
+        else:
+            pc.set_main_many(to_set)
+            pc.remove_main(*to_remove)
 
     try:
         result = apply_edit(module, real, edit, p["backup"])
     except (ConfigEditError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
-    before = seen["before"]
-    after = (value if not same_value(before, value) else before) if present else None
+    after = {name: (value if value is None or not same_value(before[name], value)
+                    else before[name]) for name, value in wanted.items()}
+    changed_names = [n for n in wanted if not same_value(before[n], after[n])]
     out = edit_outcome(module, result)
-    restart = result.changed and needs_restart([name])
-    out.update(value_before=before, value_after=after, restart_needed=restart,
+    restart = result.changed and needs_restart(changed_names)
+    out.update(changed_names=changed_names, restart_needed=restart,
                reload_needed=result.changed and not restart)
+    if p["settings"] is not None:
+        out.update(values_before=before, values_after=after)
+    else:
+        out.update(value_before=before[p["name"]], value_after=after[p["name"]])
     module.exit_json(**out)
 
 

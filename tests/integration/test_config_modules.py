@@ -59,6 +59,15 @@ BAD = [
     ("postconf", {"name": "in_flow_delay", "value": "banana"},
      "postfix check rejected the change, so main.cf and master.cf were restored:"
      " postfix: fatal: parameter in_flow_delay: bad time value"),
+    ("postconf", {"settings": {"in_flow_delay": "0", "no_such_parameter": "1"}},
+     "settings.no_such_parameter: Postfix does not know"),
+    ("postconf", {"settings": {"smtpd_banner": "a\nb"}},
+     "settings.smtpd_banner: must not contain a line"),
+    ("postconf", {"settings": {}}, "settings: give at least one parameter"),
+    ("postconf", {"name": "in_flow_delay"}, "value: required with name"),
+    # one bad value among good ones: postfix check rejects, all of them are rolled back
+    ("postconf", {"settings": {"smtpd_helo_required": True, "in_flow_delay": "banana"}},
+     "postfix check rejected the change, so main.cf and master.cf were restored"),
     ("xclient_hosts", {"hosts": ["192.0.2.1/24"]}, "hosts[0]: '192.0.2.1/24' has host bits"),
     ("xclient_hosts", {"hosts": ["127.0.0.1", "hash:/nonexistent/xclient"]},
      "hosts[1]: 'hash:/nonexistent/xclient': /nonexistent/xclient.db does not exist"),
@@ -291,3 +300,43 @@ def test_postfix_service_keeps_overrides_it_does_not_manage(config_only):
     assert "smtpd_authorized_xclient_hosts=127.0.0.1" in again["entry_after"]
     purged = run_module("postfix_service", dict(svc, purge_options=True))
     assert purged["changed"] and "xclient" not in purged["entry_after"]
+
+
+def test_settings_are_one_edit_check_mode_real_check_mode_real(config_only):
+    d = config_only.config_dir
+    args = {"settings": {"smtpd_helo_required": True, "smtpd_junk_command_limit": 50,
+                         "smtpd_client_connection_count_limit": 20},
+            "config_dir": d}
+    before = digest(d)
+    predicted = run_module("postconf", args, check_mode=True, diff=True)
+    assert predicted["changed"] and digest(d) == before
+    assert sorted(predicted["changed_names"]) == [
+        "smtpd_client_connection_count_limit", "smtpd_helo_required",
+        "smtpd_junk_command_limit"]
+    assert "smtpd_helo_required = yes" in predicted["diff"][0]["after"]
+    done = run_module("postconf", args, diff=True)
+    assert done["changed"] and done["reload_needed"] and not done["restart_needed"]
+    assert done["values_after"] == {"smtpd_helo_required": "yes", "smtpd_junk_command_limit": "50",
+                                    "smtpd_client_connection_count_limit": "20"}
+    main_cf = open(os.path.join(d, "main.cf")).read()
+    for line in ("smtpd_helo_required = yes", "smtpd_junk_command_limit = 50",
+                 "smtpd_client_connection_count_limit = 20"):
+        assert line in main_cf
+    assert not run_module("postconf", args, check_mode=True)["changed"]
+    again = run_module("postconf", args)
+    assert not again["changed"] and again["changed_names"] == []
+    removed = run_module("postconf", {"settings": {"smtpd_helo_required": None,
+                                                   "smtpd_junk_command_limit": None},
+                                      "state": "absent", "config_dir": d})
+    assert removed["changed"] and sorted(removed["changed_names"]) == [
+        "smtpd_helo_required", "smtpd_junk_command_limit"]
+    main_cf = open(os.path.join(d, "main.cf")).read()
+    assert "smtpd_helo_required" not in main_cf and "smtpd_junk_command_limit" not in main_cf
+    assert "smtpd_client_connection_count_limit = 20" in main_cf
+
+
+def test_settings_needing_a_restart_say_so(config_only):
+    result = run_module("postconf", {"settings": {"inet_protocols": "ipv4",
+                                                  "smtpd_helo_required": "yes"},
+                                     "config_dir": config_only.config_dir})
+    assert result["changed"] and result["restart_needed"] and not result["reload_needed"]
