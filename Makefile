@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint
+.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick
 
 demo:
 	bash scripts/demo.sh
@@ -29,3 +29,18 @@ integration:
 
 sanity:
 	bash scripts/sanity.sh
+
+# Benchmarks (not part of `make test`; tests/integration/test_benchmarks_smoke.py runs each
+# --quick form once). Results: benchmarks/results/*.txt, figures in BENCHMARKS.md.
+bench: deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r benchmarks/requirements.txt
+	mkdir -p benchmarks/results
+	set -o pipefail; $(PYTHON) benchmarks/scaling.py | tee benchmarks/results/scaling.txt
+	set -o pipefail; $(PYTHON) benchmarks/probe_matrix.py --sweep 100,300,1000,3000 \
+	    --plot benchmarks/probe_matrix.png | tee benchmarks/results/probe_matrix.txt
+	set -o pipefail; $(PYTHON) benchmarks/proxy_throughput.py | tee benchmarks/results/proxy_throughput.txt
+
+bench-quick: deps
+	$(PYTHON) benchmarks/scaling.py --quick
+	$(PYTHON) benchmarks/probe_matrix.py --quick
+	$(PYTHON) benchmarks/proxy_throughput.py --quick

@@ -6,6 +6,8 @@ run five ways, alternated, medians reported.
   c  swaks, one process per case (what people do today)
   d  a minimal raw-socket client, sequential and concurrent (the limit on this machine)
   e  an Ansible loop: one xclient_probe task per case (N_loop cases, reported per case)
+  a_floor  ansible-playbook with one ping task and the same extra vars: Ansible's fixed
+     cost, which "a" cannot go below (timed next to "a", reported in seconds)
 
 Usage: probe_matrix.py [--quick] [-n N] [--runs R] [--concurrency C] [--loop-n N]
                        [--sweep N1,N2,...] [--plot FILE]
@@ -61,6 +63,16 @@ TASK_PLAYBOOK = """
         cases: "{{ cases }}"
 """
 
+# Ansible's own floor: the same ansible-playbook run with one trivial task and the same
+# extra vars (the cases are loaded but not used). What "a" costs beyond this is ours.
+FLOOR_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Nothing but Ansible's own start, one module run and the result
+      ansible.builtin.ping:
+"""
+
 LOOP_PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
@@ -112,10 +124,23 @@ def swaks_argv(port: int, case: Dict[str, Any]) -> List[str]:
     return argv
 
 
+# swaks' exit codes (swaks(1) EXIT CODES): 24 = no RCPT accepted, 33 = XCLIENT failed.
+SWAKS_EXIT = {"accept": 0, "reject": 24, "tempfail": 24, "refused": 33}
+
+
+def expected_kind(case: Dict[str, Any]) -> str:
+    return case["name"].split("-", 1)[0]
+
+
 def run_swaks(port: int, cases: List[Dict[str, Any]]) -> None:
+    wrong = []
     for case in cases:
-        subprocess.run(swaks_argv(port, case), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        done = subprocess.run(swaks_argv(port, case), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, check=False)
+        if done.returncode != SWAKS_EXIT[expected_kind(case)]:
+            wrong.append(f"{case['name']}: swaks exit {done.returncode}")
+    if wrong:
+        raise SystemExit(f"swaks: {len(wrong)} cases ended otherwise, first: {wrong[0]}")
 
 
 _FINAL = re.compile(rb"(?:^|\r\n)\d{3} [^\r\n]*\r\n$")
@@ -131,34 +156,42 @@ def _reply(sock: socket.socket) -> bytes:
     return data
 
 
-def raw_session(port: int, case: Dict[str, Any]) -> None:
-    """The same exchange with no validation, no transcript, no reply objects."""
+# The first digit of the deciding reply (RCPT, or XCLIENT when refused) per kind of case.
+RAW_OUTCOME = {"accept": b"2", "reject": b"5", "tempfail": b"4", "refused": b"5"}
+
+
+def raw_session(port: int, case: Dict[str, Any]) -> bool:
+    """The same exchange with no validation, no transcript, no reply objects; returns
+    whether the deciding reply has the expected class."""
     (command,) = xclient_commands(case["xclient"])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         _reply(sock)
         sock.sendall(b"EHLO bench.test\r\n")
         _reply(sock)
         sock.sendall(command.encode() + b"\r\n")
-        if _reply(sock)[:1] == b"2":
+        decided = _reply(sock)
+        if decided[:1] == b"2":
             sock.sendall(b"EHLO bench.test\r\n")
             _reply(sock)
             sock.sendall(b"MAIL FROM:<" + FROM.encode() + b">\r\n")
             _reply(sock)
             sock.sendall(b"RCPT TO:<" + LOCAL.encode() + b">\r\n")
-            _reply(sock)
+            decided = _reply(sock)
         sock.sendall(b"RSET\r\n")
         _reply(sock)
         sock.sendall(b"QUIT\r\n")
         _reply(sock)
+    return decided[:1] == RAW_OUTCOME[expected_kind(case)]
 
 
 def run_raw(port: int, cases: List[Dict[str, Any]], concurrency: int) -> None:
     if concurrency == 1:
-        for case in cases:
-            raw_session(port, case)
-        return
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda c: raw_session(port, c), cases))
+        outcomes = [raw_session(port, case) for case in cases]
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            outcomes = list(pool.map(lambda c: raw_session(port, c), cases))
+    if not all(outcomes):
+        raise SystemExit(f"raw client: {outcomes.count(False)} cases ended otherwise")
 
 
 # ---------------------------------------------------------------------- one measurement
@@ -167,12 +200,15 @@ def measure(n: int, runs: int, concurrency: int, loop_n: int, modes: str,
             port: int, workdir: str) -> Dict[str, Any]:
     cases = matrix(n)
     loop_cases = matrix(loop_n)
-    times: Dict[str, List[float]] = {m: [] for m in ("a", "b", "c", "d_seq", "d_conc", "e")}
+    times: Dict[str, List[float]] = {m: [] for m in ("a", "a_floor", "b", "c", "d_seq",
+                                                     "d_conc", "e")}
     run_core(port, matrix(20), concurrency)  # warm up Postfix's process pool
     for _run in range(runs):  # alternate: a b c d e, a b c d e, ...
         if "a" in modes:
             times["a"].append(timed(lambda: run_ansible(TASK_PLAYBOOK, port, cases,
                                                         concurrency, workdir)))
+            times["a_floor"].append(timed(lambda: run_ansible(FLOOR_PLAYBOOK, port, cases,
+                                                              concurrency, workdir)))
         if "b" in modes:
             times["b"].append(timed(lambda: run_core(port, cases, concurrency)))
         if "c" in modes:
@@ -185,7 +221,7 @@ def measure(n: int, runs: int, concurrency: int, loop_n: int, modes: str,
                                                         1, workdir)))
     rate = {}
     for mode, values in times.items():
-        if values:
+        if values and mode != "a_floor":
             count = loop_n if mode == "e" else n
             rate[mode] = round(count / median(values), 2)
     return {"n": n, "loop_n": loop_n, "runs": runs, "concurrency": concurrency,
@@ -213,7 +249,7 @@ def plot(points: List[Dict[str, Any]], path: str) -> None:
     labels = {"a": "a: one Ansible task", "b": "b: probe core in-process",
               "c": "c: swaks per case", "d_conc": "d: raw socket, concurrent",
               "d_seq": "d: raw socket, sequential"}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for mode, label in labels.items():
         xs = [p["n"] for p in points if mode in p["cases_per_s"]]
         ys = [p["cases_per_s"][mode] for p in points if mode in p["cases_per_s"]]
@@ -225,7 +261,7 @@ def plot(points: List[Dict[str, Any]], path: str) -> None:
     ax.set_ylabel("cases per second (median)")
     ax.set_title("XCLIENT probe matrix against one private Postfix 3.7")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -239,6 +275,7 @@ def main() -> None:
     ap.add_argument("--loop-n", type=int, default=100)
     ap.add_argument("--modes", default="abcde")
     ap.add_argument("--sweep", default="", help="also measure a, b, c, d at these N")
+    ap.add_argument("--sweep-runs", type=int, default=1, help="runs per extra sweep point")
     ap.add_argument("--plot", default="", help="PNG of cases/s vs N (needs --sweep)")
     args = ap.parse_args()
     if args.quick:
@@ -252,10 +289,11 @@ def main() -> None:
             sweep = []
             for n in [int(x) for x in args.sweep.split(",") if x]:
                 point = main_result if n == args.n else measure(
-                    n, args.runs, args.concurrency, args.loop_n, args.modes.replace("e", ""),
-                    port, workdir)
-                sweep.append({"n": n, "cases_per_s": point["cases_per_s"]})
-                print(f"sweep N={n}: {point['cases_per_s']}", flush=True)
+                    n, args.sweep_runs, args.concurrency, args.loop_n,
+                    args.modes.replace("e", ""), port, workdir)
+                sweep.append({"n": n, "runs": point["runs"],
+                              "cases_per_s": point["cases_per_s"], "ratios": ratios(point)})
+                print(f"sweep N={n}: {point['cases_per_s']} {ratios(point)}", flush=True)
     finally:
         stop_postfix(inst)
     result = {"benchmark": "probe_matrix", "quick": args.quick, "machine": machine(),
@@ -270,6 +308,10 @@ def main() -> None:
     for mode, rate in result["cases_per_s"].items():
         s = result["seconds"][mode]
         print(f"  {mode:7} {rate:9.1f} cases/s   median {s['median']:.3f}s"
+              f"  (min {s['min']:.3f}, max {s['max']:.3f})")
+    if "a_floor" in result["seconds"]:
+        s = result["seconds"]["a_floor"]
+        print(f"  a_floor (one ping task, same extra vars)  median {s['median']:.3f}s"
               f"  (min {s['min']:.3f}, max {s['max']:.3f})")
     print(f"  ratios: {result['ratios']}")
     emit(result)

@@ -144,6 +144,8 @@ notes:
   - Check mode is supported; probes change nothing, and C(DATA) is skipped.
   - The probing host must be in C(smtpd_authorized_xclient_hosts) of the listener for
     C(XCLIENT) to be offered; see M(mailops.xclient.xclient_probe) examples.
+  - With more than 100 cases, the C(invocation) shown at high verbosity gives the number
+    of cases instead of echoing them all; RV(cases) names each one.
 """
 
 EXAMPLES = r"""
@@ -208,6 +210,9 @@ cases:
         - For C(ehlo) and C(helo), C(text) is the first line of the reply (the server's
           name); the keywords are reported once for the whole run as RV(xclient_attributes),
           and in full in the transcript.
+        - A passed case leaves out C(connect), C(ehlo) and C(helo) (unless it had an
+          expectation on C(connect), or O(transcript=all)): they are the same for every
+          case and only explain failures. A failed case has every stage it reached.
       type: dict
     elapsed_ms:
       description: Wall time of the case.
@@ -254,6 +259,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 )
 
 
+# Above this many cases the result's invocation shows their number, not the cases.
+INVOCATION_CASES_MAX = 100
+
+
 def argument_spec() -> dict:
     return dict(
         server=dict(type="str", required=True),
@@ -295,6 +304,14 @@ def main() -> None:
         specs = parse_cases(p["cases"])
     except ProbeInputError as exc:
         module.fail_json(msg=str(exc))
+    # The parsed specs are all that is needed of the cases from here on. Ansible echoes
+    # every argument back as the result's invocation, which for a large matrix means
+    # holding and copying every case again: show how many there are instead.
+    invocation = dict(p)
+    if len(p["cases"]) > INVOCATION_CASES_MAX:
+        invocation["cases"] = (f"{len(p['cases'])} cases (more than {INVOCATION_CASES_MAX}"
+                               " are not echoed; the cases result names each one)")
+        module.params["cases"] = module.validation_result.validated_parameters["cases"] = None
     context = None
     if p["tls"] != "none":
         try:
@@ -309,10 +326,12 @@ def main() -> None:
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
                         advertised=advertised)
+    del specs
     summary = summarize(results)
     report = render_table(results)
     out = dict(changed=False, cases=results, summary=summary, report=report,
-               xclient_attributes=advertised_attributes(advertised))
+               xclient_attributes=advertised_attributes(advertised),
+               invocation={"module_args": invocation})
     if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
         bad = summary["failed"] + summary["errors"]
         module.fail_json(msg=f"{bad} of {summary['total']} cases did not behave as expected"

@@ -11,6 +11,7 @@ import re
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
     ProbeTarget,
+    advertised_attributes,
     run_cases,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
@@ -347,3 +348,46 @@ def test_force_xclient_shows_the_refusal(postfix_instance):
     assert r["passed"], r
     xclient = r["stages"]["xclient"]
     assert (xclient["code"], xclient["enhanced"]) == (550, "5.7.0")
+
+
+def test_result_shape_passed_cases_leave_out_the_greetings(postfix_instance):
+    """Passed cases keep the stages they judged; failed ones keep every stage reached;
+    transcript: all keeps everything. The advertised keywords come once per run."""
+    cases = parse_cases([
+        {"name": "accepted", "xclient": {"addr": "192.0.2.10", "name": "ok.example"},
+         "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}},
+        {"name": "expected otherwise", "xclient": {"addr": "192.0.2.66", "name": "b.example"},
+         "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}},
+        {"name": "greeting judged", "expect": {"connect": 220, "xclient": "offered"}},
+    ])
+    target = ProbeTarget(server="127.0.0.1", port=postfix_instance.ports["authorized"],
+                         helo="probe-client.test")
+    advertised: dict = {}
+    passed, failed, greeting = run_cases(cases, target, concurrency=3,
+                                         transcript_mode="failures", advertised=advertised)
+    assert passed["passed"] and set(passed["stages"]) == {"xclient", "mail", "rcpt"}
+    assert "transcript" not in passed and "xclient_attributes" not in passed
+    assert not failed["passed"]
+    assert set(failed["stages"]) == {"connect", "ehlo", "xclient", "helo", "mail", "rcpt"}
+    assert failed["stages"]["ehlo"]["text"] == postfix_instance.hostname  # first line only
+    assert any("XCLIENT NAME ADDR" in line for line in failed["transcript"])
+    assert greeting["passed"] and set(greeting["stages"]) == {"connect", "xclient"}
+    assert advertised_attributes(advertised) == ALL_NINE
+    (everything,) = run_cases(cases[:1], target, transcript_mode="all")
+    assert set(everything["stages"]) == {"connect", "ehlo", "xclient", "helo", "mail", "rcpt"}
+    assert everything["transcript"]
+
+
+def test_module_echoes_at_most_100_cases_as_its_invocation(postfix_instance):
+    from run_module import run_module
+    args = {"server": "127.0.0.1", "port": postfix_instance.ports["authorized"],
+            "helo": "probe-client.test", "concurrency": 8}
+    many = run_module("xclient_probe", dict(args, cases=[
+        {"name": f"offered {i}", "expect": {"xclient": "offered"}} for i in range(101)]))
+    assert many["summary"] == {"total": 101, "passed": 101, "failed": 0, "errors": 0}
+    assert [c["name"] for c in many["cases"]] == [f"offered {i}" for i in range(101)]
+    echoed = many["invocation"]["module_args"]
+    assert echoed["cases"].startswith("101 cases") and echoed["concurrency"] == 8
+    few = run_module("xclient_probe", dict(args, cases=[
+        {"name": "offered", "expect": {"xclient": "offered"}}]))
+    assert few["invocation"]["module_args"]["cases"][0]["name"] == "offered"
