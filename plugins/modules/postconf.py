@@ -13,9 +13,9 @@ description:
     (O(settings)), in C(main.cf) or, with O(service), as C(-o) overrides of one
     C(master.cf) service.
   - Several parameters given with O(settings) are one edit, checked once and rolled back
-    together. Prefer it over a loop: Postfix waits until a freshly written C(main.cf) is
-    about two seconds old before C(postfix check) reads it, so each changed item of a loop
-    costs that wait.
+    together. Prefer it over a loop, because Postfix waits until a freshly written
+    C(main.cf) is about two seconds old before C(postfix check) reads it, so each changed
+    item of a loop costs that wait.
   - All reading and writing goes through Postfix's own C(postconf) binary. The edit is made
     on a copy first; the real files are replaced atomically, C(postfix check) runs for the
     config directory, and if it fails both files are restored byte for byte.
@@ -41,7 +41,7 @@ options:
     type: str
   settings:
     description:
-      - Several parameters as C(name: value), applied as one edit. With O(state=absent)
+      - Several parameters as a dict of name and value, applied as one edit. With O(state=absent)
         the names are removed and the values are ignored.
       - Numbers are written as they are; V(true) / V(false) as C(yes) / C(no).
     type: dict
@@ -172,16 +172,18 @@ def setting_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def wanted_settings(p: Dict[str, Any]) -> Tuple[Dict[str, Optional[str]], Callable[[str], str]]:
-    """The parameters to manage, name -> value (None with state=absent), and how to name
-    each one in an error message."""
+def wanted_settings(p: Dict[str, Any]
+                    ) -> Tuple[Dict[str, Optional[str]], Callable[[str, str], str]]:
+    """The parameters to manage, name -> value (None with state=absent), and the field an
+    error about a parameter's name or value names: ``field(name, "name" | "value")``."""
     if p["settings"] is not None:
         if not p["settings"]:
             raise ValueError("settings: give at least one parameter")
         wanted = {str(k): (setting_value(v) if p["state"] == "present" else None)
                   for k, v in p["settings"].items()}
-        return wanted, lambda n: f"settings.{n}"
-    return {p["name"]: p["value"] if p["state"] == "present" else None}, lambda n: "name"
+        return wanted, lambda name, _part: f"settings.{name}"
+    return ({p["name"]: p["value"] if p["state"] == "present" else None},
+            lambda _name, part: part)
 
 
 def main() -> None:
@@ -210,10 +212,11 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     for name, value in list(wanted.items()):
         if not PARAM_NAME.match(name):
-            module.fail_json(msg=f"{field(name)}: {name!r} is not a Postfix parameter name")
+            module.fail_json(msg=f"{field(name, 'name')}: {name!r} is not a Postfix"
+                             " parameter name")
         if value is not None and any(ch in value for ch in "\r\n\0"):
-            module.fail_json(msg=f"{'value' if field(name) == 'name' else field(name)}:"
-                             f" must not contain a line break or NUL ({name})")
+            module.fail_json(msg=f"{field(name, 'value')}: must not contain a line break"
+                             f" or NUL ({name})")
         if value is not None:
             wanted[name] = value.strip()
     service = None
@@ -230,7 +233,7 @@ def main() -> None:
                              f" {service}; it has: "
                              + ", ".join(e.key for e in real.services()))
         for name in real.unknown(list(wanted)) if present else []:
-            module.fail_json(msg=f"{field(name)}: Postfix does not know the parameter"
+            module.fail_json(msg=f"{field(name, 'name')}: Postfix does not know the parameter"
                              f" {name!r} (postconf -c {p['config_dir']} says: unknown"
                              " parameter)")
     except PostconfError as exc:

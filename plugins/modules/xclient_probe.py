@@ -210,9 +210,9 @@ cases:
         - For C(ehlo) and C(helo), C(text) is the first line of the reply (the server's
           name); the keywords are reported once for the whole run as RV(xclient_attributes),
           and in full in the transcript.
-        - A passed case leaves out C(connect), C(ehlo) and C(helo) (unless it had an
-          expectation on C(connect), or O(transcript=all)): they are the same for every
-          case and only explain failures. A failed case has every stage it reached.
+        - A passed case leaves out C(connect), C(ehlo) and C(helo), which are the same for
+          every case and only explain failures, unless it had an expectation on
+          C(connect) or O(transcript=all) is set. A failed case has every stage it reached.
       type: dict
     elapsed_ms:
       description: Wall time of the case.
