@@ -53,25 +53,20 @@ class ProbeTarget:
     server_name: Optional[str] = None
 
 
-def _stage(reply: Reply, **extra: Any) -> Dict[str, Any]:
+def _stage(reply: Reply, first_line: bool = False, **extra: Any) -> Dict[str, Any]:
+    """One stage's reply. ``first_line`` for EHLO/HELO: the keywords are the same for
+    every case (the run reports them once, as ``xclient_attributes``) and are in the
+    transcript; repeating them per case would make a 10,000-case result much larger."""
+    text = (reply.lines[0] if reply.lines else "") if first_line else reply.text
     # Most replies are the same for many cases (banner, "Ok", the same rejection): share
     # one string object among them, so a 10,000-case result does not hold 10,000 copies.
-    result = {"code": reply.code, "enhanced": _shared(reply.enhanced),
-              "text": _shared(reply.text)}
+    result = {"code": reply.code, "enhanced": _shared(reply.enhanced), "text": _shared(text)}
     result.update(extra)
     return result
 
 
 def _shared(text: Optional[str]) -> Optional[str]:
     return sys.intern(text) if text is not None and len(text) <= 200 else text
-
-
-def _greeting_stage(reply: Reply) -> Dict[str, Any]:
-    """An EHLO/HELO reply: its first line only. The keywords are the same for every case
-    (the run reports them once, as ``xclient_attributes``) and are in the transcript;
-    repeating them per case would make a 10,000-case result several times larger."""
-    return {"code": reply.code, "enhanced": _shared(reply.enhanced),
-            "text": _shared(reply.lines[0] if reply.lines else "")}
 
 
 def _ehlo(session: SmtpSession, name: str) -> Reply:
@@ -84,14 +79,14 @@ def _ehlo(session: SmtpSession, name: str) -> Reply:
 
 def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
               stages: Dict[str, Any], check_mode: bool,
-              facts: Dict[int, Optional[List[str]]]) -> None:
+              seen_by_case: Dict[int, Optional[List[str]]]) -> None:
     """The dialogue of one case; fills ``stages`` as it goes."""
     greeting = session.open()
     stages["connect"] = _stage(greeting)
     if greeting.klass != 2:
         return
     ehlo = _ehlo(session, target.helo)
-    stages["ehlo"] = _greeting_stage(ehlo)
+    stages["ehlo"] = _stage(ehlo, first_line=True)
     if ehlo.klass != 2:
         return
     if target.tls == "starttls":
@@ -101,11 +96,11 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
         if reply.code != 220:
             raise SmtpSessionError(f"STARTTLS refused: {reply.render()}")
         ehlo = _ehlo(session, target.helo)
-        stages["ehlo"] = _greeting_stage(ehlo)
+        stages["ehlo"] = _stage(ehlo, first_line=True)
         if ehlo.klass != 2:
             return
     advertised = xclient_attributes(ehlo_keywords(ehlo))
-    facts[spec.index] = advertised
+    seen_by_case[spec.index] = advertised
     if spec.xclient is None:
         if "xclient" in spec.expect:
             stages["xclient"] = {"outcome": "offered" if advertised is not None
@@ -137,7 +132,7 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
             helo = session.command(f"HELO {name}")
         else:
             helo = _ehlo(session, name)
-        stages["helo"] = _greeting_stage(helo)
+        stages["helo"] = _stage(helo, first_line=True)
         if helo.klass != 2:
             return
     if spec.mail_from is None:
@@ -172,7 +167,6 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
     started = time.monotonic()
     transcript: Optional[List[str]] = [] if transcript_mode != "none" else None
     stages: Dict[str, Any] = {}
-    facts: Dict[int, Optional[List[str]]] = {} if advertised is None else advertised
     error = None
     session = SmtpSession(target.server, target.port, timeout=target.timeout,
                           source_address=spec.source_address or target.source_address,
@@ -180,7 +174,8 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
                           tls_context=target.tls_context, server_name=target.server_name,
                           transcript=transcript)
     try:
-        _converse(spec, target, session, stages, check_mode, facts)
+        _converse(spec, target, session, stages, check_mode,
+                  {} if advertised is None else advertised)
         session.quit()
     except SmtpSessionError as exc:
         error = str(exc)
@@ -220,10 +215,9 @@ def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
     Pass a dict as ``advertised`` to learn what the server advertised for XCLIENT."""
     if transcript_mode not in TRANSCRIPT_MODES:
         raise ValueError(f"transcript must be one of {', '.join(TRANSCRIPT_MODES)}")
-    facts: Dict[int, Optional[List[str]]] = {} if advertised is None else advertised
 
     def one(spec: CaseSpec) -> Dict[str, Any]:
-        return run_case(spec, target, check_mode, transcript_mode, facts)
+        return run_case(spec, target, check_mode, transcript_mode, advertised)
 
     workers = max(1, min(concurrency, len(specs)))
     if workers == 1:
