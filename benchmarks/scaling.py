@@ -15,15 +15,13 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any, Dict
 
-from _bench_common import ROOT, emit, machine, matrix, start_postfix, stop_postfix
+from _bench_common import emit, machine, matrix, start_postfix, stop_postfix
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
-from run_module import module_command  # noqa: E402
+from run_module import module_command  # tests/harness, on the path via _bench_common
 
 
 def run_once(port: int, n: int, concurrency: int, transcript: str) -> Dict[str, Any]:
