@@ -1,6 +1,12 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
+# SPDX-License-Identifier: GPL-3.0-or-later
 SHELL := /bin/bash
-PYTHON ?= python3
+# Everything Python runs from the project virtual environment that scripts/install-deps.sh
+# makes from Debian's python3 (never the system site-packages: PEP 668).
+VENV ?= $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export VENV
 
 .PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick
 
@@ -21,13 +27,13 @@ test: deps
 deps:
 	bash scripts/install-deps.sh
 
-unit:
+unit: deps
 	$(PYTHON) -m pytest -q tests/unit
 
-integration:
+integration: deps
 	$(PYTHON) -m pytest -q tests/integration
 
-sanity:
+sanity: deps
 	bash scripts/sanity.sh
 
 # Benchmarks (not part of `make test`; tests/integration/test_benchmarks_smoke.py runs each
