@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick
+.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration sanity lint bench bench-quick
 
 demo:
 	bash scripts/demo.sh
@@ -23,6 +23,11 @@ demo-probe-matrix:
 test: deps
 	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
 	bash scripts/sanity.sh
+
+# The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after
+# setup; run by .ci/run after `make test`. FRESH_DISTS=bookworm for one.
+test-fresh: deps
+	bash scripts/test-fresh.sh
 
 deps:
 	bash scripts/install-deps.sh
