@@ -84,8 +84,10 @@ for dist in $FRESH_DISTS; do
     mkdir -p "$root/usr/local/share/ca-certificates"
     cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
     cp /etc/resolv.conf "$root/etc/resolv.conf"
-    dest="$root/root/mailops.xclient"; mkdir -p "$dest"
-    (cd "$here" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest/")
+    # The checkout as a user has it (a git clone), plus what is not committed yet.
+    dest="$root/root/mailops.xclient"
+    git clone -q --no-hardlinks "$here" "$dest"
+    (cd "$here" && git ls-files -mo --exclude-standard -z | xargs -0 -r -I{} cp --parents {} "$dest/")
     t_tree=$(( $(date +%s) - t0 ))
     version=$(cat "$root/etc/debian_version")
 

@@ -155,6 +155,12 @@ class PrivatePostfix:
         return os.path.join(self.base, "policy.jsonl")
 
     # ----------------------------------------------------------------- config
+    @property
+    def version(self) -> str:
+        """The installed Postfix's mail_version (3.7.x on Debian 12, 3.10.x on Debian 13)."""
+        return subprocess.run([POSTCONF, "-d", "-h", "mail_version"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
     def main_cf(self) -> Dict[str, str]:
         base = self.base
         params = {
@@ -227,8 +233,8 @@ class PrivatePostfix:
             ]),
             # Nobody may use XCLIENT here (main.cf default: empty).
             (f"127.0.0.1:{p['unauthorized']}", ["syslog_name=postfix/unauthorized"]),
-            # SASL enabled (XCLIENT LOGIN counts for permit_sasl_authenticated on 3.7.11),
-            # client port logging on.
+            # SASL enabled (so XCLIENT LOGIN counts for permit_sasl_authenticated even on
+            # versions before 3.7.12), client port logging on.
             (f"127.0.0.1:{p['sasl']}", [
                 "syslog_name=postfix/sasl",
                 f"{{ smtpd_authorized_xclient_hosts = {authorized} }}",
