@@ -15,7 +15,7 @@ for hop in proxy filter; do
     hostport=$(endpoint "$hop")
     id="demo-hop-$hop-$$"
     swaks --silent 2 --server "${hostport%:*}" --port "${hostport##*:}" --local-interface "$client" \
-        --helo "client-$hop.example" --from "sender@example.org" --to "postmaster@localhost" \
+        --helo "client-$hop.example" --from "sender@example.org" --to "postmaster@example.net" \
         --header "Subject: $id" >/dev/null || { echo "hop: $hop: swaks failed" >&2; rc=1; continue; }
     line=""
     for _ in $(seq 50); do
