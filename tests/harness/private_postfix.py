@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
+from stub_resolver import StubResolver
+
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 
@@ -123,6 +125,11 @@ class PrivatePostfix:
     tls: bool = True
     policy_logger: bool = True  # record policy requests (DESTADDR etc.); off for benchmarks
     extra_main: Dict[str, str] = field(default_factory=dict)
+    # Answer every DNS lookup of the instance with "no such name" (tests/harness/
+    # stub_resolver.py), so its verdicts never depend on the machine's DNS. Needs the
+    # pytest process to live as long as the instance: off for the command line.
+    own_resolver: bool = False
+    _resolver: Optional[StubResolver] = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- paths
     @property
@@ -314,7 +321,10 @@ class PrivatePostfix:
         res = self.postfix("check", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"postfix check failed for {self.config_dir}: {res.stderr}")
-        res = self.postfix("start", check=False)
+        if self.own_resolver:
+            res = self._start_with_own_resolver()
+        else:
+            res = self.postfix("start", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
         deadline = time.monotonic() + timeout
@@ -324,6 +334,25 @@ class PrivatePostfix:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"private Postfix in {self.base} did not listen in {timeout}s")
+
+    @property
+    def resolver_queries(self) -> int:
+        """How many lookups the stub resolver answered (0 without one)."""
+        return self._resolver.queries if self._resolver is not None else 0
+
+    def _start_with_own_resolver(self) -> subprocess.CompletedProcess:
+        """postfix start in a mount namespace of its own whose /etc/resolv.conf names the
+        stub resolver; the master and every daemon it starts stay in that namespace."""
+        if self._resolver is None:
+            self._resolver = StubResolver()
+        conf = os.path.join(self.base, "resolv.conf")
+        with open(conf, "w", encoding="ascii") as fh:
+            fh.write(self._resolver.resolv_conf())
+        os.chmod(conf, 0o644)
+        script = 'mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start'
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               script, "_", conf, POSTFIX, self.config_dir],
+                              check=False, capture_output=True, text=True)
 
     def stop(self) -> None:
         self.postfix("stop", check=False)
@@ -336,6 +365,9 @@ class PrivatePostfix:
             except (ValueError, OSError):
                 break
             time.sleep(0.05)
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
 
     def reload(self) -> None:
         self.postfix("reload")

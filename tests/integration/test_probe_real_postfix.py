@@ -336,6 +336,9 @@ def test_every_verdict_agrees_with_postfix_log(postfix_instance):
 
 def test_case_source_address_is_the_real_client(postfix_instance):
     # 127.0.0.66 is a loopback address too; the access rule blocks it without XCLIENT.
+    # "No such host" for 127.0.0.10 comes from the instance's own stub resolver, not from
+    # the machine's DNS (tests/harness/stub_resolver.py).
+    asked_before = postfix_instance.resolver_queries
     results = probe(postfix_instance, "unauthorized", [
         {"name": "from 127.0.0.66", "source_address": "127.0.0.66", "mail_from": FROM,
          "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "reject",
@@ -346,6 +349,7 @@ def test_case_source_address_is_the_real_client(postfix_instance):
                                                  "text": r"hostname, \[127\.0\.0\.10\]"}}},
     ])
     assert [r["passed"] for r in results] == [True, True], results
+    assert postfix_instance.resolver_queries > asked_before
     assert "-- connected to 127.0.0.1:%d from 127.0.0.66:" % postfix_instance.ports[
         "unauthorized"] in results[0]["transcript"][0]
 
