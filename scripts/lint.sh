@@ -9,4 +9,6 @@ link="$here/build/source-collections/ansible_collections/mailops/xclient"
 mkdir -p "$(dirname "$link")"
 [ -e "$link" ] || ln -s "$here" "$link"
 cd "$link"
-ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" exec ansible-lint "$@"
+# ansible-lint installs the collection it lints under ANSIBLE_HOME: keep that out of ~/.ansible.
+ANSIBLE_HOME="$here/build/ansible-home" ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" \
+    exec ansible-lint "$@"
