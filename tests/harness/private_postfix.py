@@ -349,8 +349,12 @@ class PrivatePostfix:
         with open(conf, "w", encoding="ascii") as fh:
             fh.write(self._resolver.resolv_conf())
         os.chmod(conf, 0o644)
-        script = 'mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start'
-        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+        # The bind mount must not reach the machine: make every mount private first. In a
+        # chroot "/" is no mount point and that fails; then nothing may be shared already.
+        script = ('{ mount --make-rprivate / 2>/dev/null'
+                  ' || ! grep -q " shared:" /proc/self/mountinfo; }'
+                  ' && mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start')
+        return subprocess.run(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c",
                                script, "_", conf, POSTFIX, self.config_dir],
                               check=False, capture_output=True, text=True)
 
