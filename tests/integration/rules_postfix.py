@@ -21,6 +21,9 @@ DEFER_HELO = "defer-helo.example"  # DEFER
 BAD_SENDER = "blocked-sender@example.org"  # REJECT
 BAD_RCPT = "blocked-rcpt@example.net"  # REJECT
 DEFER_RCPT = "defer-rcpt@example.net"  # DEFER
+DEFER_CLIENT = "203.0.113.46"  # DEFER (the harness's 203.0.113.45 is DEFER_IF_PERMIT)
+_DEFER_CLIENT_RULE = (f"check_client_access inline:{{ {{{DEFER_CLIENT} = DEFER client"
+                      " deferred by test policy} }")
 LOCAL = "postmaster@example.net"  # relay_domains: accepted unless a rule rejects
 REMOTE = "someone@elsewhere.example"  # relaying: refused unless mynetworks
 
@@ -37,6 +40,7 @@ class RulesPostfix(PrivatePostfix):
             f" test policy}}, {{{DEFER_RCPT} = DEFER recipient deferred by test policy}} }},",
             f"check_helo_access inline:{{ {{{DEFER_HELO} = DEFER helo deferred by test"
             " policy} },",
+            _DEFER_CLIENT_RULE + ",",
             params["smtpd_recipient_restrictions"]])
         return params
 
@@ -47,7 +51,7 @@ class RulesPostfix(PrivatePostfix):
             f"127.0.0.1:{self.ports['nodelay']} inet n - n - - smtpd",
             "  -o syslog_name=postfix/nodelay",
             "  -o smtpd_delay_reject=no",
-            f"  -o {{ smtpd_client_restrictions = check_client_access"
+            f"  -o {{ smtpd_client_restrictions = {_DEFER_CLIENT_RULE}, check_client_access"
             f" cidr:{self.base}/etc/client_access.cidr }}",
             f"  -o {{ smtpd_helo_restrictions = check_helo_access"
             f" inline:{{ {{{BAD_HELO} = REJECT helo {BAD_HELO} blocked at HELO}} }} }}",
