@@ -39,8 +39,8 @@ def bounded_search(pattern: Pattern, text: str, deadline: Optional[float]) -> bo
     left = deadline - time.monotonic()
     if left <= 0:
         raise RegexTimeout()
-    if threading.current_thread() is threading.main_thread() and hasattr(signal,
-                                                                          "setitimer"):
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and hasattr(signal, "setitimer"):
         return _search_with_timer(pattern, text, left)
     return _search_in_child(pattern, text, left)
 

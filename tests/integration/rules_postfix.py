@@ -11,8 +11,6 @@ import os
 import shutil
 import tempfile
 
-import pytest
-
 from private_postfix import PrivatePostfix, free_port
 
 BLOCKED_LOGIN = "x+41y@example.org"  # check_sasl_access rejects it, quoting it
@@ -69,8 +67,8 @@ def start_rules_postfix() -> RulesPostfix:
     return inst.start()
 
 
-@pytest.fixture(scope="module")
-def rules_postfix():
+def rules_instance():
+    """For a module-scoped fixture: ``yield from rules_instance()``."""
     inst = start_rules_postfix()
     try:
         yield inst

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
 import time
 
@@ -29,10 +28,16 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
     SmtpCommandError,
     SmtpSession,
 )
-from rules_postfix import BAD_HELO, BLOCKED_LOGIN, LOCAL, rules_postfix  # noqa: F401
+from rules_postfix import BAD_HELO, BLOCKED_LOGIN, LOCAL, rules_instance
 from run_module import run_module
 
 import fake_smtp_fault_server as fake
+
+
+@pytest.fixture(scope="module")
+def rules_postfix():
+    yield from rules_instance()
+
 
 FROM = "probe@example.org"
 
@@ -149,7 +154,7 @@ def test_3_unicode_digit_reply_code_is_a_protocol_error():
 def test_4_extra_reply_is_a_protocol_error_not_a_pass(script):
     case = {"name": "desync", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
             "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}}
-    r, _ = against_fake(script, case)
+    r, _elapsed = against_fake(script, case)
     assert r["status"] == "error" and not r["passed"], r
     assert ("nobody asked for" in r["error"] or "out of step" in r["error"]), r["error"]
     assert not any(l.startswith("C: RCPT") for l in r["transcript"])
@@ -174,7 +179,7 @@ def test_5_421_at_rcpt_ends_the_case_and_passes_only_when_expected():
     assert "(reply to RCPT)" in r["error"]
     assert sum(l.startswith("C: RCPT") for l in r["transcript"]) == 1
     assert not any(l in ("C: RSET", "C: QUIT") for l in r["transcript"])
-    r, _ = against_fake(fake.rcpt_421, dict(case, rcpt_to=[LOCAL], expect={"rcpt": "421"}))
+    r, _elapsed = against_fake(fake.rcpt_421, dict(case, rcpt_to=[LOCAL], expect={"rcpt": "421"}))
     assert r["passed"], r
 
 

@@ -23,10 +23,11 @@ import time
 from collections import Counter
 from typing import Dict, List, Optional
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_postfix import (  # noqa: F401
+from rules_postfix import (
     BAD_HELO,
     BAD_RCPT,
     BAD_SENDER,
@@ -35,9 +36,15 @@ from rules_postfix import (  # noqa: F401
     DEFER_RCPT,
     LOCAL,
     REMOTE,
-    rules_postfix,
+    rules_instance,
 )
 from run_module import run_module
+
+
+@pytest.fixture(scope="module")
+def rules_postfix():
+    yield from rules_instance()
+
 
 TARGET_HELO = "probe-client.test"
 EXAMPLES = int(os.environ.get("XCLIENT_PROPERTY_EXAMPLES", "12"))
@@ -194,7 +201,7 @@ def check_batch(inst, batch) -> None:
         ends = [re.compile(rf"disconnect from \S*(?:\[[^\]]*\]:{_attr(c, 'port')}|"
                            rf"localhost\[127\.0\.0\.1\]:{_real_port(r)}) ")
                 for c, r in zip(cases_, out["cases"])]
-        for _ in range(200):
+        for _attempt in range(200):
             log = [line for line in inst.log_lines()[before:] if mine in line]
             if all(any(e.search(line) for line in log) for e in ends):
                 break

@@ -182,7 +182,7 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
     result = run_case(spec, ProbeTarget(server="127.0.0.1", port=server.port, helo=helo,
                                         timeout=10), transcript_mode="all")
     assert result["error"] is None, result
-    for _ in range(200):
+    for _attempt in range(200):
         new = set(server.sessions) - before
         if new:
             break
@@ -199,7 +199,7 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
     for line in lines:
         if line.startswith(b"XCLIENT "):
             for pair in line.decode("ascii").split(" ")[1:]:
-                name, _, value = pair.partition("=")
+                name, _sep, value = pair.partition("=")
                 got[name] = decode(value)
     assert got == (spec.xclient or {})
     COUNTS["sent"] += 1
