@@ -13,7 +13,7 @@ import socket
 import ssl
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -307,10 +307,16 @@ def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
     if workers == 1:
         return [_finish(s, one(s), transcript_mode) for s in specs]
     # Sessions run in the pool; each is judged here, in the calling thread, as soon as
-    # it is done (user regexes are bounded by a timer there, see _bounded_regex).
+    # it is done (user regexes are bounded by a timer there, see _bounded_regex) - not in
+    # order, or a case that ran into its timeout would hold back the judging of the cases
+    # that ran beside it until their own deadlines had passed too.
+    results: List[Optional[Dict[str, Any]]] = [None] * len(specs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [_finish(spec, part, transcript_mode)
-                for spec, part in zip(specs, pool.map(one, specs))]
+        futures = {pool.submit(one, spec): i for i, spec in enumerate(specs)}
+        for future in as_completed(futures):
+            i = futures.pop(future)
+            results[i] = _finish(specs[i], future.result(), transcript_mode)
+    return results  # type: ignore[return-value]  # every slot is filled
 
 
 def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:

@@ -185,3 +185,22 @@ def unicode_digit_code(conn: socket.socket) -> None:
     """A reply code of Unicode digits (Python's isdigit() says yes, int() says no)."""
     conn.sendall("²²² fake.test\r\n".encode())
     hold(conn, 3)
+
+
+def first_silent_then_rcpt_550(counter=[0]):  # noqa: B006 - shared on purpose
+    """The first connection gets nothing (its case runs into its timeout); every later one
+    an ordinary dialogue whose RCPT is refused with a known text."""
+    def script(conn: socket.socket) -> None:
+        counter[0] += 1
+        if counter[0] == 1:
+            hold(conn, 4)
+            return
+        ehlo_ok(conn)
+        read_command(conn)  # XCLIENT
+        conn.sendall(b"220 fake.test ESMTP\r\n")
+        for reply in (b"250 fake.test\r\n", b"250 2.1.0 Ok\r\n",
+                      b"550 5.7.1 blocked by fake policy\r\n", b"250 2.0.0 Ok\r\n",
+                      b"221 2.0.0 Bye\r\n"):
+            read_command(conn)
+            conn.sendall(reply)
+    return script

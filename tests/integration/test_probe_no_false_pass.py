@@ -268,3 +268,23 @@ def test_9_login_quoted_by_postfix_is_masked_everywhere(rules_postfix):
     for form in (BLOCKED_LOGIN, "x+2B41y@example.org", "x+2B41y"):
         assert form not in text, form
     assert "<********>: SASL login name rejected" in r["msg"]
+
+
+def test_3_a_slow_case_does_not_eat_the_regex_time_of_the_others():
+    # Regexes are judged as each case ends: a case that runs into its timeout must not
+    # leave the cases that ran beside it without time for theirs.
+    server = fake.FakeSmtpFaultServer(fake.first_silent_then_rcpt_550())
+    try:
+        cases = [{"name": f"c{i}", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
+                  "rcpt_to": [LOCAL],
+                  "expect": {"rcpt": {"status": "reject", "text": "blocked by fake"}}}
+                 for i in range(4)]
+        results = run_cases(parse_cases(cases), ProbeTarget(
+            server="127.0.0.1", port=server.port, timeout=1.5, helo="probe.test"),
+            concurrency=4)
+    finally:
+        server.close()
+    # whichever case connected first ran into its timeout; the three others passed
+    slow = [r for r in results if r["status"] == "error"]
+    assert len(slow) == 1 and "timed out" in slow[0]["error"], results
+    assert sum(r["status"] == "passed" for r in results) == 3, results
