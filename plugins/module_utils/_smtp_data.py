@@ -72,9 +72,9 @@ def prepare_message(message: Union[str, bytes]) -> DataPayload:
     else:
         raise MessageError(f"must be text or bytes, not {type(message).__name__}")
     if b"\0" in raw:
-        line = raw.count(b"\n", 0, raw.index(b"\0")) + 1
-        raise MessageError(f"line {line} contains a NUL octet, which SMTP cannot carry",
-                           line)
+        where = len(_LINE_BREAK.split(raw[:raw.index(b"\0")]))  # CR, LF or CRLF
+        raise MessageError(f"line {where} contains a NUL octet, which SMTP cannot carry",
+                           where)
     lines = _LINE_BREAK.split(raw)
     if lines and lines[-1] == b"":
         lines.pop()  # the message ended with a line break

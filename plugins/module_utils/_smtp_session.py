@@ -118,13 +118,13 @@ def word_problem(text: str) -> Optional[str]:
 
 # Reply codes that can answer each command (RFC 5321 4.3.2, plus 4xx/5xx generally): a
 # code outside the set means the replies are out of step with the commands.
-_ANSWERS_2XX = {
+_ANSWERS_2XX: Dict[Optional[str], Tuple[int, ...]] = {
     None: (220,),  # the greeting
     "EHLO": (250,), "HELO": (250,), "MAIL": (250,), "RCPT": (250, 251, 252),
     "RSET": (250,), "NOOP": (250,), "QUIT": (221,), "XCLIENT": (220, 250),
     "STARTTLS": (220,), "DATA": (), ".": (250,),
 }
-_ANSWERS_3XX = {"DATA": (354,)}
+_ANSWERS_3XX: Dict[Optional[str], Tuple[int, ...]] = {"DATA": (354,)}
 
 
 def reply_fits(verb: Optional[str], code: int) -> bool:
