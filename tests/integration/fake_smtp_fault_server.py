@@ -187,12 +187,17 @@ def unicode_digit_code(conn: socket.socket) -> None:
     hold(conn, 3)
 
 
-def first_silent_then_rcpt_550(counter=[0]):  # noqa: B006 - shared on purpose
+def first_silent_then_rcpt_550() -> Callable[[socket.socket], None]:
     """The first connection gets nothing (its case runs into its timeout); every later one
     an ordinary dialogue whose RCPT is refused with a known text."""
+    counter = [0]
+    lock = threading.Lock()
+
     def script(conn: socket.socket) -> None:
-        counter[0] += 1
-        if counter[0] == 1:
+        with lock:
+            counter[0] += 1
+            first = counter[0] == 1
+        if first:
             hold(conn, 4)
             return
         ehlo_ok(conn)
