@@ -300,6 +300,13 @@ class SmtpSession:
             self._buf = b""
             text = extra[:120].decode("utf-8", "replace")
             self._log("S:", text.rstrip("\r\n"))
+            if text.startswith("421 ") or text.startswith("421-"):
+                # Postfix says so unasked when it gives up on an idle client
+                reply = Reply(code=421, lines=[text.split("\n")[0][4:].rstrip("\r")])
+                self.close()
+                raise SmtpServiceClosing(f"the server closed the session with"
+                                         f" {reply.render()} (unasked, before {before})",
+                                         reply, None)
             raise SmtpProtocolError(f"the server sent data nobody asked for before {before}"
                                     f" (one command, one reply): {text!r}")
 

@@ -209,3 +209,12 @@ def first_silent_then_rcpt_550() -> Callable[[socket.socket], None]:
             read_command(conn)
             conn.sendall(reply)
     return script
+
+
+def idle_421(conn: socket.socket) -> None:
+    """A 421 sent unasked after the EHLO reply, as Postfix does for an idle client."""
+    conn.sendall(b"220 fake.test ESMTP\r\n")
+    read_command(conn)
+    conn.sendall(b"250-fake.test\r\n250 XCLIENT NAME ADDR\r\n"
+                 b"421 4.4.2 fake.test Error: timeout exceeded\r\n")
+    hold(conn, 4)

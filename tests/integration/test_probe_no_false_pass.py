@@ -288,3 +288,12 @@ def test_3_a_slow_case_does_not_eat_the_regex_time_of_the_others():
     slow = [r for r in results if r["status"] == "error"]
     assert len(slow) == 1 and "timed out" in slow[0]["error"], results
     assert sum(r["status"] == "passed" for r in results) == 3, results
+
+
+def test_5_unasked_421_ends_the_case_as_a_421():
+    r, elapsed = against_fake(fake.idle_421, {"name": "idle", "xclient": {
+        "addr": "192.0.2.50"}}, timeout=5)
+    assert elapsed < 1.0 and r["status"] == "error", r
+    assert "421 4.4.2 fake.test Error: timeout exceeded (unasked, before sending XCLIENT)" \
+        in r["error"]
+    assert not any(l.startswith("C: XCLIENT") for l in r["transcript"])
