@@ -13,6 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Union
 
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
+    DataPayload,
+    MessageError,
+    prepare_message,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     XclientValueError,
     build_commands,
@@ -74,7 +79,7 @@ class CaseSpec:
     helo: Optional[str]  # EHLO name after XCLIENT (the declared HELO, if any)
     mail_from: Optional[str]
     rcpt_to: List[str]
-    data: Optional[str]
+    data: Optional[DataPayload]  # the message, ready for the wire
     expect: Dict[str, Union[Expectation, List[Expectation]]] = field(default_factory=dict)
     text: Optional[Pattern] = None  # expect.text: regex on the decisive stage's reply
     source_address: Optional[str] = None  # connect from here instead of the module's
@@ -193,6 +198,10 @@ def parse_case(index: int, raw: Any) -> CaseSpec:
             raise _err(index, name, "data", "must be the message text")
         if not rcpt_to:
             raise _err(index, name, "data", "needs at least one rcpt_to")
+        try:
+            data = prepare_message(data)
+        except MessageError as exc:
+            raise _err(index, name, "data", str(exc)) from None
 
     expect_raw = raw.get("expect") or {}
     if not isinstance(expect_raw, Mapping):

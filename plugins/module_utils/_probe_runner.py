@@ -70,10 +70,10 @@ def _shared(text: Optional[str]) -> Optional[str]:
 
 
 def _ehlo(session: SmtpSession, name: str) -> Reply:
-    reply = session.command(f"EHLO {name}")
+    reply = session.ehlo(name)
     if reply.code >= 500 and reply.code != 554:
         # A server without ESMTP: fall back to HELO, as RFC 5321 4.1.4 allows.
-        reply = session.command(f"HELO {name}")
+        reply = session.helo(name)
     return reply
 
 
@@ -129,7 +129,7 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
         # back into ESMTP by EHLO, so then greet with HELO.
         name = spec.helo or target.helo
         if spec.xclient.get("PROTO") == "SMTP":
-            helo = session.command(f"HELO {name}")
+            helo = session.helo(name)
         else:
             helo = _ehlo(session, name)
         stages["helo"] = _stage(helo, first_line=True)
@@ -137,7 +137,9 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
             return
     if spec.mail_from is None:
         return
-    mail = session.command(f"MAIL FROM:<{spec.mail_from}>")
+    # The message decides BODY=8BITMIME / SMTPUTF8 only when it will be sent.
+    payload = spec.data if not check_mode else None
+    mail = session.mail(spec.mail_from, payload, spec.rcpt_to)
     stages["mail"] = _stage(mail)
     if mail.klass != 2:
         return

@@ -14,13 +14,20 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
+    DataPayload,
+    ExtensionMissing,
+    mail_parameters,
+    prepare_message,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
     MAX_LINE,
     MalformedReply,
     Reply,
     ReplyReader,
+    ehlo_keywords,
 )
 
 
@@ -48,6 +55,12 @@ class SmtpProtocolError(SmtpSessionError):
 
 class SmtpClosed(SmtpSessionError):
     kind = "closed"
+
+
+class SmtpExtensionMissing(SmtpSessionError):
+    """The message or an address needs an extension (8BITMIME, SMTPUTF8) not offered."""
+
+    kind = "extension"
 
 
 def make_tls_context(validate_certs: bool = True, ca_file: Optional[str] = None,
@@ -85,6 +98,8 @@ class SmtpSession:
         self.sock: Optional[socket.socket] = None
         self._buf = b""
         self.tls_active = False
+        # EHLO keywords (upper case) of the last successful EHLO; {} after HELO or none.
+        self.keywords: Dict[str, List[str]] = {}
 
     # ------------------------------------------------------------------ plumbing
     def _connected(self) -> socket.socket:
@@ -204,23 +219,46 @@ class SmtpSession:
         reply = self.command("STARTTLS")
         if reply.code == 220:
             self._start_tls()
+            self.keywords = {}
         return reply
 
-    def data(self, message: str) -> Tuple[Reply, Optional[Reply]]:
-        """DATA; if the server says 354, send the dot-stuffed message. Returns both replies."""
+    def ehlo(self, name: str) -> Reply:
+        """EHLO; records the offered keywords in ``keywords`` when it succeeds."""
+        reply = self.command(f"EHLO {name}")
+        self.keywords = ehlo_keywords(reply) if reply.klass == 2 else {}
+        return reply
+
+    def helo(self, name: str) -> Reply:
+        """HELO: no extensions afterwards."""
+        self.keywords = {}
+        return self.command(f"HELO {name}")
+
+    def mail(self, sender: str, payload: Optional[DataPayload] = None,
+             recipients: Iterable[str] = ()) -> Reply:
+        """MAIL FROM with BODY=8BITMIME / SMTPUTF8 when the message (``payload``) or an
+        envelope address needs them. Raises SmtpExtensionMissing, before sending anything,
+        when one is needed and the last EHLO did not offer it."""
+        try:
+            params = mail_parameters(self.keywords, payload, [sender, *recipients])
+        except ExtensionMissing as exc:
+            raise SmtpExtensionMissing(str(exc)) from None
+        return self.command(" ".join([f"MAIL FROM:<{sender}>", *params]))
+
+    def data(self, message: Union[DataPayload, str, bytes]
+             ) -> Tuple[Reply, Optional[Reply]]:
+        """DATA; if the server says 354, send the message (see _smtp_data) and the final
+        ``.`` line. Returns both replies. A str/bytes message that SMTP cannot carry
+        raises _smtp_data.MessageError before DATA is sent."""
+        payload = message if isinstance(message, DataPayload) else prepare_message(message)
         first = self.command("DATA")
         if first.code != 354:
             return first, None
         sock = self._connected()
-        lines = message.replace("\r\n", "\n").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        payload = b"".join((("." + l) if l.startswith(".") else l).encode("utf-8") + b"\r\n"
-                           for l in lines) + b".\r\n"
-        self._log("C:", f"<message: {len(lines)} lines, {len(payload)} octets>")
+        wire = payload.payload + b".\r\n"
+        self._log("C:", f"<message: {payload.lines} lines, {len(wire)} octets>")
         try:
             sock.settimeout(self._remaining("sending the message"))
-            sock.sendall(payload)
+            sock.sendall(wire)
         except socket.timeout:
             raise SmtpTimeout(f"timed out after {self.timeout:g}s sending the message") \
                 from None
