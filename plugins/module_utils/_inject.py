@@ -492,6 +492,12 @@ def _rejected(message: bytes, identity: Identity, sender: str, refused: List[str
         path = maildir_deliver(quarantine_dir, quarantine_message(
             message, sender, refused, delivery.reply))
     except OSError as exc:
+        if delivery.outcome == "partial":
+            # Delivered to the others: retrying would deliver it to them again.
+            _emit(log_line(f"{word} (quarantine failed, not kept: delivered to "
+                           + ",".join(delivery.accepted) + ")", identity, sender, refused,
+                           target, f"{detail} error=\"{exc}\""), True)
+            return EX_OK
         _emit(log_line(f"{word} (quarantine failed, kept upstream)", identity, sender,
                        refused, target, f"{detail} error=\"{exc}\""), True)
         return EX_TEMPFAIL
