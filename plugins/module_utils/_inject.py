@@ -504,3 +504,69 @@ def _rejected(message: bytes, identity: Identity, sender: str, refused: List[str
     _emit(log_line(f"{word} (quarantined)", identity, sender, refused, target,
                    f"{detail} file={path}"), True)
     return EX_OK
+
+
+# ---------------------------------------------------------------------------- files
+def message_files(path: str) -> List[str]:
+    """One message file, or every message of a Maildir (new/ then cur/), sorted."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise UsageError(f"path: {path} is neither a message file nor a Maildir")
+    if not all(os.path.isdir(os.path.join(path, sub)) for sub in ("new", "cur")):
+        raise UsageError(f"path: {path} is a directory but not a Maildir (no new/ and cur/)")
+    files: List[str] = []
+    for sub in ("new", "cur"):
+        folder = os.path.join(path, sub)
+        files.extend(os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                     if not name.startswith(".")
+                     and os.path.isfile(os.path.join(folder, name)))
+    return files
+
+
+def inject_file(path: str, target: Target, received_by: Optional[str], unparsed: str,
+                sender: Optional[str] = None, recipients: Optional[List[str]] = None,
+                dry_run: bool = False, remove: bool = True) -> dict:
+    """Inject (or in a dry run only resolve) one message file; a per-message result.
+
+    The envelope comes from the arguments, else from the headers a quarantine wrote,
+    else the sender from Return-Path:. An accepted message's file is removed (``remove``)
+    so that running again does not inject it twice."""
+    result: dict = {"path": path, "xclient": None, "received": None, "outcome": None,
+                    "stage": None, "reply": None, "sender": None, "recipients": [],
+                    "removed": False}
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_MESSAGE + 1)
+    except OSError as exc:
+        result.update(outcome="error", reply=f"cannot read: {exc.strerror or exc}")
+        return result
+    if len(raw) > MAX_MESSAGE:
+        result.update(outcome="error", reply=f"larger than {MAX_MESSAGE} octets")
+        return result
+    message, q_sender, q_recipients = split_quarantined(raw)
+    envelope_from = sender if sender is not None else (
+        q_sender if q_sender is not None else (return_path(message) or ""))
+    rcpts = list(recipients or q_recipients)
+    result.update(sender=envelope_from, recipients=rcpts)
+    try:
+        identity, header, problem = resolve_identity(message, received_by, unparsed)
+    except IdentityUnavailable as exc:
+        result.update(outcome="deferred", stage="identity", reply=str(exc))
+        return result
+    result.update(xclient=identity.as_dict(), received=header)
+    if problem:
+        result["unparsed"] = problem
+    if not rcpts:
+        result.update(outcome="error", reply="no envelope recipient: give rcpt_to (the"
+                      " file has no X-Xclient-Inject-Envelope-To: header)")
+        return result
+    if dry_run:
+        result["outcome"] = "dry_run"
+        return result
+    delivery = deliver(message, identity, envelope_from, rcpts, target)
+    result.update(delivery.as_dict())
+    if delivery.outcome in ("accepted", "partial") and remove:
+        os.unlink(path)
+        result["removed"] = True
+    return result

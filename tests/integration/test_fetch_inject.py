@@ -338,3 +338,59 @@ def test_usage_errors_name_the_option():
         done = inject(args, MESSAGE)
         assert done.returncode == 64 and word in done.stderr, (args, done.stderr)
         assert b"Traceback" not in done.stderr
+
+
+def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_path):
+    from run_module import run_module  # pylint: disable=import-outside-toplevel
+    port = downstream.ports["authorized"]
+    quarantine = tmp_path / "q"
+    blocked = MESSAGE.replace(b"127.0.0.8", b"127.0.0.66")
+    assert inject(["--port", str(port), "--on-reject", f"quarantine:{quarantine}", RCPT],
+                  blocked).returncode == 0
+    (name,) = os.listdir(quarantine / "new")
+    args = {"path": str(quarantine), "port": port, "received_by": MX}
+    before = len(downstream.log_lines())
+    dry = run_module("xclient_inject", args, check_mode=True)
+    assert not dry.get("failed") and dry["changed"] is False, dry
+    (msg,) = dry["messages"]
+    assert msg["outcome"] == "dry_run" and msg["recipients"] == [RCPT]
+    assert msg["sender"] == "carol@example.org"
+    assert msg["xclient"] == {"addr": "127.0.0.66", "name": "[UNAVAILABLE]",
+                              "helo": "h8.client.test", "proto": "SMTP"}
+    time.sleep(0.3)
+    assert len(downstream.log_lines()) == before and os.listdir(quarantine / "new") == [name]
+    still = run_module("xclient_inject", args)
+    assert still["failed"] and still["messages"][0]["outcome"] == "rejected", still
+    assert os.listdir(quarantine / "new") == [name]
+    with open(downstream.access_file, "w", encoding="utf-8") as fh:
+        fh.write(ACCESS.replace("127.0.0.66/32", "# 127.0.0.66/32"))
+    downstream.reload()
+    time.sleep(1)
+    try:
+        real = run_module("xclient_inject", args)
+        assert not real.get("failed") and real["changed"] is True, real
+        assert real["messages"][0]["outcome"] == "accepted" and real["messages"][0]["removed"]
+        assert real["summary"] == {"total": 1, "accepted": 1}
+        assert downstream.wait_for_log(r"client=unknown\[127\.0\.0\.66\]")
+        assert os.listdir(quarantine / "new") == []
+        again = run_module("xclient_inject", args)
+        assert again["changed"] is False and again["summary"] == {"total": 0}
+        assert run_module("xclient_inject", args, check_mode=True)["changed"] is False
+    finally:
+        with open(downstream.access_file, "w", encoding="utf-8") as fh:
+            fh.write(ACCESS)
+        downstream.reload()
+
+
+def test_module_bad_input_names_the_field(tmp_path):
+    from run_module import run_module  # pylint: disable=import-outside-toplevel
+    missing = run_module("xclient_inject", {"path": str(tmp_path / "nothing")})
+    assert missing["failed"] and missing["msg"].startswith("path:")
+    (tmp_path / "m.eml").write_bytes(MESSAGE)
+    for args, field in (({"port": 0}, "port:"), ({"rcpt_to": ["a b@x"]}, "rcpt_to:"),
+                        ({"received_by": "("}, "received_by:"), ({"helo": "a b"}, "helo:")):
+        out = run_module("xclient_inject", dict({"path": str(tmp_path / "m.eml")}, **args))
+        assert out["failed"] and out["msg"].startswith(field), out
+    assert (tmp_path / "m.eml").read_bytes() == MESSAGE
+    norcpt = run_module("xclient_inject", {"path": str(tmp_path / "m.eml")}, check_mode=True)
+    assert norcpt["failed"] and norcpt["messages"][0]["outcome"] == "error"
