@@ -11,6 +11,7 @@ the machine's DNS), so every client is ``unknown[127.0.0.x]`` in its Received: h
 From a shell or a playbook::
 
     python3 tests/harness/private_upstream.py start BASE [SMTP_PORT POP3_PORT IMAP_PORT]
+    python3 tests/harness/private_upstream.py status BASE   # exit 0 when both run
     python3 tests/harness/private_upstream.py stop BASE
 """
 
@@ -236,6 +237,15 @@ class PrivateUpstream:
         post = self.postfix or UpstreamPostfix(base=os.path.join(self.base, "postfix"))
         post.stop()
 
+    def running(self) -> bool:
+        pidfile = os.path.join(self.base, "dovecot", "run", "master.pid")
+        try:
+            os.kill(int(open(pidfile, encoding="ascii").read().strip()), 0)
+        except (OSError, ValueError):
+            return False
+        post = self.postfix or UpstreamPostfix(base=os.path.join(self.base, "postfix"))
+        return post.running()
+
     def messages(self, user: str) -> List[str]:
         """Files in the user's Maildir (new/ and cur/)."""
         found = []
@@ -253,11 +263,13 @@ class PrivateUpstream:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) not in (2, 5) or argv[0] not in ("start", "stop"):
-        print("usage: private_upstream.py start BASE [SMTP POP3 IMAP] | stop BASE",
-              file=sys.stderr)
+    if len(argv) not in (2, 5) or argv[0] not in ("start", "stop", "status"):
+        print("usage: private_upstream.py start BASE [SMTP POP3 IMAP] | status BASE |"
+              " stop BASE", file=sys.stderr)
         return 2
     base = os.path.abspath(argv[1])
+    if argv[0] == "status":
+        return 0 if PrivateUpstream(base=base).running() else 3
     if argv[0] == "stop":
         PrivateUpstream(base=base).stop()
         return 0
