@@ -21,6 +21,7 @@ import pytest
 
 from private_postfix import PrivatePostfix, free_port
 from private_upstream import PrivateUpstream
+from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INJECT = os.path.join(ROOT, "roles", "fetch_inject", "files", "xclient-inject")
@@ -394,3 +395,20 @@ def test_module_bad_input_names_the_field(tmp_path):
     assert (tmp_path / "m.eml").read_bytes() == MESSAGE
     norcpt = run_module("xclient_inject", {"path": str(tmp_path / "m.eml")}, check_mode=True)
     assert norcpt["failed"] and norcpt["messages"][0]["outcome"] == "error"
+
+
+def test_runs_straight_from_an_installed_collection(installed_collection, downstream):  # noqa: F811
+    """PYTHONPATH=<collections dir> python3 <collection>/roles/fetch_inject/files/xclient-inject"""
+    script = os.path.join(installed_collection, "ansible_collections", "mailops", "xclient",
+                          "roles", "fetch_inject", "files", "xclient-inject")
+    env = dict(os.environ, PYTHONPATH=installed_collection)
+    done = subprocess.run(["python3", script, "--port", str(downstream.ports["authorized"]),
+                           RCPT], input=MESSAGE.replace(b"127.0.0.8", b"127.0.0.11"),
+                          env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert requests_from(downstream, "127.0.0.11")
+    # without the collection on the path: a clear message and 75, the mail stays upstream
+    done = subprocess.run(["/usr/bin/python3", script, RCPT], input=MESSAGE,
+                          env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=60,
+                          check=False)
+    assert done.returncode == 75 and b"cannot load the mailops.xclient core" in done.stderr
