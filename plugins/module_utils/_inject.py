@@ -229,7 +229,7 @@ def _dialogue(session: SmtpSession, prepared, identity: Identity, commands: List
     wanted = [part.split("=", 1)[0] for command in commands for part in command.split()[1:]]
     missing = [name for name in wanted if name not in offered]
     if missing:
-        return Delivery("deferred", "xclient", f"the server does not offer XCLIENT "
+        return Delivery("deferred", "xclient", "the server does not offer XCLIENT "
                         + " ".join(missing))
     for command in commands:
         reply = session.command(command)
@@ -342,8 +342,13 @@ def log_line(outcome: str, identity: Optional[Identity], sender: str,
             f" server={target.server}:{target.port} {detail}").rstrip()
 
 
+def _err(line: str) -> None:
+    sys.stderr.write(f"xclient-inject: {line}\n")
+    sys.stderr.flush()
+
+
 def _emit(line: str, warning: bool) -> None:
-    print(f"xclient-inject: {line}", file=sys.stderr)
+    _err(line)
     try:
         import syslog  # pylint: disable=import-outside-toplevel
         syslog.openlog("xclient-inject", syslog.LOG_PID, syslog.LOG_MAIL)
@@ -432,13 +437,12 @@ def main(argv: Optional[List[str]] = None, stdin=None) -> int:
     try:
         target, (on_reject, quarantine_dir) = _check_args(args)
     except UsageError as exc:
-        print(f"xclient-inject: {exc}", file=sys.stderr)
+        _err(str(exc))
         return EX_USAGE
     source = stdin if stdin is not None else sys.stdin.buffer
     message = source.read(MAX_MESSAGE + 1)
     if len(message) > MAX_MESSAGE:
-        print(f"xclient-inject: the message is larger than {MAX_MESSAGE} octets",
-              file=sys.stderr)
+        _err(f"the message is larger than {MAX_MESSAGE} octets")
         return EX_DATAERR
     sender = args.sender if args.sender is not None else (return_path(message) or "")
     recipients = list(args.recipients)
@@ -446,12 +450,12 @@ def main(argv: Optional[List[str]] = None, stdin=None) -> int:
         identity, header, problem = resolve_identity(message, args.received_by, args.unparsed)
     except IdentityUnavailable as exc:
         if args.dry_run:
-            print(dry_run_json(None, None, str(exc)))
+            sys.stdout.write(dry_run_json(None, None, str(exc)) + "\n")
         _emit(log_line("deferred", None, sender, recipients, target,
                        f"stage=identity reason=\"{exc}\" (--unparsed tempfail)"), True)
         return EX_TEMPFAIL
     if args.dry_run:
-        print(dry_run_json(identity, header, problem))
+        sys.stdout.write(dry_run_json(identity, header, problem) + "\n")
         return EX_OK
     delivery = deliver(message, identity, sender, recipients, target)
     detail = f"stage={delivery.stage} reply=\"{delivery.reply}\""

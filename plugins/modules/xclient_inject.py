@@ -111,7 +111,7 @@ messages:
       description: The identity sent (addr, name, helo, proto), or null when none could be
         parsed.
       type: dict
-    received: {description: The trusted Received header, unfolded., type: str}
+    received: {description: "The trusted Received header, unfolded.", type: str}
     outcome:
       description: V(accepted), V(partial) (some recipients refused), V(rejected),
         V(deferred), V(error), or V(dry_run) in check mode.
@@ -121,7 +121,7 @@ messages:
     sender: {description: The envelope sender used., type: str}
     recipients: {description: The envelope recipients., type: list, elements: str}
     accepted: {description: Recipients Postfix accepted., type: list, elements: str}
-    refused: {description: Recipients Postfix refused, with the reply., type: dict}
+    refused: {description: "Recipients Postfix refused, with the reply.", type: dict}
     removed: {description: Whether the file was removed., type: bool}
 summary:
   description: How many messages ended how (outcome to count), and C(total).
@@ -168,8 +168,8 @@ def main() -> None:
             check_address("rcpt_to", rcpt)
         if p["sender"] is not None:
             check_address("sender", p["sender"])
-        if p["helo"] is not None and (not p["helo"] or any(c.isspace() or c == "\0"
-                                                            for c in p["helo"])):
+        helo = p["helo"]
+        if helo is not None and (not helo or any(c.isspace() or c == "\0" for c in helo)):
             raise UsageError(f"helo: {p['helo']!r} must be one word")
         if p["received_by"] is not None:
             import re  # pylint: disable=import-outside-toplevel

@@ -325,9 +325,9 @@ def test_message_smtp_cannot_carry_is_quarantined(downstream, tmp_path):
 
 
 def test_eight_bit_message_goes_with_8bitmime(downstream):
+    eight_bit = MESSAGE.replace(b"body", "Grüße".encode())
     done = inject(["--port", str(downstream.ports["authorized"]), RCPT],
-                  MESSAGE.replace(b"body", "Grüße".encode()).replace(b"with SMTP",
-                                                                      b"with ESMTP"))
+                  eight_bit.replace(b"with SMTP", b"with ESMTP"))
     assert done.returncode == 0, done.stderr
 
 
