@@ -13,7 +13,7 @@ description:
     SMTP. Before C(MAIL FROM) it sends C(XCLIENT) with the client address, name, HELO and
     protocol that the upstream MX recorded in its C(Received) header, so Postfix applies
     its access rules to, and logs, that client. This is the same code as the
-    C(xclient-inject) command of the M(mailops.xclient.fetch_inject) role.
+    C(xclient-inject) command of the C(mailops.xclient.fetch_inject) role.
   - Use it to re-inject the quarantine of C(xclient-inject) after changing a rule. The
     envelope comes from O(sender) and O(rcpt_to), else from the C(X-Xclient-Inject-Envelope-*)
     headers the quarantine wrote (they are taken off again), else the sender from
