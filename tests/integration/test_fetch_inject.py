@@ -412,3 +412,67 @@ def test_runs_straight_from_an_installed_collection(installed_collection, downst
                           env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=60,
                           check=False)
     assert done.returncode == 75 and b"cannot load the mailops.xclient core" in done.stderr
+
+
+class Getmail(Fetcher):
+    """getmail6 with xclient-inject as its MDA_external destination, one run per call."""
+
+    def rc(self, protocol, port):
+        args = ["--server", "127.0.0.1", "--port", str(port), "--received-by", MX,
+                "--on-reject", f"quarantine:{self.quarantine}", "--from=%(sender)", "--", RCPT]
+        path = os.path.join(self.work, "getmailrc")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(f"[retriever]\ntype = Simple{protocol.upper()}Retriever\n"
+                     f"server = 127.0.0.1\nport = {self.upstream.ports[protocol]}\n"
+                     f"username = {USER}\npassword = {self.upstream.users[USER]}\n"
+                     "[destination]\ntype = MDA_external\n"
+                     f"path = {self.work}/inject\n"
+                     f"arguments = ({', '.join(json.dumps(a) for a in args)},)\n"
+                     "ignore_stderr = true\nallow_root_commands = true\n"
+                     "[options]\ndelete = true\nreceived = false\ndelivered_to = false\n")
+        wrapper = os.path.join(self.work, "inject")
+        with open(wrapper, "w", encoding="utf-8") as fh:
+            fh.write(f"#!/bin/sh\nPYTHONPATH={COLLECTIONS} exec {sys.executable} {INJECT}"
+                     " \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        return path
+
+    def poll(self, protocol="pop3", port=None):
+        port = port or self.downstream.ports["authorized"]
+        rc = self.rc(protocol, port)
+        state = os.path.join(self.work, "getmail")
+        os.makedirs(state, exist_ok=True)
+        return subprocess.run(["getmail", "--getmaildir", state, f"--rcfile={rc}"],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_getmail_delivers_as_the_upstream_client_defers_on_4xx_quarantines_5xx(
+        upstream, downstream):
+    work = _base("xclient-getmail-")
+    fetcher = Getmail(work, upstream, downstream)
+    try:
+        send_upstream(upstream, "127.0.0.12", "h12.client.test")
+        send_upstream(upstream, "127.0.0.66", "spammer12.test")
+        send_upstream(upstream, "127.0.0.45", "h45b.client.test")
+        done = fetcher.poll()
+        out = done.stdout + done.stderr
+        (req,) = requests_from(downstream, "127.0.0.12")
+        assert req["helo_name"] == "h12.client.test", out
+        assert not upstream_has(upstream, "127.0.0.12")
+        assert not upstream_has(upstream, "127.0.0.66")
+        assert len(fetcher.quarantined()) == 1
+        # 75 from the injector: getmail keeps the message upstream
+        assert upstream_has(upstream, "127.0.0.45"), out
+        with open(downstream.access_file, "w", encoding="utf-8") as fh:
+            fh.write(ACCESS.replace("127.0.0.45/32", "# 127.0.0.45/32"))
+        downstream.reload()
+        time.sleep(1)
+        fetcher.poll()
+        assert not upstream_has(upstream, "127.0.0.45")
+        assert [r["helo_name"] for r in requests_from(downstream, "127.0.0.45")][-1] == \
+            "h45b.client.test"
+    finally:
+        with open(downstream.access_file, "w", encoding="utf-8") as fh:
+            fh.write(ACCESS)
+        downstream.reload()
+        shutil.rmtree(work, ignore_errors=True)
