@@ -20,9 +20,15 @@ fi
 
 py="$SANITY_VENV/bin/python"
 [ -x "$py" ] || { echo "sanity: $SANITY_VENV missing: run scripts/install-deps.sh" >&2; exit 1; }
-dest="$here/build/sanity/ansible_collections/mailops/xclient"
-rm -rf "$here/build/sanity"
+# One copy per ansible-core version, kept between runs except for the collection's files:
+# ansible-test keeps the environment it delegates to under tests/output, and that one must
+# survive for `make test` to run offline after scripts/install-deps.sh primed it.
+core=$(basename "$SANITY_VENV")
+dest="$here/build/sanity-$core/ansible_collections/mailops/xclient"
 mkdir -p "$dest"
+find "$dest" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} + 2>/dev/null || true
+rm -rf "$dest/.git"
 (cd "$here" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest/")
 # ansible-test runs a cached pip bootstrap script when it has one: give it ours.
 pip_version=$("$py" -c 'import re, ansible_test, os; src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read(); print(re.search(r"pip=.([0-9.]+).", src).group(1))')

@@ -43,6 +43,7 @@ trap cleanup EXIT
 run_in() {
     local root=$1 net=$2 log=$3 cmd=$4 netflag=()
     [ "$net" = none ] && netflag=(--net)
+    # shellcheck disable=SC2016  # the inner script expands its own arguments
     unshare --mount --pid --fork --mount-proc="$root/proc" "${netflag[@]}" \
         bash -c '
             set -e
@@ -102,6 +103,7 @@ for dist in $FRESH_DISTS; do
     if [ "$setup" = passed ]; then
         demo=failed
         # The demo, then one message through each hop, then Postfix's log for them.
+        # shellcheck disable=SC2016  # expanded inside the tree, not here
         if run_in "$root" none "$logs/demo.log" '
             make demo && bash scripts/demo-hops-check.sh; rc=$?; make demo-stop; exit $rc'; then
             demo=passed

@@ -491,7 +491,8 @@ def _rejected(message: bytes, identity: Identity, sender: str, refused: List[str
         _emit(log_line(f"{word} (kept upstream)", identity, sender, refused, target, detail),
               True)
         return EX_UNAVAILABLE
-    assert quarantine_dir is not None
+    if quarantine_dir is None:
+        raise ValueError("on_reject quarantine needs a quarantine directory")
     try:
         path = maildir_deliver(quarantine_dir, quarantine_message(
             message, sender, refused, delivery.reply))

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from typing import Any, Dict, Optional
 
+from ansible.module_utils.common.parameters import PASS_VARS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "build", "source-collections")
 
@@ -23,6 +25,10 @@ def module_command(module: str, args: Dict[str, Any], check_mode: bool = False,
     payload.update(_ansible_check_mode=check_mode, _ansible_diff=diff,
                    _ansible_remote_tmp=tempfile.gettempdir(),
                    _ansible_keep_remote_files=False)
+    if "inject_invocation" in PASS_VARS:
+        # ansible-core 2.20+ returns `invocation` only when the controller asks for it
+        # (INJECT_INVOCATION); older cores always do and know no such flag.
+        payload["_ansible_inject_invocation"] = True
     fd, path = tempfile.mkstemp(prefix="module-args-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)

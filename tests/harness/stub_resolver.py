@@ -46,7 +46,7 @@ class StubResolver:
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        for _ in range(50):
+        for _attempt in range(50):
             self.address = "127.53.%d.%d" % (random.randint(0, 255), random.randint(1, 254))
             try:
                 self.sock.bind((self.address, 53))
