@@ -64,15 +64,20 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # ansible-test sanity per claimed ansible-core version: $VENV/cores/X.Y.Z holds only that
-# ansible-core; its sanity environments (~/.ansible/test/venv) are primed here, online.
+# ansible-core; its sanity environments (~/.ansible/test/venv, and the one ansible-test
+# delegates to under build/sanity-X.Y.Z) are primed here, online.
 grep -v '^#' "$req_sanity" | while read -r core; do
     cvenv="$VENV/cores/$core"
-    if [ ! -f "$cvenv/.primed" ]; then
+    if [ ! -f "$cvenv/.installed" ]; then
         echo "install-deps: ansible-core $core for ansible-test sanity"
         rm -rf "$cvenv"
         "$SYSPY" -m venv "$cvenv"
         "$cvenv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$core" </dev/null
+        touch "$cvenv/.installed"
+    fi
+    if [ ! -f "$here/build/sanity-$core/.primed" ]; then
+        echo "install-deps: ansible-test sanity environments for ansible-core $core"
         SANITY_VENV="$cvenv" bash "$here/scripts/sanity.sh" --prime-venvs </dev/null >/dev/null
-        touch "$cvenv/.primed"
+        touch "$here/build/sanity-$core/.primed"
     fi
 done
