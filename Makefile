@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick
+.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick lab lab-stop lab-test
 
 demo:
 	bash scripts/demo.sh
@@ -44,3 +44,16 @@ bench-quick: deps
 	$(PYTHON) benchmarks/scaling.py --quick
 	$(PYTHON) benchmarks/probe_matrix.py --quick
 	$(PYTHON) benchmarks/proxy_throughput.py --quick
+
+# The many-hosts lab (tests/lab/lab.py): network namespaces on a bridge, TEST-NET addresses,
+# an sshd per host. `make lab` prints the inventory path; `make lab-stop` removes it all.
+HOSTS ?= 3
+lab:
+	$(PYTHON) tests/lab/lab.py up --hosts $(HOSTS)
+
+lab-stop:
+	$(PYTHON) tests/lab/lab.py down
+
+# Lab up, the scenario over ssh and over paramiko, faults, checks, lab down; last line JSON.
+lab-test:
+	$(PYTHON) tests/lab/lab_test.py --hosts $(HOSTS)

@@ -1,0 +1,226 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""make lab-test HOSTS=N: lab up -> scenario over ssh -> the same over paramiko (a second
+run: changed=0 on every host) -> faults (an unreachable client, an edge mx does not
+authorize) -> checks on a copy of mx's maillog -> lab down. The last line printed is one
+JSON object; the exit status is 0 only when everything passed.
+
+The scenario runs from this source tree (build/source-collections links it as
+mailops.xclient). Playbook output (JSON callback) is kept in build/lab/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import lab  # noqa: E402
+
+OUT = os.path.join(ROOT, "build", "lab")
+PLAYBOOK = os.path.join(ROOT, "playbooks", "lab_scenario.yml")
+
+
+def collections_path() -> str:
+    base = os.path.join(ROOT, "build", "source-collections")
+    link = os.path.join(base, "ansible_collections", "mailops", "xclient")
+    if not os.path.exists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return base
+
+
+def ansible_env(connection: str, forks: int, pipelining: bool = True,
+                control_persist: bool = True) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": collections_path(),
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_PIPELINING": "1" if pipelining else "0",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(lab.BASE, "cp"),
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        "ANSIBLE_LOCAL_TEMP": os.path.join(lab.BASE, "control-tmp"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_TIMEOUT": "20",
+    })
+    if connection == "ssh" and not control_persist:
+        env["ANSIBLE_SSH_ARGS"] = "-o ControlMaster=no"
+    if connection == "paramiko":
+        env["ANSIBLE_PARAMIKO_LOOK_FOR_KEYS"] = "0"
+    return env
+
+
+def playbook(inventory: str, connection: str, forks: int, log_name: str,
+             extra: Optional[List[str]] = None, **env_kw: Any) -> Dict[str, Any]:
+    """Runs the scenario; returns {'rc', 'stats', 'seconds', 'failures': [host: msg]}."""
+    argv = ["ansible-playbook", "-i", inventory, PLAYBOOK, "-e", f"ansible_connection={connection}"]
+    argv += extra or []
+    started = time.monotonic()
+    done = subprocess.run(argv, env=ansible_env(connection, forks, **env_kw), capture_output=True,
+                          text=True, check=False)
+    seconds = round(time.monotonic() - started, 2)
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, log_name + ".json"), "w", encoding="utf-8") as fh:
+        fh.write(done.stdout)
+    with open(os.path.join(OUT, log_name + ".stderr"), "w", encoding="utf-8") as fh:
+        fh.write(done.stderr)
+    try:
+        data = json.loads(done.stdout[done.stdout.index("{"):])
+    except ValueError:
+        data = {"stats": {}, "plays": []}
+    failures: Dict[str, List[str]] = {}
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, res in task.get("hosts", {}).items():
+                if (res.get("failed") and not res.get("ignore_errors")) or res.get("unreachable"):
+                    failures.setdefault(host, []).append(
+                        f"{task['task']['name']}: {str(res.get('msg', ''))[:600]}")
+    return {"rc": done.returncode, "stats": data.get("stats", {}), "seconds": seconds,
+            "failures": failures, "stderr_tail": done.stderr[-2000:]}
+
+
+def problems_of(run: Dict[str, Any], hosts: List[str], want_changed_zero: bool) -> List[str]:
+    out = []
+    if run["rc"] != 0:
+        out.append(f"ansible-playbook exit status {run['rc']}")
+    for h in hosts:
+        st = run["stats"].get(h)
+        if st is None:
+            out.append(f"{h}: no result")
+            continue
+        if st.get("failures") or st.get("unreachable"):
+            out.append(f"{h}: {run['failures'].get(h, st)}")
+        if want_changed_zero and st.get("changed"):
+            out.append(f"{h}: changed={st['changed']} on the second run")
+    if not run["stats"]:
+        out.append("no play recap: " + run["stderr_tail"][-500:])
+    return out
+
+
+def maillog_checks(maillog: str, clients: Dict[str, str], rejected: str,
+                   routes: List[str]) -> List[str]:
+    """Per client and route, mx logged the client's own address: the probe message's header
+    warning for accepted clients, the RCPT reject for the refused one."""
+    with open(maillog, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    out = []
+    for name, addr in clients.items():
+        for route in routes:
+            if addr == rejected:
+                pat = (rf"reject: RCPT from [^ ]*\[{re.escape(addr)}\]: 554 5\.7\.1 .*"
+                       rf"from=<{name}\+{route}@")
+            else:
+                pat = (rf"header X-Lab-Probe: {name} via {route} from [^ ]*\[{re.escape(addr)}\];"
+                       rf" from=<{name}\+{route}@")
+            if not re.search(pat, text):
+                out.append(f"mx's log lacks {name} ({addr}) via {route}")
+    if not re.search(r"disconnect from [^ ]*\[[0-9.]+\] .*xclient=0/1", text):
+        out.append("mx's log shows no refused XCLIENT (direct XCLIENT from clients)")
+    return out
+
+
+def fault_unreachable(inventory: str, victim: str, hosts: List[str]) -> List[str]:
+    """A client whose sshd is gone is reported unreachable; the others go on and pass."""
+    pid_file = os.path.join(lab.BASE, "hosts", victim, "ssh", "sshd.pid")
+    with open(pid_file, encoding="utf-8") as fh:
+        os.kill(int(fh.read().strip()), 15)
+    time.sleep(0.3)
+    run = playbook(inventory, "ssh", len(hosts), "fault-unreachable", ["--tags", "verify"])
+    out = []
+    if run["stats"].get(victim, {}).get("unreachable") != 1:
+        out.append(f"fault unreachable: {victim} not reported unreachable: {run['stats'].get(victim)}")
+    out += [f"fault unreachable: {p}" for p in
+            problems_of(dict(run, rc=0), [h for h in hosts if h != victim], False)]
+    return out
+
+
+def fault_unauthorized_edge(inventory: str, edge: str, edge_addr: str) -> List[str]:
+    """mx stops authorizing one edge: the edge's own check fails saying which address mx saw."""
+    env = ansible_env("ssh", 2)
+    env["ANSIBLE_STDOUT_CALLBACK"] = "minimal"
+    conf = os.path.join(lab.BASE, "hosts", "mx", "postfix", "etc")
+    subprocess.run(["ansible", "-i", inventory, "mx", "-m", "mailops.xclient.xclient_hosts",
+                    "-a", json.dumps({"service": "198.51.100.10:10025/inet", "hosts": [edge_addr],
+                                      "state": "absent", "config_dir": conf})],
+                   env=env, capture_output=True, text=True, check=True)
+    subprocess.run(["ip", "netns", "exec", lab.NS_PREFIX + "mx", "postfix", "-c", conf, "reload"],
+                   capture_output=True, check=True)
+    time.sleep(1)
+    run = playbook(inventory, "ssh", 2, "fault-unauthorized-edge",
+                   ["--tags", "verify", "--limit", "edges"])
+    msgs = " ".join(run["failures"].get(edge, []))
+    out = []
+    if f"mx refused XCLIENT from {edge}" not in msgs or edge_addr not in msgs.split("refused connections from")[-1]:
+        out.append(f"fault unauthorized edge: message does not name {edge_addr}: {msgs[:400]}")
+    others = [h for h in run["stats"] if h != edge]
+    out += [f"fault unauthorized edge: {p}" for p in problems_of(dict(run, rc=0), others, False)]
+    return out
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--no-faults", action="store_true")
+    args = parser.parse_args(argv)
+    t0 = time.monotonic()
+    seconds: Dict[str, float] = {}
+    problems: List[str] = []
+    results = {"ssh": "not run", "paramiko": "not run"}
+    maillog_copy = os.path.join(OUT, f"mx_maillog-{time.strftime('%Y%m%dT%H%M%S')}.log")
+    hmap = lab.hosts(args.hosts)
+    clients = {h: a for h, a in hmap.items() if h.startswith("client")}
+    rejected = lab.client_address(1)
+    try:
+        t = time.monotonic()
+        inventory = lab.up(args.hosts)
+        seconds["lab_up"] = round(time.monotonic() - t, 2)
+        print(f"lab up: {len(hmap)} hosts, inventory {inventory}", flush=True)
+        for conn, changed_zero in (("ssh", False), ("paramiko", True)):
+            run = playbook(inventory, conn, len(hmap), f"scenario-{conn}")
+            seconds[conn] = run["seconds"]
+            found = problems_of(run, list(hmap), changed_zero)
+            results[conn] = "passed" if not found else "failed"
+            problems += [f"{conn}: {p}" for p in found]
+            print(f"scenario over {conn}: {results[conn]} in {run['seconds']} s", flush=True)
+        os.makedirs(OUT, exist_ok=True)
+        shutil.copyfile(os.path.join(lab.BASE, "hosts", "mx", "postfix", "maillog"), maillog_copy)
+        problems += maillog_checks(maillog_copy, clients, rejected, ["edge1", "edge2", "filter"])
+        if not args.no_faults:
+            t = time.monotonic()
+            problems += fault_unauthorized_edge(inventory, "edge2", lab.SERVERS["edge2"])
+            if args.hosts >= 2:
+                problems += fault_unreachable(inventory, f"client{args.hosts}", list(hmap))
+            seconds["faults"] = round(time.monotonic() - t, 2)
+    except lab.LabError as exc:
+        problems.append(str(exc))
+    finally:
+        t = time.monotonic()
+        lab.down()
+        seconds["lab_down"] = round(time.monotonic() - t, 2)
+    left = lab.lab_namespaces()
+    if left or lab.link_exists(lab.BRIDGE):
+        problems.append(f"left behind: {left} {lab.BRIDGE if lab.link_exists(lab.BRIDGE) else ''}")
+    seconds["total"] = round(time.monotonic() - t0, 2)
+    for p in problems:
+        print(f"PROBLEM: {p}", flush=True)
+    print(json.dumps({"hosts": args.hosts, "connections": results,
+                      "mx_maillog": maillog_copy if os.path.exists(maillog_copy) else None,
+                      "client_addresses": list(clients.values()), "rejected_address": rejected,
+                      "seconds": seconds}))
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
