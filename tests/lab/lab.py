@@ -77,6 +77,11 @@ def link_exists(name: str) -> bool:
     return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
 
 
+def lab_links() -> List[str]:
+    links = json.loads(run(["ip", "-j", "link", "show"]).stdout or "[]")
+    return [l["ifname"] for l in links if l["ifname"].startswith(VETH_PREFIX)]
+
+
 def preflight() -> None:
     """Refuse, with the reason, anything that would make the lab touch what is not its own."""
     problems = []
@@ -86,6 +91,8 @@ def preflight() -> None:
         problems.append(f"bridge name {BRIDGE} is in use")
     for ns in lab_namespaces():
         problems.append(f"network namespace {ns} exists")
+    for link in lab_links():
+        problems.append(f"interface {link} exists")
     addrs = json.loads(run(["ip", "-j", "addr", "show"]).stdout or "[]")
     for link in addrs:
         for a in link.get("addr_info", []):
@@ -227,22 +234,31 @@ def _build(hmap: Dict[str, str], n_clients: int) -> str:
 def down() -> List[str]:
     """Remove the lab, whatever state it is in. Returns what was removed."""
     done = []
-    for ns in lab_namespaces():
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 5
-            while pids and time.monotonic() < deadline:
-                pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
-                time.sleep(0.05)
-            if not pids:
-                break
+    namespaces = lab_namespaces()
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # every namespace at once, then wait
+        pids = [int(p) for ns in namespaces
+                for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 3
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+            time.sleep(0.05)
+        if not pids:
+            break
+    for ns in namespaces:
         run(["ip", "netns", "del", ns], check=False)
         done.append(f"namespace {ns}")
+    # Deleting a namespace removes its veth ends asynchronously: delete what is left and
+    # wait, so that a new lab can reuse the names at once.
+    deadline = time.monotonic() + 10
+    while lab_links() and time.monotonic() < deadline:
+        for link in lab_links():
+            run(["ip", "link", "del", link], check=False)
+        time.sleep(0.1)
     if link_exists(BRIDGE):
         run(["ip", "link", "del", BRIDGE], check=False)
         done.append(f"bridge {BRIDGE}")
