@@ -172,7 +172,8 @@ def fault_unauthorized_edge(inventory: str, edge: str, edge_addr: str) -> List[s
                    ["--tags", "verify", "--limit", "edges"])
     msgs = " ".join(run["failures"].get(edge, []))
     out = []
-    if f"mx refused XCLIENT from {edge}" not in msgs or f"refused connection from {edge_addr} " not in msgs:
+    named = re.search(rf"refused connection from\s+{re.escape(edge_addr)}\s", msgs)
+    if f"mx refused XCLIENT from {edge}" not in msgs or not named:
         out.append(f"fault unauthorized edge: message does not name {edge_addr}: {msgs[:400]}")
     others = [h for h in run["stats"] if h != edge]
     out += [f"fault unauthorized edge: {p}" for p in problems_of(dict(run, rc=0), others, False)]
