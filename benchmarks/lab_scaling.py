@@ -100,26 +100,20 @@ def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
     stop_masters(cp_dir)
     argv = ["ansible-playbook", "-i", inventory, lab_test.PLAYBOOK, "-e",
             f"ansible_connection={conn}", "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    peak = 0
-    out_chunks: List[str] = []
-    os.set_blocking(proc.stdout.fileno(), False)
-    while proc.poll() is None:
-        peak = max(peak, tree_rss_kb(proc.pid, cp_dir))
-        chunk = proc.stdout.read()
-        if chunk:
-            out_chunks.append(chunk)
-        time.sleep(0.05)
-    seconds = time.monotonic() - started
-    out_chunks.append(proc.stdout.read() or "")
-    output = "".join(out_chunks)
+    log = os.path.join(lab_test.OUT, f"bench-{name}-{n}.log")
+    with open(log, "w+", encoding="utf-8") as fh:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_kb(proc.pid, cp_dir))
+            time.sleep(0.05)
+        seconds = time.monotonic() - started
+        fh.seek(0)
+        output = fh.read()
     stats = lab_test.recap(output)
     bad = [h for h, s in stats.items() if s["failures"] or s["unreachable"]]
     if proc.returncode != 0 or bad or len(stats) != n:
-        with open(os.path.join(lab_test.OUT, f"bench-{name}-{n}.log"), "w", encoding="utf-8") as fh:
-            fh.write(output)
         raise SystemExit(f"{name} with {n} hosts failed (rc {proc.returncode}, hosts {bad}); "
                          f"see build/lab/bench-{name}-{n}.log")
     stop_masters(cp_dir)
