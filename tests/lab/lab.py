@@ -42,6 +42,8 @@ VETH_PREFIX = "xcl-"
 SERVERS = {"mx": "198.51.100.10", "edge1": "198.51.100.11", "edge2": "198.51.100.12",
            "filter": "198.51.100.13"}
 MAX_CLIENTS = 150
+# The managed hosts' Python: the distribution's, else the control node's own.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PRIVSEP_DIR = "/run/sshd"  # compiled into Debian's sshd
 PRIVSEP_MARK = os.path.join(BASE + ".privsep-created")
 
@@ -162,7 +164,7 @@ all:
   vars:
     ansible_user: root
     ansible_private_key_file: {BASE}/lab_key
-    ansible_python_interpreter: /usr/bin/python3
+    ansible_python_interpreter: {PYTHON}
     ansible_ssh_common_args: -o UserKnownHostsFile={BASE}/known_hosts -o StrictHostKeyChecking=yes
     # paramiko reads known_hosts only from ~/.ssh and /etc/ssh, which the lab leaves alone.
     ansible_paramiko_host_key_checking: false
