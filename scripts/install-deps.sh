@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PACKAGES=(postfix swaks nginx libnginx-mod-mail proxsmtp ssl-cert shellcheck
-              openssl iproute2 sasl2-bin libsasl2-modules make)
+              openssl iproute2 sasl2-bin libsasl2-modules make openssh-server)
 
 need_apt=0
 for p in "${APT_PACKAGES[@]}"; do
