@@ -10,6 +10,7 @@ ansible-playbook, its workers and ssh clients, and the ssh ControlPersist master
 leave the process tree). Every step starts without ssh masters. Every step must pass.
 
     python3 benchmarks/lab_scaling.py [--sizes 1,5,10,20] [--plot FILE] [--quick]
+    python3 benchmarks/lab_scaling.py --replot benchmarks/results/lab_scaling.txt --plot FILE
 """
 
 from __future__ import annotations
@@ -144,7 +145,14 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--sizes", default="1,5,10,20")
     parser.add_argument("--quick", action="store_true", help="sizes 1,2 only")
     parser.add_argument("--plot", default="")
+    parser.add_argument("--replot", default="", metavar="RESULTS",
+                        help="only draw --plot from a saved run's output (its JSON line)")
     args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.replot, encoding="utf-8") as fh:
+            rows = [json.loads(l) for l in fh if l.startswith('{"benchmark"')][-1]["rows"]
+        plot(rows, args.plot)
+        return 0
     sizes = [1, 2] if args.quick else [int(x) for x in args.sizes.split(",")]
     os.makedirs(lab_test.OUT, exist_ok=True)
     rows: List[Dict] = []
@@ -162,9 +170,9 @@ def main(argv: List[str]) -> int:
                       f"{row['peak_rss_mb']:7.1f} MB", flush=True)
     finally:
         lab.down()
+    print(json.dumps({"benchmark": "lab_scaling", "rows": rows}), flush=True)
     if args.plot:
         plot(rows, args.plot)
-    print(json.dumps({"benchmark": "lab_scaling", "rows": rows}))
     return 0
 
 
