@@ -24,6 +24,7 @@ attributes:
     description: Only reads.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
 options:
   destination:
     description: The server's IP address.
