@@ -7,7 +7,7 @@ One lab (tests/lab/lab.py) with the largest host count is brought up and deploye
 (over ssh); then each step runs `ansible-playbook --tags verify --limit clientsN` and is
 timed. Control-node peak RSS is the largest sum, sampled every 50 ms, of the RSS of
 ansible-playbook, its workers and ssh clients, and the ssh ControlPersist masters (which
-leave the process tree). Every step starts without ssh masters. Every step must pass.
+leave the process tree); peak PSS the same with each shared page split among its sharers. Every step starts without ssh masters. Every step must pass.
 
     python3 benchmarks/lab_scaling.py [--sizes 1,5,10,20] [--plot FILE] [--quick]
     python3 benchmarks/lab_scaling.py --replot benchmarks/results/lab_scaling.txt --plot FILE
@@ -50,15 +50,20 @@ def _children() -> Dict[int, List[int]]:
     return kids
 
 
-def _rss_kb(pid: int) -> int:
+def _mem_kb(pid: int) -> Tuple[int, int]:
+    """(RSS, PSS) in kB. RSS counts the copy-on-write pages a fork shares with its parent
+    in every process; PSS splits them among the sharers."""
+    rss = pss = 0
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return rss, pss
 
 
 def _masters(cp_dir: str) -> List[int]:
@@ -74,7 +79,7 @@ def _masters(cp_dir: str) -> List[int]:
     return out
 
 
-def tree_rss_kb(root: int, cp_dir: str) -> int:
+def tree_mem_kb(root: int, cp_dir: str) -> Tuple[int, int]:
     kids, seen, todo = _children(), set(), [root]
     while todo:
         p = todo.pop()
@@ -82,7 +87,8 @@ def tree_rss_kb(root: int, cp_dir: str) -> int:
             seen.add(p)
             todo += kids.get(p, [])
     seen.update(_masters(cp_dir))
-    return sum(_rss_kb(p) for p in seen)
+    mem = [_mem_kb(p) for p in seen]
+    return sum(m[0] for m in mem), sum(m[1] for m in mem)
 
 
 def stop_masters(cp_dir: str) -> None:
@@ -105,9 +111,10 @@ def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
     with open(log, "w+", encoding="utf-8") as fh:
         started = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        peak = 0
+        peak = peak_pss = 0
         while proc.poll() is None:
-            peak = max(peak, tree_rss_kb(proc.pid, cp_dir))
+            rss, pss = tree_mem_kb(proc.pid, cp_dir)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.05)
         seconds = time.monotonic() - started
         fh.seek(0)
@@ -119,7 +126,7 @@ def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
                          f"see build/lab/bench-{name}-{n}.log")
     stop_masters(cp_dir)
     return {"config": name, "hosts": n, "seconds": round(seconds, 2),
-            "peak_rss_mb": round(peak / 1024, 1)}
+            "peak_rss_mb": round(peak / 1024, 1), "peak_pss_mb": round(peak_pss / 1024, 1)}
 
 
 def plot(rows: List[Dict], path: str) -> None:
@@ -143,7 +150,8 @@ def plot(rows: List[Dict], path: str) -> None:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,5,10,20")
-    parser.add_argument("--quick", action="store_true", help="sizes 1,2 only")
+    parser.add_argument("--quick", action="store_true", help="1 host, ssh and paramiko only")
+    parser.add_argument("--configs", default=",".join(c[0] for c in CONFIGS))
     parser.add_argument("--plot", default="")
     parser.add_argument("--replot", default="", metavar="RESULTS",
                         help="only draw --plot from a saved run's output (its JSON line)")
@@ -153,7 +161,9 @@ def main(argv: List[str]) -> int:
             rows = [json.loads(l) for l in fh if l.startswith('{"benchmark"')][-1]["rows"]
         plot(rows, args.plot)
         return 0
-    sizes = [1, 2] if args.quick else [int(x) for x in args.sizes.split(",")]
+    sizes = [1] if args.quick else [int(x) for x in args.sizes.split(",")]
+    wanted = ["ssh", "paramiko"] if args.quick else args.configs.split(",")
+    configs = [c for c in CONFIGS if c[0] in wanted]
     os.makedirs(lab_test.OUT, exist_ok=True)
     rows: List[Dict] = []
     inventory = lab.up(max(sizes))
@@ -163,11 +173,11 @@ def main(argv: List[str]) -> int:
         if problems:
             raise SystemExit(f"deploy failed: {problems}")
         for n in sizes:
-            for config in CONFIGS:
+            for config in configs:
                 row = step(inventory, n, config)
                 rows.append(row)
                 print(f"{row['config']:15} {n:3d} hosts  {row['seconds']:7.2f} s  "
-                      f"{row['peak_rss_mb']:7.1f} MB", flush=True)
+                      f"{row['peak_rss_mb']:7.1f} MB RSS  {row['peak_pss_mb']:7.1f} MB PSS", flush=True)
     finally:
         lab.down()
     print(json.dumps({"benchmark": "lab_scaling", "rows": rows}), flush=True)
