@@ -141,6 +141,24 @@ def maillog_checks(maillog: str, clients: Dict[str, str], rejected: str,
     return out
 
 
+def authorization_checks() -> List[str]:
+    """mx authorizes exactly the edges' addresses on the proxy listener and the filter's on
+    the reinjection listener: the addresses it sees from them (no default route in the lab,
+    so ansible_facts.default_ipv4 would not exist)."""
+    conf = os.path.join(lab.BASE, "hosts", "mx", "postfix", "etc")
+    mx = lab.SERVERS["mx"]
+    want = {f"{mx}:10025/inet": [lab.SERVERS["edge1"], lab.SERVERS["edge2"]],
+            f"{mx}:10026/inet": [lab.SERVERS["filter"]]}
+    out = []
+    for service, addrs in want.items():
+        done = subprocess.run(["postconf", "-c", conf, "-P", f"{service}/smtpd_authorized_xclient_hosts"],
+                              capture_output=True, text=True, check=False)
+        got = sorted(done.stdout.split("=", 1)[-1].replace(",", " ").split())
+        if got != sorted(addrs):
+            out.append(f"mx authorizes {got} on {service}, expected {sorted(addrs)}")
+    return out
+
+
 def fault_unreachable(inventory: str, victim: str, hosts: List[str]) -> List[str]:
     """A client whose sshd is gone is reported unreachable; the others go on and pass."""
     pid_file = os.path.join(lab.BASE, "hosts", victim, "ssh", "sshd.pid")
@@ -208,6 +226,7 @@ def main(argv: List[str]) -> int:
             problems += [f"{conn}: {p}" for p in found]
             print(f"scenario over {conn}: {results[conn]} in {run['seconds']} s", flush=True)
         os.makedirs(OUT, exist_ok=True)
+        problems += authorization_checks()
         maillog = os.path.join(lab.BASE, "hosts", "mx", "postfix", "maillog")
         if os.path.exists(maillog):
             shutil.copyfile(maillog, maillog_copy)
