@@ -134,7 +134,7 @@ def plot(rows: List[Dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, *_ in CONFIGS:
+    for name in [c[0] for c in CONFIGS]:
         r = [x for x in rows if x["config"] == name]
         a.plot([x["hosts"] for x in r], [x["seconds"] for x in r], marker="o", label=name)
         b.plot([x["hosts"] for x in r], [x["peak_rss_mb"] for x in r], marker="o", label=name)
@@ -148,7 +148,7 @@ def plot(rows: List[Dict], path: str) -> None:
 
 
 def main(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1,5,10,20")
     parser.add_argument("--quick", action="store_true", help="1 host, ssh and paramiko only")
     parser.add_argument("--configs", default=",".join(c[0] for c in CONFIGS))

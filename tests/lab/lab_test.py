@@ -199,7 +199,7 @@ def fault_unauthorized_edge(inventory: str, edge: str, edge_addr: str) -> List[s
 
 
 def main(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--no-faults", action="store_true")
     args = parser.parse_args(argv)
