@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 import lab  # noqa: E402
@@ -31,6 +33,21 @@ def test_lab_refuses_a_bridge_name_in_use():
         assert not os.path.exists(os.path.join(lab.BASE, "state.json"))
     finally:
         subprocess.run(["ip", "link", "del", lab.BRIDGE], check=False)
+
+
+@pytest.mark.parametrize("setup, reason", [
+    ("ip addr add 198.51.100.7/32 dev lo", "address 198.51.100.7 is already on lo"),
+    ("ip route add 198.51.100.128/25 dev lo", "route 198.51.100.128/25 dev lo overlaps 198.51.100.0/24"),
+])
+def test_lab_refuses_its_addresses_in_use(setup, reason):
+    """In a throwaway network namespace (unshare -n) that already uses the lab's range."""
+    script = f"ip link set lo up && {setup} && exec {sys.executable} {ROOT}/tests/lab/lab.py up"
+    done = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert reason in done.stderr
+    assert lab.lab_namespaces() == []
+    assert not os.path.exists(os.path.join(lab.BASE, "state.json"))
 
 
 def test_make_lab_test_default_hosts():
