@@ -10,8 +10,10 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,6 +50,29 @@ def test_lab_refuses_its_addresses_in_use(setup, reason):
     assert reason in done.stderr
     assert lab.lab_namespaces() == []
     assert not os.path.exists(os.path.join(lab.BASE, "state.json"))
+
+
+def test_lab_stop_cleans_a_lab_killed_halfway():
+    up = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "lab", "lab.py"), "up",
+                           "--hosts", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(lab.lab_namespaces()) < 3 and time.monotonic() < deadline and up.poll() is None:
+            time.sleep(0.01)
+        assert up.poll() is None, "lab up finished before it could be killed"
+        up.send_signal(signal.SIGKILL)
+        up.wait()
+        assert lab.lab_namespaces(), "the kill left nothing: the test proves nothing"
+    finally:
+        done = subprocess.run(["make", "-s", "-C", ROOT, "lab-stop"], capture_output=True,
+                              text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert lab.lab_namespaces() == []
+    assert lab.lab_links() == []
+    assert not lab.link_exists(lab.BRIDGE)
+    assert not os.path.exists(lab.BASE)
+    pids = subprocess.run(["pgrep", "-f", lab.BASE], capture_output=True, text=True, check=False)
+    assert pids.stdout.strip() == "", f"lab processes left: {pids.stdout}"
 
 
 def test_make_lab_test_default_hosts():
