@@ -136,8 +136,10 @@ def maillog_checks(maillog: str, clients: Dict[str, str], rejected: str,
                        rf" from=<{name}\+{route}@")
             if not re.search(pat, text):
                 out.append(f"mx's log lacks {name} ({addr}) via {route}")
-    if not re.search(r"disconnect from [^ ]*\[[0-9.]+\] .*xclient=0/1", text):
-        out.append("mx's log shows no refused XCLIENT (direct XCLIENT from clients)")
+        for listener in ("proxy", "filter"):  # XCLIENT straight from the client: refused
+            if not re.search(rf"postfix/{listener}/smtpd\[\d+\]: disconnect from [^ ]*\[{re.escape(addr)}\]"
+                             r" ehlo=1 xclient=0/1 ", text):
+                out.append(f"mx's log lacks the refused XCLIENT from {name} ({addr}) on {listener}")
     return out
 
 
