@@ -162,11 +162,16 @@ def authorization_checks() -> List[str]:
 
 
 def fault_unreachable(inventory: str, victim: str, hosts: List[str]) -> List[str]:
-    """A client whose sshd is gone is reported unreachable; the others go on and pass."""
-    pid_file = os.path.join(lab.BASE, "hosts", victim, "ssh", "sshd.pid")
-    with open(pid_file, encoding="utf-8") as fh:
-        os.kill(int(fh.read().strip()), 15)
-    time.sleep(0.3)
+    """A client whose sshd is gone is reported unreachable; the others go on and pass.
+    Every process in its namespace is killed: an ssh ControlPersist master of an earlier
+    run would otherwise still reach it through its session's sshd."""
+    ns = lab.NS_PREFIX + victim
+    for pid in lab.run(["ip", "netns", "pids", ns], check=False).stdout.split():
+        try:
+            os.kill(int(pid), 9)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.5)
     run = playbook(inventory, "ssh", len(hosts), "fault-unreachable", ["--tags", "verify"])
     out = []
     if run["stats"].get(victim, {}).get("unreachable") != 1:
