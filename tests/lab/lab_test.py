@@ -30,6 +30,18 @@ OUT = os.path.join(ROOT, "build", "lab")
 PLAYBOOK = os.path.join(ROOT, "playbooks", "lab_scenario.yml")
 
 
+def paramiko_missing() -> str:
+    """Why the paramiko connection cannot run here, or "" when it can. It exists in
+    ansible-core up to 2.20 (deprecated from 2.19) and was removed in 2.21."""
+    import importlib.util
+    from ansible import __version__ as core
+    if importlib.util.find_spec("ansible.plugins.connection.paramiko_ssh") is None:
+        return f"unavailable: ansible-core {core} has no paramiko connection"
+    if importlib.util.find_spec("paramiko") is None:
+        return "unavailable: the paramiko library is not installed"
+    return ""
+
+
 def collections_path() -> str:
     base = os.path.join(ROOT, "build", "source-collections")
     link = os.path.join(base, "ansible_collections", "mailops", "xclient")
@@ -225,13 +237,22 @@ def main(argv: List[str]) -> int:
         built = True
         seconds["lab_up"] = round(time.monotonic() - t, 2)
         print(f"lab up: {len(hmap)} hosts, inventory {inventory}", flush=True)
-        for conn, changed_zero in (("ssh", False), ("paramiko", True)):
-            run = playbook(inventory, conn, len(hmap), f"scenario-{conn}")
-            seconds[conn] = run["seconds"]
+        # The second run must change nothing on any host; it is the paramiko run, or a
+        # second ssh run on an ansible-core without paramiko.
+        missing = paramiko_missing()
+        runs = [("ssh", "ssh", False), ("paramiko", "paramiko", True)]
+        if missing:
+            results["paramiko"] = missing
+            runs[1] = ("ssh_rerun", "ssh", True)
+        for label, conn, changed_zero in runs:
+            run = playbook(inventory, conn, len(hmap), f"scenario-{label}")
+            seconds[label] = run["seconds"]
             found = problems_of(run, list(hmap), changed_zero)
-            results[conn] = "passed" if not found else "failed"
-            problems += [f"{conn}: {p}" for p in found]
-            print(f"scenario over {conn}: {results[conn]} in {run['seconds']} s", flush=True)
+            if label in results:
+                results[label] = "passed" if not found else "failed"
+            problems += [f"{label}: {p}" for p in found]
+            print(f"scenario over {conn}{' (second run)' if changed_zero else ''}: "
+                  f"{'passed' if not found else 'failed'} in {run['seconds']} s", flush=True)
         os.makedirs(OUT, exist_ok=True)
         problems += authorization_checks()
         maillog = os.path.join(lab.BASE, "hosts", "mx", "postfix", "maillog")
