@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration sanity lint bench bench-quick
+.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration sanity lint bench bench-quick lab lab-stop lab-test
 
 demo:
 	bash scripts/demo.sh
@@ -56,3 +56,16 @@ bench-quick: deps
 	$(PYTHON) benchmarks/scaling.py --quick
 	$(PYTHON) benchmarks/probe_matrix.py --quick
 	$(PYTHON) benchmarks/proxy_throughput.py --quick
+
+# The many-hosts lab (tests/lab/lab.py): network namespaces on a bridge, TEST-NET addresses,
+# an sshd per host. `make lab` prints the inventory path; `make lab-stop` removes it all.
+HOSTS ?= 3
+lab:
+	$(PYTHON) tests/lab/lab.py up --hosts $(HOSTS)
+
+lab-stop:
+	$(PYTHON) tests/lab/lab.py down
+
+# Lab up, the scenario over ssh and over paramiko, faults, checks, lab down; last line JSON.
+lab-test:
+	$(PYTHON) tests/lab/lab_test.py --hosts $(HOSTS)

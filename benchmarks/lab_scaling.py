@@ -1,0 +1,193 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lab_scaling: the verify step of the lab scenario from 1, 5, 10, 20 client hosts at once
+(forks = hosts), over ssh and paramiko, with and without pipelining / ControlPersist.
+
+One lab (tests/lab/lab.py) with the largest host count is brought up and deployed once
+(over ssh); then each step runs `ansible-playbook --tags verify --limit clientsN` and is
+timed. Control-node peak RSS is the largest sum, sampled every 50 ms, of the RSS of
+ansible-playbook, its workers and ssh clients, and the ssh ControlPersist masters (which
+leave the process tree); peak PSS the same with each shared page split among its sharers. Every step starts without ssh masters. Every step must pass.
+
+    python3 benchmarks/lab_scaling.py [--sizes 1,5,10,20] [--plot FILE] [--quick]
+    python3 benchmarks/lab_scaling.py --replot benchmarks/results/lab_scaling.txt --plot FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+import lab  # noqa: E402
+import lab_test  # noqa: E402
+
+# name, connection, pipelining, ControlPersist (ssh only)
+CONFIGS: List[Tuple[str, str, bool, bool]] = [
+    ("ssh", "ssh", True, True),
+    ("ssh-plain", "ssh", False, False),
+    ("paramiko", "paramiko", True, False),
+    ("paramiko-plain", "paramiko", False, False),
+]
+
+
+def _children() -> Dict[int, List[int]]:
+    kids: Dict[int, List[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", encoding="ascii") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _mem_kb(pid: int) -> Tuple[int, int]:
+    """(RSS, PSS) in kB. RSS counts the copy-on-write pages a fork shares with its parent
+    in every process; PSS splits them among the sharers."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def _masters(cp_dir: str) -> List[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as fh:
+                    if cp_dir.encode() in fh.read():
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def tree_mem_kb(root: int, cp_dir: str) -> Tuple[int, int]:
+    kids, seen, todo = _children(), set(), [root]
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.add(p)
+            todo += kids.get(p, [])
+    seen.update(_masters(cp_dir))
+    mem = [_mem_kb(p) for p in seen]
+    return sum(m[0] for m in mem), sum(m[1] for m in mem)
+
+
+def stop_masters(cp_dir: str) -> None:
+    for pid in _masters(cp_dir):
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.2)
+
+
+def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
+    name, conn, pipelining, persist = config
+    env = lab_test.ansible_env(conn, n, pipelining=pipelining, control_persist=persist)
+    cp_dir = env["ANSIBLE_SSH_CONTROL_PATH_DIR"]
+    stop_masters(cp_dir)
+    argv = ["ansible-playbook", "-i", inventory, lab_test.PLAYBOOK, "-e",
+            f"ansible_connection={conn}", "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
+    log = os.path.join(lab_test.OUT, f"bench-{name}-{n}.log")
+    with open(log, "w+", encoding="utf-8") as fh:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        peak = peak_pss = 0
+        while proc.poll() is None:
+            rss, pss = tree_mem_kb(proc.pid, cp_dir)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            time.sleep(0.05)
+        seconds = time.monotonic() - started
+        fh.seek(0)
+        output = fh.read()
+    stats = lab_test.recap(output)
+    bad = [h for h, s in stats.items() if s["failures"] or s["unreachable"]]
+    if proc.returncode != 0 or bad or len(stats) != n:
+        raise SystemExit(f"{name} with {n} hosts failed (rc {proc.returncode}, hosts {bad}); "
+                         f"see build/lab/bench-{name}-{n}.log")
+    stop_masters(cp_dir)
+    return {"config": name, "hosts": n, "seconds": round(seconds, 2),
+            "peak_rss_mb": round(peak / 1024, 1), "peak_pss_mb": round(peak_pss / 1024, 1)}
+
+
+def plot(rows: List[Dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in [c[0] for c in CONFIGS]:
+        r = [x for x in rows if x["config"] == name]
+        a.plot([x["hosts"] for x in r], [x["seconds"] for x in r], marker="o", label=name)
+        b.plot([x["hosts"] for x in r], [x["peak_rss_mb"] for x in r], marker="o", label=name)
+    a.set(xlabel="client hosts (forks = hosts)", ylabel="wall time of the verify step (s)")
+    b.set(xlabel="client hosts (forks = hosts)", ylabel="control-node peak RSS (MB)")
+    a.legend()
+    a.grid(alpha=.3)
+    b.grid(alpha=.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--sizes", default="1,5,10,20")
+    parser.add_argument("--quick", action="store_true", help="1 host, ssh and paramiko only")
+    parser.add_argument("--configs", default=",".join(c[0] for c in CONFIGS))
+    parser.add_argument("--plot", default="")
+    parser.add_argument("--replot", default="", metavar="RESULTS",
+                        help="only draw --plot from a saved run's output (its JSON line)")
+    args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.replot, encoding="utf-8") as fh:
+            rows = [json.loads(l) for l in fh if l.startswith('{"benchmark"')][-1]["rows"]
+        plot(rows, args.plot)
+        return 0
+    sizes = [1] if args.quick else [int(x) for x in args.sizes.split(",")]
+    wanted = ["ssh", "paramiko"] if args.quick else args.configs.split(",")
+    if lab_test.paramiko_missing():
+        print(f"paramiko: {lab_test.paramiko_missing()}; measuring ssh only", flush=True)
+        wanted = [w for w in wanted if not w.startswith("paramiko")]
+    configs = [c for c in CONFIGS if c[0] in wanted]
+    os.makedirs(lab_test.OUT, exist_ok=True)
+    rows: List[Dict] = []
+    inventory = lab.up(max(sizes))
+    try:
+        deploy = lab_test.playbook(inventory, "ssh", 4, "bench-deploy", ["--tags", "deploy"])
+        problems = lab_test.problems_of(deploy, ["mx", "edge1", "edge2", "filter"], False)
+        if problems:
+            raise SystemExit(f"deploy failed: {problems}")
+        for n in sizes:
+            for config in configs:
+                row = step(inventory, n, config)
+                rows.append(row)
+                print(f"{row['config']:15} {n:3d} hosts  {row['seconds']:7.2f} s  "
+                      f"{row['peak_rss_mb']:7.1f} MB RSS  {row['peak_pss_mb']:7.1f} MB PSS", flush=True)
+    finally:
+        lab.down()
+    print(json.dumps({"benchmark": "lab_scaling", "rows": rows}), flush=True)
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
