@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    PostconfError,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
     EditResult,
     edit_config,
@@ -46,7 +49,12 @@ def apply_edit(module, real: Postconf, edit: Callable[[Postconf], None], backup:
     postmap = module.get_bin_path("postmap", required=True, opt_dirs=["/usr/sbin"])
 
     def check(live: Postconf, work: Postconf) -> None:
-        problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
+        try:
+            problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
+        except PostconfError:
+            # postconf cannot read the edited copy: postfix check says why, and the files
+            # are put back (edit_config).
+            return
         if problems:
             raise PreflightError(problems, describe(
                 problems, lambda loc: (field(loc) if field else None) or generic_field(loc))
