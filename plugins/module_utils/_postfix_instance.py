@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -105,13 +106,22 @@ class Answer:
                 "ok": self.ok, "reply": self.reply}
 
 
-def greeting(address: str, port: int, timeout: float) -> Tuple[bool, str]:
-    """Connect and read the first reply line; (True, line) for a 220."""
+def greeting(address: str, port: int, timeout: float, tls: bool = False
+             ) -> Tuple[bool, str]:
+    """Connect and read the first reply line; (True, line) for a 220. ``tls``: the
+    listener speaks TLS from the first byte (smtpd_tls_wrappermode); only the greeting is
+    wanted, so the certificate is not verified."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect((address, port))
+        with socket.socket(family, socket.SOCK_STREAM) as raw:
+            raw.settimeout(timeout)
+            raw.connect((address, port))
+            sock = raw
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(raw)
             data = b""
             while b"\n" not in data and len(data) < 4096:
                 chunk = sock.recv(1024)
@@ -128,18 +138,22 @@ def greeting(address: str, port: int, timeout: float) -> Tuple[bool, str]:
     return line.startswith("220"), line or "(connection closed without a reply)"
 
 
-def smtp_endpoints(pc: Postconf) -> List[Tuple[str, str, int]]:
-    """(service, address to connect to, port) of every inet smtpd/postscreen listener."""
+def smtp_endpoints(pc: Postconf) -> List[Tuple[str, str, int, bool]]:
+    """(service, address to connect to, port, TLS first) of every inet smtpd/postscreen
+    listener."""
     entries = [e for e in pc.services()
                if e.type == "inet" and e.command in ("smtpd", "postscreen")]
-    main = {n: pc.effective(n) for n in ("inet_interfaces", "inet_protocols")}
+    main = {n: pc.effective(n) for n in ("inet_interfaces", "inet_protocols",
+                                         "smtpd_tls_wrappermode")}
+    wrapper = {e.key: e.options.get("smtpd_tls_wrappermode", main["smtpd_tls_wrappermode"])
+               .strip().lower() in ("yes", "true", "1", "on") for e in entries}
     out = []
     for lst in listeners(entries, main):
         if lst.port is None:
             continue
         for addr in lst.addresses:
             target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
-            out.append((lst.service, target, lst.port))
+            out.append((lst.service, target, lst.port, wrapper[lst.service]))
     return out
 
 
@@ -159,8 +173,8 @@ def prove_alive(controls: Controls, timeout: float, wait_listeners: bool
             except PostconfError as exc:
                 endpoints, why = [], f"postconf cannot read the configuration: {exc}"
             answers = []
-            for service, addr, port in endpoints:
-                ok, reply = greeting(addr, port, min(5.0, max(0.5, timeout)))
+            for service, addr, port, tls in endpoints:
+                ok, reply = greeting(addr, port, min(5.0, max(0.5, timeout)), tls)
                 answers.append(Answer(service, addr, port, ok, reply))
             bad = [a for a in answers if not a.ok]
             if bad and not why:
