@@ -86,10 +86,13 @@ class Controls:
         return True
 
 
+def is_default_instance(config_dir: str) -> bool:
+    return os.path.realpath(config_dir) == os.path.realpath(DEFAULT_CONFIG_DIR)
+
+
 def uses_systemd(config_dir: str, systemd_dir: str = "/run/systemd/system") -> bool:
     """The default instance on a host booted with systemd is systemd's to manage."""
-    return (os.path.realpath(config_dir) == os.path.realpath(DEFAULT_CONFIG_DIR)
-            and os.path.isdir(systemd_dir))
+    return is_default_instance(config_dir) and os.path.isdir(systemd_dir)
 
 
 # --------------------------------------------------------------------- proof of life

@@ -56,6 +56,14 @@ options:
     description: Put last-known-good back when Postfix does not come up alive.
     type: bool
     default: true
+  service_manager:
+    description:
+      - V(auto) uses systemd for the default instance (C(/etc/postfix)) on a host booted
+        with systemd, else the C(postfix) command; V(systemd) always the C(postfix) unit
+        (default instance only); V(command) always C(postfix -c CONFIG_DIR ...).
+    type: str
+    choices: [auto, systemd, command]
+    default: auto
 seealso:
   - module: mailops.xclient.postfix_service
   - module: mailops.xclient.postconf
@@ -125,6 +133,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
     STATES,
     Controls,
     InstanceError,
+    is_default_instance,
     manage,
     uses_systemd,
 )
@@ -138,6 +147,8 @@ def main() -> None:
             wait_listeners=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
             rollback=dict(type="bool", default=True),
+            service_manager=dict(type="str", default="auto",
+                                 choices=["auto", "systemd", "command"]),
         ),
         supports_check_mode=True,
     )
@@ -145,7 +156,12 @@ def main() -> None:
     if p["timeout"] < 1:
         module.fail_json(msg=f"timeout: {p['timeout']} must be at least 1 second")
     real = postconf_for(module, p["config_dir"])
-    systemctl = module.get_bin_path("systemctl") if uses_systemd(p["config_dir"]) else None
+    manager = p["service_manager"]
+    if manager == "systemd" and not is_default_instance(p["config_dir"]):
+        module.fail_json(msg=f"service_manager: systemd manages only the default instance"
+                         f" (/etc/postfix), not {p['config_dir']}")
+    systemd = manager == "systemd" or (manager == "auto" and uses_systemd(p["config_dir"]))
+    systemctl = module.get_bin_path("systemctl", required=True) if systemd else None
     postmap = module.get_bin_path("postmap", opt_dirs=["/usr/sbin"])
     try:
         result = manage(Controls(real, systemctl, postmap), p["state"], check_mode=module.check_mode,
