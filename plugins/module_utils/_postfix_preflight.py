@@ -421,4 +421,3 @@ def generic_field(locator: Locator) -> str:
     if locator[0] == "option":
         return f"master.cf {locator[1]} -o {locator[2]}"
     return f"main.cf {locator[1]}"
-

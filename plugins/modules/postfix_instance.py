@@ -31,6 +31,7 @@ attributes:
     description: Changes nothing and says what it would do.
   diff_mode:
     support: none
+    description: Reports no diff; the config modules show the file changes.
 options:
   config_dir:
     description: Postfix configuration directory of the instance.

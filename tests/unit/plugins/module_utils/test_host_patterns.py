@@ -141,10 +141,10 @@ def test_proxy_static_is_broad():
 
 
 def test_negations_go_first():
-    assert merge(["127.0.0.0/24"], ["!127.0.0.1"], "present") == ["!127.0.0.1",
-                                                                  "127.0.0.0/24"]
-    assert merge([], ["127.0.0.0/24", "!127.0.0.5"], "exact") == ["!127.0.0.5",
-                                                                 "127.0.0.0/24"]
+    assert merge(["127.0.0.0/24"], ["!127.0.0.1"], "present") == [
+        "!127.0.0.1", "127.0.0.0/24"]
+    assert merge([], ["127.0.0.0/24", "!127.0.0.5"], "exact") == [
+        "!127.0.0.5", "127.0.0.0/24"]
 
 
 @pytest.mark.parametrize("current,hosts", [
