@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "build", "source-collections"))
 
 import conftest  # noqa: E402,F401  (links the source tree as a collection)
 from private_postfix import PrivatePostfix, free_port  # noqa: E402
-from test_postfix_safety import REFUSED, Foreign  # noqa: E402
+from test_postfix_safety import REFUSED, Foreign, set_inline_list  # noqa: E402
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (  # noqa: E402
     Postconf,
@@ -159,9 +159,7 @@ def prepare(inst, case_id):
     cfg = inst.config_dir
     key = f"127.0.0.1:{inst.ports['unauthorized']}/inet"
     if case_id == "inline-nested-braces":
-        subprocess.run(["postconf", "-c", cfg, "-P", "-e",
-                        f"{key}/smtpd_authorized_xclient_hosts="
-                        "inline:{127.0.0.1=OK,{127.0.0.3=OK}}"], check=True)
+        set_inline_list(cfg, key)
     if case_id == "negation-after-network":
         subprocess.run(["postconf", "-c", cfg, "-P", "-e",
                         f"{key}/smtpd_authorized_xclient_hosts=127.0.0.0/24"], check=True)
@@ -176,6 +174,7 @@ def main():
                         help="pass private: false to every inet postfix_service case that"
                              " does not test private itself, so the old default does not"
                              " hide the hazard the case is about")
+    parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
     opts = parser.parse_args()
     tree = collection_tree(opts.rev)
     base = tempfile.mkdtemp(prefix="hazard-pf-")
@@ -193,6 +192,8 @@ def main():
     rows = []
     cases = [(c[0], c[1], c[2], c[4], None) for c in REFUSED] + \
         [(c[0], c[1], c[2], None, c[3]) for c in EXTRA]
+    if opts.only:
+        cases = [c for c in cases if c[0] in opts.only]
     try:
         for case_id, module, make_args, foreign_host, kind in cases:
             prepare(inst, case_id)

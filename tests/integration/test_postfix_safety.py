@@ -208,6 +208,17 @@ def config_dir_copy(running, tmp_path):
 
 
 # ------------------------------------------------------------------ accepted, and alive
+INLINE = "inline:{ 127.0.0.1=OK, { 127.0.0.3 = OK } }"
+
+
+def set_inline_list(config_dir, key):
+    """The listener's XCLIENT list as an inline table with nested braces (by hand, as a
+    user would write it: postconf -P cannot write a value with spaces)."""
+    name = key.rsplit("/", 1)[0]
+    subprocess.run(["postconf", "-c", config_dir, "-M", "-e",
+                    f"{key} = {name} inet n - n - - smtpd -o syslog_name=postfix/unauthorized"
+                    f" -o {{smtpd_authorized_xclient_hosts={INLINE}}}"], check=True)
+
 def test_quick_start_listener_defaults_keep_postfix_up(fresh_postfix):
     """The README's task as written (no private:) used to write private '-' and stop the
     master on the next reload."""
@@ -240,13 +251,11 @@ def test_wildcard_and_ipv6_listeners_on_free_ports(fresh_postfix):
 
 def test_inline_table_with_nested_braces_stays_whole(fresh_postfix):
     key = f"127.0.0.1:{fresh_postfix.ports['unauthorized']}/inet"
-    subprocess.run(["postconf", "-c", fresh_postfix.config_dir, "-P", "-e",
-                    f"{key}/smtpd_authorized_xclient_hosts="
-                    "inline:{127.0.0.1=OK,{127.0.0.3=OK}}"], check=True)
+    set_inline_list(fresh_postfix.config_dir, key)
     result = run_module("xclient_hosts", {"service": key, "hosts": ["127.0.0.2"],
                                           "config_dir": fresh_postfix.config_dir})
     assert not result.get("failed"), result
-    assert result["hosts_after"] == ["inline:{127.0.0.1=OK,{127.0.0.3=OK}}", "127.0.0.2"]
+    assert result["hosts_after"] == [INLINE, "127.0.0.2"]
     reload_alive(fresh_postfix)
     with socket.create_connection(("127.0.0.1", fresh_postfix.ports["unauthorized"]),
                                   timeout=5) as sock:
