@@ -125,13 +125,16 @@ def health(inst, touched_port=None):
         ok, reply = greeting(addr, port, 5, tls)
         if not ok:
             return f"{service} does not answer 220: {reply}"
-    if touched_port:
-        reply = xclient_reply(touched_port)
-        if "lookup" in reply or reply.startswith("4"):
-            return f"XCLIENT: {reply}"
-    reply = rcpt_reply(inst.ports["unauthorized"])
-    if reply.startswith("4"):
-        return f"mail refused for everyone: RCPT {reply}"
+    try:
+        if touched_port:
+            reply = xclient_reply(touched_port)
+            if "lookup" in reply or reply.startswith("4"):
+                return f"XCLIENT: {reply}"
+        reply = rcpt_reply(inst.ports["unauthorized"])
+    except OSError as exc:
+        return f"the listener dropped the session: {exc}"
+    if reply.startswith("4") or not reply:
+        return f"mail refused for everyone: RCPT {reply or '(no reply)'}"
     return ""
 
 
