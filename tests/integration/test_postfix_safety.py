@@ -142,6 +142,11 @@ REFUSED = [
     ("xclient-negation-contradicts", "xclient_hosts",
      lambda i, p: {"service": f"127.0.0.1:{i.ports['authorized']}/inet",
                    "hosts": ["!127.0.0.1"]}, "hosts: !127.0.0.1 and 127.0.0.1", None),
+    ("override-inline-table-does-not-parse", "postconf",
+     lambda i, p: {"service": f"127.0.0.1:{i.ports['unauthorized']}/inet",
+                   "name": "smtpd_client_restrictions",
+                   "value": "check_client_access inline:{ 127.0.0.1=REJECT no entry }"},
+     "value: inline:{ 127.0.0.1=REJECT no entry }: postmap says", None),
     ("main-table-missing", "postconf",
      lambda i, p: {"name": "smtpd_client_restrictions",
                    "value": f"check_client_access cidr:{_t(i, 'missing.cidr')}"},
@@ -364,3 +369,24 @@ def test_info_ipv6_loopback_finding_with_slash_32(fresh_postfix):
     found = [f for f in result["findings"] if f["code"] == "ipv6-loopback-missing"]
     assert [f["service"] for f in found] == [f"[::1]:{fresh_postfix.ports['authorized']}/inet"]
     assert key  # the IPv4 listener binds no IPv6 address: no finding there
+
+
+def test_override_with_balanced_braces_is_written_so_smtpd_reads_it(fresh_postfix):
+    """A -o value holding an inline table: written as { name = value }, read back the same,
+    and smtpd applies it (the REJECT comes from the inline table)."""
+    cfg = fresh_postfix.config_dir
+    port = fresh_postfix.ports["unauthorized"]
+    value = "check_client_access inline:{ {127.0.0.1=REJECT inline-table-rule} }"
+    args = {"service": f"127.0.0.1:{port}/inet", "name": "smtpd_client_restrictions",
+            "value": value, "config_dir": cfg}
+    result = run_module("postconf", args)
+    assert result["changed"] and result["value_after"] == value, result
+    assert not run_module("postconf", args)["changed"]
+    reload_alive(fresh_postfix)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(b"HELO probe.test\r\nMAIL FROM:<a@example.org>\r\n"
+                     b"RCPT TO:<postmaster@example.net>\r\n")
+        replies = [reader.readline() for _ in range(3)]
+    assert b"inline-table-rule" in replies[2], replies
