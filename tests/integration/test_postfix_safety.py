@@ -146,7 +146,7 @@ REFUSED = [
      lambda i, p: {"service": f"127.0.0.1:{i.ports['unauthorized']}/inet",
                    "name": "smtpd_client_restrictions",
                    "value": "check_client_access inline:{ 127.0.0.1=REJECT no entry }"},
-     "value: inline:{ 127.0.0.1=REJECT no entry }: postmap says", None),
+     "value: inline:{{ 127.0.0.1=REJECT no entry }}: postmap says", None),
     ("main-table-missing", "postconf",
      lambda i, p: {"name": "smtpd_client_restrictions",
                    "value": f"check_client_access cidr:{_t(i, 'missing.cidr')}"},
