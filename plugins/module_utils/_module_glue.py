@@ -15,6 +15,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_ed
     EditResult,
     edit_config,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
+    seed_lkg,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     Locator,
     PreflightError,
@@ -62,7 +65,8 @@ def apply_edit(module, real: Postconf, edit: Callable[[Postconf], None], backup:
 
     return edit_config(real, edit, check_mode=module.check_mode,
                        atomic_move=module.atomic_move,
-                       backup=module.backup_local if backup else None, preflight=check)
+                       backup=module.backup_local if backup else None, preflight=check,
+                       before_write=seed_lkg)
 
 
 def edit_outcome(module, result: EditResult) -> Dict:

@@ -120,13 +120,15 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
                 validate: bool = True,
-                preflight: Optional[Callable[[Postconf, Postconf], None]] = None
+                preflight: Optional[Callable[[Postconf, Postconf], None]] = None,
+                before_write: Optional[Callable[[Postconf], None]] = None
                 ) -> EditResult:
     """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
 
     ``edit`` gets a Postconf bound to the copy (same binaries as ``real``); it may raise to
     abort (nothing changes). ``preflight(live, work)`` runs on a changed copy before
-    anything is written and raises to refuse the edit.
+    anything is written and raises to refuse the edit. ``before_write(live)`` runs just
+    before the real files are replaced (not in check mode).
     """
     config_dir = real.config_dir
     if not os.path.isdir(config_dir):
@@ -155,6 +157,8 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
             if check_mode:
                 return result
             changed_files = [n for n in FILES if before[n] != after[n]]
+            if before_write is not None:
+                before_write(real)
             if backup is not None:
                 for name in changed_files:
                     if before[name] is not None:

@@ -30,6 +30,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     generic_field,
     listeners,
+    master_pid,
     preflight,
 )
 
@@ -230,6 +231,43 @@ def same_as_lkg(config_dir: str) -> bool:
                 open(os.path.join(lkg_dir(config_dir), name), "rb") as b:
             if a.read() != b.read():
                 return False
+    return True
+
+
+def master_started_at(pc: Postconf) -> Optional[float]:
+    """When this instance's running master process started (epoch seconds), or None."""
+    pid = master_pid(pc)
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        with open("/proc/stat", encoding="ascii") as fh:
+            btime = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def seed_lkg(pc: Postconf) -> bool:
+    """Before the first edit: keep the current files as last-known-good when the running
+    master started after they were last written (so it runs exactly these files).
+
+    Without this, the first reload after the first edit would have nothing to roll back
+    to. Returns whether a copy was made."""
+    config_dir = pc.config_dir
+    if has_lkg(config_dir):
+        return False
+    started = master_started_at(pc)
+    if started is None:
+        return False
+    try:
+        newest = max(os.stat(os.path.join(config_dir, n)).st_mtime for n in FILES)
+    except OSError:
+        return False
+    if newest >= started - 0.05:  # the start time is counted in clock ticks
+        return False
+    save_lkg(config_dir)
     return True
 
 

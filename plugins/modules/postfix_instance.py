@@ -15,7 +15,10 @@ description:
     within O(timeout).
   - After every start, reload or restart that ends alive, keeps a last-known-good copy of
     C(main.cf) and C(master.cf) under O(config_dir) (C(.mailops-xclient-last-known-good/),
-    mode 0600, one copy that is replaced, not a growing pile).
+    mode 0600, one copy that is replaced, not a growing pile). Before there is one, the
+    first edit by M(mailops.xclient.postconf), M(mailops.xclient.postfix_service) or
+    M(mailops.xclient.xclient_hosts) keeps the files as they were, when the running master
+    started after they were last written (so it runs exactly those).
   - If the master died or a listener does not answer and O(rollback=true), the rejected
     files are kept aside as C(main.cf.rejected-TIMESTAMP) and C(master.cf.rejected-TIMESTAMP),
     last-known-good is put back, Postfix is started (or reloaded) again and proven alive,

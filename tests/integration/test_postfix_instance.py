@@ -129,3 +129,22 @@ def test_stopped_then_check_mode_start_then_start(fresh_postfix):
 def test_bad_timeout_names_the_field(fresh_postfix):
     result = instance(fresh_postfix, "reloaded", timeout=0)
     assert result.get("failed") and result["msg"].startswith("timeout:"), result
+
+
+def test_first_edit_seeds_last_known_good_so_the_first_reload_can_roll_back(fresh_postfix):
+    """No reload through postfix_instance yet: the first config-module edit keeps the files
+    the running master started with, so a reload that fails afterwards has something to
+    go back to."""
+    cfg = fresh_postfix.config_dir
+    original = {n: read(os.path.join(cfg, n)) for n in ("main.cf", "master.cf")}
+    assert not os.path.exists(os.path.join(cfg, LKG))
+    result = run_module("xclient_hosts", {"hosts": ["192.0.2.25"], "config_dir": cfg})
+    assert result["changed"], result
+    for name, data in original.items():
+        assert read(os.path.join(cfg, LKG, name)) == data
+    with open(os.path.join(cfg, "master.cf"), "a", encoding="utf-8") as fh:
+        fh.write(f"127.0.0.1:{free_port()} inet - - n - - smtpd\n")
+    result = instance(fresh_postfix, "reloaded", timeout=8)
+    assert result.get("failed") and result["rolled_back"], result
+    assert read(os.path.join(cfg, "master.cf")) == original["master.cf"]
+    assert fresh_postfix.running()
