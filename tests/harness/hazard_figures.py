@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "build", "source-collections"))
 
-import conftest  # noqa: E402,F401  (links the source tree as a collection)
+# conftest links the source tree as the collection
+import conftest  # noqa: E402,F401 pylint: disable=unused-import
 from private_postfix import PrivatePostfix, free_port  # noqa: E402
 from test_postfix_safety import REFUSED, Foreign, set_inline_list  # noqa: E402
 
@@ -120,7 +121,7 @@ def health(inst, touched_port=None):
     time.sleep(2)
     if not inst.running():
         return "master not running"
-    pc = Postconf(lambda argv: _run(argv), inst.config_dir)
+    pc = Postconf(_run, inst.config_dir)
     for service, addr, port, tls in smtp_endpoints(pc):
         ok, reply = greeting(addr, port, 5, tls)
         if not ok:

@@ -224,6 +224,7 @@ def set_inline_list(config_dir, key):
                     f"{key} = {name} inet n - n - - smtpd -o syslog_name=postfix/unauthorized"
                     f" -o {{smtpd_authorized_xclient_hosts={INLINE}}}"], check=True)
 
+
 def test_quick_start_listener_defaults_keep_postfix_up(fresh_postfix):
     """The README's task as written (no private:) used to write private '-' and stop the
     master on the next reload."""
@@ -388,5 +389,5 @@ def test_override_with_balanced_braces_is_written_so_smtpd_reads_it(fresh_postfi
         reader.readline()
         sock.sendall(b"HELO probe.test\r\nMAIL FROM:<a@example.org>\r\n"
                      b"RCPT TO:<postmaster@example.net>\r\n")
-        replies = [reader.readline() for _ in range(3)]
+        replies = [reader.readline() for _line in range(3)]
     assert b"inline-table-rule" in replies[2], replies

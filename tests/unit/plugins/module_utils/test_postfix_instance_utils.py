@@ -79,7 +79,9 @@ def test_tables_in_a_value():
     ("127.0.0.1", "127.0.0.2", False),
 ])
 def test_overlaps(a, b, clash):
-    assert _overlaps(a, b) is clash and _overlaps(b, a) is clash
+    first, second = a, b
+    assert _overlaps(first, second) is clash
+    assert _overlaps(second, first) is clash  # pylint: disable=arguments-out-of-order
 
 
 def test_interface_addresses():
