@@ -1,8 +1,14 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
+# SPDX-License-Identifier: GPL-3.0-or-later
 SHELL := /bin/bash
-PYTHON ?= python3
+# Everything Python runs from the project virtual environment that scripts/install-deps.sh
+# makes from Debian's python3 (never the system site-packages: PEP 668).
+VENV ?= $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export VENV
 
-.PHONY: demo demo-stop demo-probe-matrix test deps unit integration sanity lint bench bench-quick
+.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration sanity lint bench bench-quick
 
 demo:
 	bash scripts/demo.sh
@@ -17,17 +23,23 @@ demo-probe-matrix:
 test: deps
 	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
 	bash scripts/sanity.sh
+	bash scripts/release-checks.sh
+
+# The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after
+# setup; run by .ci/run after `make test`. FRESH_DISTS=bookworm for one.
+test-fresh: deps
+	bash scripts/test-fresh.sh
 
 deps:
 	bash scripts/install-deps.sh
 
-unit:
+unit: deps
 	$(PYTHON) -m pytest -q tests/unit
 
-integration:
+integration: deps
 	$(PYTHON) -m pytest -q tests/integration
 
-sanity:
+sanity: deps
 	bash scripts/sanity.sh
 
 # Benchmarks (not part of `make test`; tests/integration/test_benchmarks_smoke.py runs each

@@ -5,6 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/install-deps.sh"
+export PATH="${VENV:-$here/.venv}/bin:$PATH"
 work=$(mktemp -d /tmp/xclient-demo.XXXXXX)
 chmod 755 "$work"
 cleanup() {
@@ -18,7 +19,7 @@ facts=$(python3 "$here/tests/harness/private_postfix.py" start "$work/postfix")
 extra=$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]); print(json.dumps({k+"_port": v for k, v in f["ports"].items()}))' "$facts")
 echo "private Postfix instance: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["config_dir"])' "$facts")"
 ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_LOCALHOST_WARNING=false \
-ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER="$(command -v python3)" \
+ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 \
 ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_NOCOLOR=1 \
     ansible-playbook -i localhost, -c local "$here/playbooks/demo_probe_matrix.yml" -e "$extra"
 echo

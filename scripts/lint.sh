@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# ansible-lint, production profile, on the roles and playbooks; the collection is found
-# through the source tree (build/source-collections/ansible_collections/mailops/xclient).
+# SPDX-License-Identifier: GPL-3.0-or-later
+# ansible-lint, production profile (.ansible-lint), on the whole collection root, run where
+# Ansible finds the collection: build/source-collections/ansible_collections/mailops/xclient
+# is a link to this tree.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 link="$here/build/source-collections/ansible_collections/mailops/xclient"
 mkdir -p "$(dirname "$link")"
 [ -e "$link" ] || ln -s "$here" "$link"
-cd "$here"
-ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" \
-    exec ansible-lint --offline --profile production roles/ playbooks/ "$@"
+cd "$link"
+# ansible-lint installs the collection it lints under ANSIBLE_HOME: keep that out of ~/.ansible.
+ANSIBLE_HOME="$here/build/ansible-home" ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" \
+    exec ansible-lint "$@"

@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # ansible-test sanity on a copy of the collection at ansible_collections/mailops/xclient
 # (ansible-test needs that layout). The copy holds the files git tracks or would track.
+# With SANITY_VENV set: once, with that environment's ansible-core. Without: once per
+# ansible-core version in requirements/sanity-cores-pyX.Y.txt (environments made by
+# scripts/install-deps.sh), so every version meta/runtime.yml claims is tested.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$here/.venv}
+
+if [ -z "${SANITY_VENV:-}" ]; then
+    pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    grep -v '^#' "$here/requirements/sanity-cores-py$pyver.txt" | while read -r core; do
+        echo "== ansible-test sanity, ansible-core $core =="
+        SANITY_VENV="$VENV/cores/$core" bash "$0" "$@" </dev/null
+    done
+    exit 0
+fi
+
+py="$SANITY_VENV/bin/python"
+[ -x "$py" ] || { echo "sanity: $SANITY_VENV missing: run scripts/install-deps.sh" >&2; exit 1; }
 dest="$here/build/sanity/ansible_collections/mailops/xclient"
 rm -rf "$here/build/sanity"
 mkdir -p "$dest"
 (cd "$here" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest/")
 # ansible-test runs a cached pip bootstrap script when it has one: give it ours.
-pip_version=$(python3 -c 'import re, ansible_test, os; src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read(); print(re.search(r"pip=.([0-9.]+).", src).group(1))')
+pip_version=$("$py" -c 'import re, ansible_test, os; src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read(); print(re.search(r"pip=.([0-9.]+).", src).group(1))')
 mkdir -p ~/.ansible/test/cache
 cp "$here/scripts/ansible_test_pip_bootstrap.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 cd "$dest"
 # ansible-test lists files through git when it finds a repository.
 git init -q && git add -A
-exec ansible-test sanity --venv --python "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" "$@"
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PATH="$SANITY_VENV/bin:$PATH" exec "$SANITY_VENV/bin/ansible-test" sanity --venv --python "$pyver" "$@"

@@ -34,16 +34,39 @@ _value:
 """
 
 
+# What each XCLIENT outcome word of xclient_probe means, for readers of the table.
+XCLIENT_OUTCOMES = {
+    "accepted": "the identity is in force",
+    "refused": "Postfix refused the command (authorization or syntax)",
+    "rejected": "the identity was applied, then rejected by the restrictions",
+    "deferred": "the identity was applied, then deferred by the restrictions",
+    "not_offered": "XCLIENT is not offered to this client",
+    "offered": "XCLIENT is offered",
+}
+
+
+def xclient_detail(xc):
+    """``xclient rejected 554 (the identity was applied, then ...)``."""
+    outcome = xc.get("outcome")
+    note = XCLIENT_OUTCOMES.get(outcome)
+    return (f"xclient {outcome}" + (f" {xc['code']}" if xc.get("code") else "")
+            + (f" ({note})" if note and outcome not in ("accepted", "offered") else ""))
+
+
 def _detail(row):
     if row.get("error"):
         return row["error"]
-    if row.get("mismatches"):
-        return "; ".join(row["mismatches"])
     stages = row.get("stages") or {}
+    if row.get("mismatches"):
+        xc = stages.get("xclient") or {}
+        note = XCLIENT_OUTCOMES.get(xc.get("outcome"))
+        explain = any(m.startswith("xclient:") for m in row["mismatches"]) and note
+        return "; ".join(row["mismatches"]) + (f" ({xc['outcome']}: {note})" if explain
+                                               else "")
     parts = []
     xc = stages.get("xclient")
     if xc:
-        parts.append(f"xclient {xc.get('outcome')}" + (f" {xc['code']}" if xc.get("code") else ""))
+        parts.append(xclient_detail(xc))
     for rcpt in stages.get("rcpt") or []:
         text = (rcpt.get("text") or "").split("\n")[0]
         parts.append(f"rcpt {rcpt.get('code')} {text}".strip())

@@ -22,7 +22,8 @@ XCLIENT = "smtpd_authorized_xclient_hosts"
 XFORWARD = "smtpd_authorized_xforward_hosts"
 PER_SERVICE = (XCLIENT, XFORWARD, "smtpd_sasl_auth_enable", "smtpd_tls_auth_only",
                "smtpd_discard_ehlo_keywords", "smtpd_forbid_unauth_pipelining",
-               "smtpd_tls_security_level", "smtpd_tls_wrappermode")
+               "smtpd_tls_security_level", "smtpd_tls_wrappermode",
+               "smtpd_relay_restrictions", "smtpd_recipient_restrictions")
 MAIN = PER_SERVICE + ("inet_interfaces", "inet_protocols", "mail_version")
 
 
@@ -43,6 +44,15 @@ def login_ignored_without_sasl(version: str) -> bool:
     if v[:2] in fixed:
         return v[2] < fixed[v[:2]]
     return False
+
+
+def login_counts(version: str, sasl_enabled: bool) -> bool:
+    """Whether an XCLIENT LOGIN satisfies permit_sasl_authenticated on a listener: from
+    2.9 on, except where the bug above applies and SASL is off."""
+    v = parse_version(version)
+    if len(v) < 2 or v[:2] < (2, 9):
+        return False
+    return sasl_enabled or not login_ignored_without_sasl(version)
 
 
 def _yes(value: Optional[str]) -> bool:
@@ -129,6 +139,9 @@ def gather(pc: Postconf) -> Dict[str, Any]:
             "discard_ehlo_keywords": [k.lower() for k in
                                       split_list(eff["smtpd_discard_ehlo_keywords"])],
             "forbid_unauth_pipelining": _yes(eff["smtpd_forbid_unauth_pipelining"]),
+            "relay_permits_sasl": any(
+                "permit_sasl_authenticated" in split_list(eff[name])
+                for name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")),
             "fronted_by_postscreen": entry.type == "pass" and bool(postscreen),
             "options": dict(entry.options),
         })
@@ -222,6 +235,17 @@ def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[
                 f"{key} enables SASL but with smtpd_tls_auth_only=yes; on a plaintext proxy"
                 " hop SASL never becomes active, so XCLIENT LOGIN is ignored.",
                 "Set -o smtpd_tls_auth_only=no on that listener or use TLS on the hop."))
+        if broad and svc.get("relay_permits_sasl") \
+                and login_counts(version, svc["sasl_enabled"]):
+            out.append(_finding(
+                "login-relay-exposure", "error", key,
+                f"On {key} (Postfix {version}) an XCLIENT LOGIN counts as SASL"
+                " authentication and the relay restrictions say permit_sasl_authenticated,"
+                f" while XCLIENT is authorized for more than single hosts ({', '.join(broad)}):"
+                " any host there can relay by claiming a login.",
+                "Authorize only the proxies' exact addresses, or drop"
+                " permit_sasl_authenticated from that listener's smtpd_relay_restrictions /"
+                " smtpd_recipient_restrictions (-o ...)."))
         if svc["forbid_unauth_pipelining"]:
             out.append(_finding(
                 "forbid-unauth-pipelining-behind-proxy", "warning", key,

@@ -13,13 +13,18 @@ import socket
 import ssl
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
+    RegexTimeout,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     CaseSpec,
+    Expectation,
     judge,
+    xclient_outcome,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
     Reply,
@@ -27,6 +32,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import
     xclient_attributes,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    SmtpServiceClosing,
     SmtpSession,
     SmtpSessionError,
 )
@@ -70,21 +76,24 @@ def _shared(text: Optional[str]) -> Optional[str]:
 
 
 def _ehlo(session: SmtpSession, name: str) -> Reply:
-    reply = session.command(f"EHLO {name}")
+    reply = session.ehlo(name)
     if reply.code >= 500 and reply.code != 554:
         # A server without ESMTP: fall back to HELO, as RFC 5321 4.1.4 allows.
-        reply = session.command(f"HELO {name}")
+        reply = session.helo(name)
     return reply
 
 
 def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
               stages: Dict[str, Any], check_mode: bool,
-              seen_by_case: Dict[int, Optional[List[str]]]) -> None:
-    """The dialogue of one case; fills ``stages`` as it goes."""
+              seen_by_case: Dict[int, Optional[List[str]]], at: List[str]) -> None:
+    """The dialogue of one case; fills ``stages`` as it goes, ``at[0]`` names the stage
+    whose command is in flight (for a 421 reply, which ends the session at once)."""
+    at[0] = "connect"
     greeting = session.open()
     stages["connect"] = _stage(greeting)
     if greeting.klass != 2:
         return
+    at[0] = "ehlo"
     ehlo = _ehlo(session, target.helo)
     stages["ehlo"] = _stage(ehlo, first_line=True)
     if ehlo.klass != 2:
@@ -117,32 +126,48 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
                                  "text": "the server does not advertise the attributes "
                                  + " ".join(missing)}
             return
+        at[0] = "xclient"
         for command in spec.xclient_commands:
             # Send nothing after XCLIENT before its reply: smtpd treats anything queued
             # as improper pipelining once it resets to the greeting stage.
             reply = session.command(command, shown=mask_login(command))
             if reply.klass != 2:
-                stages["xclient"] = _stage(reply, outcome="refused")
+                # refused: the command itself (authorization, syntax); rejected/deferred:
+                # the identity was applied and the restrictions refused it at once
+                # (smtpd_delay_reject=no). Either way nothing else is in force.
+                stages["xclient"] = _stage(
+                    reply, outcome=xclient_outcome(reply.code, reply.enhanced))
                 return
         stages["xclient"] = _stage(reply, outcome="accepted")
-        # Greet again: smtpd reset to the 220 stage. A declared PROTO=SMTP would be turned
-        # back into ESMTP by EHLO, so then greet with HELO.
-        name = spec.helo or target.helo
-        if spec.xclient.get("PROTO") == "SMTP":
-            helo = session.command(f"HELO {name}")
+        if not spec.greet_after_xclient:
+            # Declared HELO [UNAVAILABLE] / [TEMPUNAVAIL]: any greeting would set a name.
+            stages["helo"] = {"skipped": f"xclient.helo is {spec.xclient['HELO']}: no"
+                              " HELO/EHLO after XCLIENT"}
         else:
-            helo = _ehlo(session, name)
-        stages["helo"] = _stage(helo, first_line=True)
-        if helo.klass != 2:
-            return
+            # Greet again: smtpd reset to the 220 stage. With a declared HELO the name is
+            # the declared one (parse_case made sure). A declared PROTO=SMTP would be
+            # turned back into ESMTP by EHLO, so then greet with HELO.
+            at[0] = "helo"
+            name = spec.helo or target.helo
+            if spec.xclient.get("PROTO") == "SMTP":
+                helo = session.helo(name)
+            else:
+                helo = _ehlo(session, name)
+            stages["helo"] = _stage(helo, first_line=True)
+            if helo.klass != 2:
+                return
     if spec.mail_from is None:
         return
-    mail = session.command(f"MAIL FROM:<{spec.mail_from}>")
+    # The message decides BODY=8BITMIME / SMTPUTF8 only when it will be sent.
+    payload = spec.data if not check_mode else None
+    at[0] = "mail"
+    mail = session.mail(spec.mail_from, payload, spec.rcpt_to)
     stages["mail"] = _stage(mail)
     if mail.klass != 2:
         return
     rcpts: List[Dict[str, Any]] = []
     stages["rcpt"] = rcpts
+    at[0] = "rcpt"
     for rcpt in spec.rcpt_to:
         reply = session.command(f"RCPT TO:<{rcpt}>")
         rcpts.append(_stage(reply, recipient=rcpt))
@@ -153,21 +178,37 @@ def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
         return
     if not any(r["code"] // 100 == 2 for r in rcpts):
         return
+    at[0] = "data"
     first, final = session.data(spec.data)
     stages["data"] = _stage(final if final is not None else first)
 
 
-def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
-             transcript_mode: str = "failures",
-             advertised: Optional[Dict[int, Optional[List[str]]]] = None) -> Dict[str, Any]:
-    """Run one case; never raises for server or network trouble.
+def _record_closing(spec: CaseSpec, stages: Dict[str, Any], stage: str,
+                    exc: SmtpServiceClosing) -> bool:
+    """Put the 421 reply where it came; True when the case expected exactly that code."""
+    reply = exc.reply
+    if stage == "rcpt":
+        stages.setdefault("rcpt", []).append(
+            _stage(reply, recipient=spec.rcpt_to[len(stages.get("rcpt", []))]))
+    elif stage == "xclient":
+        stages["xclient"] = _stage(reply, outcome=xclient_outcome(reply.code,
+                                                                  reply.enhanced))
+    else:
+        stages[stage] = _stage(reply)
+    exp = spec.expect.get(stage)
+    exps = exp if isinstance(exp, list) else [exp]
+    return any(isinstance(e, Expectation) and e.value == "421" for e in exps)
 
-    ``advertised``, if given, receives what the server's EHLO advertised for XCLIENT,
-    keyed by the case's index (see ``advertised_attributes``)."""
+
+def _run_session(spec: CaseSpec, target: ProbeTarget, check_mode: bool,
+                 transcript_mode: str,
+                 advertised: Optional[Dict[int, Optional[List[str]]]]) -> Dict[str, Any]:
+    """The network part of a case (any thread): stages, error, transcript, deadline."""
     started = time.monotonic()
     transcript: Optional[List[str]] = [] if transcript_mode != "none" else None
     stages: Dict[str, Any] = {}
     error = None
+    at = ["connect"]
     session = SmtpSession(target.server, target.port, timeout=target.timeout,
                           source_address=spec.source_address or target.source_address,
                           tls=target.tls,
@@ -175,15 +216,46 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
                           transcript=transcript)
     try:
         _converse(spec, target, session, stages, check_mode,
-                  {} if advertised is None else advertised)
+                  {} if advertised is None else advertised, at)
         session.quit()
+    except SmtpServiceClosing as exc:
+        # 421: the session is over, nothing more is sent. Only a case that expected
+        # exactly 421 at that stage can pass.
+        if not _record_closing(spec, stages, at[0], exc):
+            error = str(exc)
     except SmtpSessionError as exc:
         error = str(exc)
     except (OSError, ssl.SSLError, socket.error) as exc:  # anything the socket layer adds
         error = f"network error: {exc}"
     finally:
         session.close()
-    mismatches = judge(spec, stages)
+    return {"started": started, "deadline": session.deadline, "stages": stages,
+            "error": error, "transcript": transcript}
+
+
+def _mask(value: Any, secrets: List[str]) -> Any:
+    """``value`` with every secret replaced by ********, in every string it holds."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "********")
+        return value
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _finish(spec: CaseSpec, part: Dict[str, Any], transcript_mode: str) -> Dict[str, Any]:
+    """Judge a case (call in the main thread: user regexes are bounded there by a timer)
+    and build its result, with the LOGIN masked everywhere."""
+    stages, error, transcript = part["stages"], part["error"], part["transcript"]
+    try:
+        mismatches = judge(spec, stages, part["deadline"])
+    except RegexTimeout:
+        mismatches = []
+        error = error or ("a regular expression of expect did not finish within the case's"
+                          " timeout (the reply text comes from the server)")
     passed = error is None and not mismatches
     if passed and transcript_mode != "all":
         # What a passed case proves is in the stages it judged; the greetings are the
@@ -199,11 +271,23 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
         "error": error,
         "mismatches": mismatches,
         "stages": stages,
-        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        "elapsed_ms": round((time.monotonic() - part["started"]) * 1000, 1),
     }
     if transcript is not None and (transcript_mode == "all" or not passed):
         result["transcript"] = transcript
-    return result
+    secrets = spec.secrets()
+    return _mask(result, secrets) if secrets else result
+
+
+def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
+             transcript_mode: str = "failures",
+             advertised: Optional[Dict[int, Optional[List[str]]]] = None) -> Dict[str, Any]:
+    """Run one case; never raises for server or network trouble.
+
+    ``advertised``, if given, receives what the server's EHLO advertised for XCLIENT,
+    keyed by the case's index (see ``advertised_attributes``)."""
+    return _finish(spec, _run_session(spec, target, check_mode, transcript_mode, advertised),
+                   transcript_mode)
 
 
 def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
@@ -217,13 +301,22 @@ def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
         raise ValueError(f"transcript must be one of {', '.join(TRANSCRIPT_MODES)}")
 
     def one(spec: CaseSpec) -> Dict[str, Any]:
-        return run_case(spec, target, check_mode, transcript_mode, advertised)
+        return _run_session(spec, target, check_mode, transcript_mode, advertised)
 
     workers = max(1, min(concurrency, len(specs)))
     if workers == 1:
-        return [one(s) for s in specs]
+        return [_finish(s, one(s), transcript_mode) for s in specs]
+    # Sessions run in the pool; each is judged here, in the calling thread, as soon as
+    # it is done (user regexes are bounded by a timer there, see _bounded_regex) - not in
+    # order, or a case that ran into its timeout would hold back the judging of the cases
+    # that ran beside it until their own deadlines had passed too.
+    results: List[Optional[Dict[str, Any]]] = [None] * len(specs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, specs))
+        futures = {pool.submit(one, spec): i for i, spec in enumerate(specs)}
+        for future in as_completed(futures):
+            i = futures.pop(future)
+            results[i] = _finish(specs[i], future.result(), transcript_mode)
+    return results  # type: ignore[return-value]  # every slot is filled
 
 
 def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:

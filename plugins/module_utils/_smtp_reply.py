@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 MAX_LINE = 4096
 MAX_LINES = 200
 
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)")
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)", re.ASCII)
 
 
 class MalformedReply(ValueError):
@@ -59,7 +59,7 @@ def split_line(line: str) -> tuple:
     """Split one reply line into (code, is_last, text); raise MalformedReply."""
     if len(line) > MAX_LINE:
         raise MalformedReply(f"reply line longer than {MAX_LINE} characters")
-    if len(line) < 3 or not line[:3].isdigit():
+    if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()):
         raise MalformedReply(f"not an SMTP reply line: {line[:80]!r}")
     code = int(line[:3])
     if not 200 <= code <= 599:

@@ -13,6 +13,10 @@ import ipaddress
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    wire_problem,
+    word_problem,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._xtext import encode
 
 # User-facing attribute key -> wire name.
@@ -111,7 +115,7 @@ def validate_port(field: str, value) -> str:
     if isinstance(value, str) and _special(value, (UNAVAILABLE,)):
         return UNAVAILABLE
     text = str(value).strip()
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
         raise XclientValueError(field, f"{value!r} is not a port number (0 to 65535) or"
                                 f" {UNAVAILABLE}")
     return str(int(text))
@@ -125,11 +129,25 @@ def validate_proto(field: str, value: str) -> str:
 
 
 def validate_text(field: str, value: str) -> str:
-    """HELO and LOGIN: any non-empty text without line breaks or NUL, or [UNAVAILABLE]."""
+    """LOGIN: any non-empty text without line breaks or NUL, or [UNAVAILABLE]."""
     if _special(value, (UNAVAILABLE,)):
         return UNAVAILABLE
     if value == "":
         raise XclientValueError(field, f"must not be empty (use {UNAVAILABLE} for none)")
+    return value
+
+
+def validate_helo(field: str, value: str) -> str:
+    """HELO: [UNAVAILABLE] or [TEMPUNAVAIL] (then the probe sends no HELO/EHLO after
+    XCLIENT), or one word the probe then also greets with, so the HELO Postfix checks is
+    exactly the declared one."""
+    special = _special(value, (UNAVAILABLE, TEMPUNAVAIL))
+    if special:
+        return special
+    problem = word_problem(value)
+    if problem:
+        raise XclientValueError(field, f"{value!r} {problem}; the probe greets with the"
+                                " declared HELO after XCLIENT")
     return value
 
 
@@ -141,7 +159,7 @@ _VALIDATORS = {
     "PORT": validate_port,
     "DESTPORT": validate_port,
     "PROTO": validate_proto,
-    "HELO": validate_text,
+    "HELO": validate_helo,
     "LOGIN": validate_text,
 }
 
@@ -165,12 +183,16 @@ def normalize_attributes(attrs: Mapping[str, object]) -> Dict[str, str]:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise XclientValueError(field, f"{value!r} must be a string or a number")
         text = value if isinstance(value, str) else str(value)
-        if any(ch in text for ch in "\r\n\0"):
-            raise XclientValueError(field, "must not contain CR, LF or NUL")
+        problem = wire_problem(text)
+        if problem:
+            raise XclientValueError(field, problem)
         plain = _VALIDATORS[wire](field, value if wire in ("PORT", "DESTPORT") else text)
         if len(encode(plain)) > MAX_VALUE:
             raise XclientValueError(field, f"is {len(encode(plain))} octets as xtext;"
                                     f" Postfix accepts at most {MAX_VALUE}")
+        if wire in out:
+            raise XclientValueError(field, f"{wire} is given twice (keys are not case"
+                                    " sensitive)")
         out[wire] = plain
     return out
 

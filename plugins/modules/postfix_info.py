@@ -19,7 +19,10 @@ description:
     postscreen where XCLIENT is expected; C(smtpd_discard_ehlo_keywords) hiding XCLIENT
     while it stays authorized; Postfix versions whose C(permit_sasl_authenticated) ignores
     XCLIENT LOGIN unless SASL is enabled on the listener; C(smtpd_forbid_unauth_pipelining)
-    on a listener fed by a proxy.
+    on a listener fed by a proxy (the default from Postfix 3.10 on); and, where an XCLIENT
+    LOGIN counts as SASL authentication (3.7.12, 3.8.7, 3.9.1, 3.10 and later, or SASL on
+    the listener), C(permit_sasl_authenticated) in the listener's relay restrictions while
+    XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
 author:
   - mailops.xclient contributors (@mailops)
 extends_documentation_fragment: []

@@ -17,7 +17,9 @@ description:
     C(QUIT).
   - After a successful C(XCLIENT) the module waits for the fresh C(220) greeting and sends
     C(EHLO) again, with the declared C(helo) of O(cases[].xclient) when one is given, so the HELO
-    Postfix checks is the declared one.
+    Postfix checks is the declared one (none at all for C([UNAVAILABLE]) and C([TEMPUNAVAIL])).
+  - One command, one reply - a reply that cannot answer the command sent, or anything the
+    server sends unasked, ends the case as an error; so does a C(421).
   - One case is one connection, because Postfix re-checks XCLIENT authorization against the
     new identity. Cases run in parallel up to O(concurrency); a failing case never stops
     the others.
@@ -55,15 +57,17 @@ options:
     description: Name to expect in the server certificate (and send as SNI); default O(server).
     type: str
   helo:
-    description: Name sent with C(EHLO). Default is the fully qualified name of the host.
+    description:
+      - Name sent with C(EHLO) (one word). Default is the fully qualified name of the host.
     type: str
   source_address:
     description: Local address to connect from (the address Postfix authorizes XCLIENT for).
     type: str
   timeout:
     description:
-      - Seconds one case may take in all, from connect to C(QUIT). A case that runs out of
-        time ends as an error; the other cases go on.
+      - Seconds one case may take in all, from connect to C(QUIT), including matching
+        its regular expressions. A case that runs out of time ends as an error; the other
+        cases go on. More than 0, at most 86400.
     type: float
     default: 30
   concurrency:
@@ -94,14 +98,56 @@ options:
       xclient:
         description:
           - Client identity to send with C(XCLIENT). Omitted means no C(XCLIENT) is sent.
-          - Keys C(name), C(addr), C(port), C(proto), C(helo), C(login), C(destaddr),
-            C(destport), C(reverse_name). C(addr) and C(destaddr) take IPv4 or IPv6 (sent
-            in the C(IPV6:) form); C(name) and C(reverse_name) take a hostname,
-            C([UNAVAILABLE]) or C([TEMPUNAVAIL]); ports 0 to 65535; C(proto) C(SMTP) or
-            C(ESMTP). Values are xtext-encoded; each must stay within 255 octets.
+          - Keys in lower case or in upper case (the XCLIENT attribute names). Values are
+            xtext-encoded; each must stay within 255 octets.
         type: dict
+        suboptions:
+          name:
+            description: Client host name, C([UNAVAILABLE]) or C([TEMPUNAVAIL]).
+            type: raw
+            aliases: [NAME]
+          addr:
+            description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or C([UNAVAILABLE]).
+            type: raw
+            aliases: [ADDR]
+          port:
+            description: Client port, 0 to 65535, or C([UNAVAILABLE]).
+            type: raw
+            aliases: [PORT]
+          proto:
+            description: C(SMTP) or C(ESMTP).
+            type: raw
+            aliases: [PROTO]
+          helo:
+            description:
+              - The HELO name Postfix checks. After C(XCLIENT) the probe greets with
+                exactly this name (one word), so the HELO Postfix checks is the declared
+                one; with C([UNAVAILABLE]) or C([TEMPUNAVAIL]) it sends no C(HELO)/C(EHLO)
+                at all and C(MAIL) follows the new greeting.
+            type: raw
+            aliases: [HELO]
+          login:
+            description:
+              - SASL login name. A secret - masked in the whole result, also where the
+                server quotes it in a reply.
+            type: raw
+            aliases: [LOGIN]
+          destaddr:
+            description: Server address the client connected to (IPv4 or IPv6).
+            type: raw
+            aliases: [DESTADDR]
+          destport:
+            description: Server port the client connected to.
+            type: raw
+            aliases: [DESTPORT]
+          reverse_name:
+            description: Client reverse host name, C([UNAVAILABLE]) or C([TEMPUNAVAIL]).
+            type: raw
+            aliases: [REVERSE_NAME]
       helo:
-        description: EHLO name to send after C(XCLIENT) instead of O(helo).
+        description:
+          - EHLO name to send after C(XCLIENT) instead of O(helo), for cases without a
+            declared C(xclient.helo) (with one, it must be the same name or left out).
         type: str
       force_xclient:
         description:
@@ -127,18 +173,29 @@ options:
         description:
           - Message (headers and body) to send with C(DATA) if a recipient is accepted.
             This queues real mail on the server. Skipped in check mode.
+          - Line endings become CRLF and lines starting with a dot are dot-stuffed. A NUL
+            or a line over 998 octets is refused before any connection. 8-bit text is sent
+            with C(BODY=8BITMIME) (and C(SMTPUTF8) for non-ASCII headers or addresses);
+            when the server does not offer the extension the case ends as an error.
         type: str
       expect:
         description:
-          - What the server must answer. C(xclient) is one of V(accepted), V(refused),
-            V(not_offered), V(any) (default V(accepted) when C(xclient) is given); for a case
-            without C(xclient), V(offered) or V(not_offered) checks the EHLO keyword.
+          - What the server must answer. C(xclient) is one of V(accepted) (the new identity
+            is in force), V(refused) (Postfix refused the command itself - not authorized
+            C(550 5.7.0), syntax or sequence C(500) to C(504)), V(rejected) or V(deferred)
+            (the identity was applied and the restrictions refused it at once, 5xx or 4xx,
+            as with C(smtpd_delay_reject=no)), V(not_offered), V(any) (default V(accepted)
+            when C(xclient) is given), or a reply code; for a case without C(xclient),
+            V(offered) or V(not_offered) checks the EHLO keyword.
           - C(connect), C(mail), C(rcpt) and C(data) are V(accept), V(reject), V(tempfail),
             V(any), a reply code such as V(554) or an enhanced code such as V(5.7.1). C(rcpt)
             applies to every recipient, or give a list with one entry per recipient.
           - Any stage may be a dictionary with C(status) and C(text), a regular expression
             the reply text must match. C(text) at the top level applies to the last stage
-            that has an expectation.
+            that has an expectation. A regular expression that has not finished when the
+            case's O(timeout) is over ends the case as an error.
+          - A C(421) reply at any stage ends the case at once; it passes only when that
+            stage expects exactly V(421).
         type: dict
 notes:
   - Check mode is supported; probes change nothing, and C(DATA) is skipped.
@@ -207,7 +264,10 @@ cases:
       description:
         - Per stage (C(connect), C(ehlo), C(xclient), C(helo), C(mail), C(rcpt) (a list),
           C(data)) the reply C(code), C(enhanced) status code and C(text). C(xclient) also
-          has C(outcome). Stages not reached are absent.
+          has C(outcome) - V(accepted), V(refused), V(rejected), V(deferred), V(not_offered)
+          or V(offered). Stages not reached are absent; a stage not run on purpose has
+          C(skipped) with the reason instead (C(data) in check mode, C(helo) after a declared
+          C([UNAVAILABLE]) HELO).
         - For C(ehlo) and C(helo), C(text) is the first line of the reply (the server's
           name); the keywords are reported once for the whole run as RV(xclient_attributes),
           and in full in the transcript.
@@ -245,6 +305,10 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
+    check_helo,
+    check_host,
+    check_source_address,
+    check_timeout,
     parse_cases,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
@@ -257,6 +321,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner impo
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
     make_tls_context,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
+    ATTRIBUTES,
 )
 
 
@@ -280,7 +347,12 @@ def argument_spec() -> dict:
         transcript=dict(type="str", default="failures", choices=list(TRANSCRIPT_MODES)),
         cases=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", required=True),
-            xclient=dict(type="dict"),
+            # Keys in lower or upper case; values checked by _xclient_command. LOGIN is a
+            # secret: no_log masks it in the whole result, and the probe masks it (also
+            # its xtext form) in transcripts and replies that quote it.
+            xclient=dict(type="dict", options={
+                key: dict(type="raw", aliases=[wire], no_log=(key == "login"))
+                for key, wire in ATTRIBUTES.items()}),
             helo=dict(type="str"),
             source_address=dict(type="str"),
             force_xclient=dict(type="bool", default=False),
@@ -297,11 +369,22 @@ def main() -> None:
     p = module.params
     if not 0 < p["port"] <= 65535:
         module.fail_json(msg=f"port: {p['port']} is not a TCP port (1 to 65535)")
-    if p["timeout"] <= 0:
-        module.fail_json(msg="timeout: must be more than 0 seconds")
     if p["concurrency"] < 1:
         module.fail_json(msg="concurrency: must be at least 1")
+    for case in p["cases"]:
+        if case.get("xclient") is not None:
+            # Ansible keeps the upper-case aliases next to the options, and gives options
+            # not set as None: keep the options that are set.
+            case["xclient"] = {k: v for k, v in case["xclient"].items()
+                               if k in ATTRIBUTES and v is not None}
     try:
+        server = check_host("server", p["server"])
+        if p["server_name"] is not None:
+            check_host("server_name", p["server_name"])
+        timeout = check_timeout("timeout", p["timeout"])
+        helo = check_helo("helo", p["helo"] if p["helo"] is not None else socket.getfqdn())
+        source = (check_source_address("source_address", p["source_address"])
+                  if p["source_address"] is not None else None)
         specs = parse_cases(p["cases"])
     except ProbeInputError as exc:
         module.fail_json(msg=str(exc))
@@ -319,9 +402,8 @@ def main() -> None:
             context = make_tls_context(p["validate_certs"], p["ca_file"])
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"ca_file: cannot load {p['ca_file']}: {exc}")
-    target = ProbeTarget(server=p["server"], port=p["port"], tls=p["tls"],
-                         helo=p["helo"] or socket.getfqdn(),
-                         source_address=p["source_address"], timeout=p["timeout"],
+    target = ProbeTarget(server=server, port=p["port"], tls=p["tls"], helo=helo,
+                         source_address=source, timeout=timeout,
                          tls_context=context, server_name=p["server_name"])
     advertised: dict = {}
     results = run_cases(specs, target, concurrency=p["concurrency"],

@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
+from stub_resolver import StubResolver
+
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 
@@ -123,6 +125,11 @@ class PrivatePostfix:
     tls: bool = True
     policy_logger: bool = True  # record policy requests (DESTADDR etc.); off for benchmarks
     extra_main: Dict[str, str] = field(default_factory=dict)
+    # Answer every DNS lookup of the instance with "no such name" (tests/harness/
+    # stub_resolver.py), so its verdicts never depend on the machine's DNS. Needs the
+    # pytest process to live as long as the instance: off for the command line.
+    own_resolver: bool = False
+    _resolver: Optional[StubResolver] = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- paths
     @property
@@ -155,6 +162,12 @@ class PrivatePostfix:
         return os.path.join(self.base, "policy.jsonl")
 
     # ----------------------------------------------------------------- config
+    @property
+    def version(self) -> str:
+        """The installed Postfix's mail_version (3.7.x on Debian 12, 3.10.x on Debian 13)."""
+        return subprocess.run([POSTCONF, "-d", "-h", "mail_version"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
     def main_cf(self) -> Dict[str, str]:
         base = self.base
         params = {
@@ -181,6 +194,9 @@ class PrivatePostfix:
             "local_transport": "discard:private test instance",
             "virtual_transport": "discard:private test instance",
             "in_flow_delay": "0",
+            # Postfix 3.10 defaults this to yes; an XCLIENT test instance (as behind a proxy)
+            # says no on every version, as the postfix role does on its XCLIENT listeners.
+            "smtpd_forbid_unauth_pipelining": "no",
             "maillog_file": self.maillog,
             # maillog_file must sit under one of these prefixes (a Postfix safety check).
             "maillog_file_prefixes": self.base,
@@ -227,8 +243,8 @@ class PrivatePostfix:
             ]),
             # Nobody may use XCLIENT here (main.cf default: empty).
             (f"127.0.0.1:{p['unauthorized']}", ["syslog_name=postfix/unauthorized"]),
-            # SASL enabled (XCLIENT LOGIN counts for permit_sasl_authenticated on 3.7.11),
-            # client port logging on.
+            # SASL enabled (so XCLIENT LOGIN counts for permit_sasl_authenticated even on
+            # versions before 3.7.12), client port logging on.
             (f"127.0.0.1:{p['sasl']}", [
                 "syslog_name=postfix/sasl",
                 f"{{ smtpd_authorized_xclient_hosts = {authorized} }}",
@@ -308,7 +324,10 @@ class PrivatePostfix:
         res = self.postfix("check", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"postfix check failed for {self.config_dir}: {res.stderr}")
-        res = self.postfix("start", check=False)
+        if self.own_resolver:
+            res = self._start_with_own_resolver()
+        else:
+            res = self.postfix("start", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
         deadline = time.monotonic() + timeout
@@ -318,6 +337,29 @@ class PrivatePostfix:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"private Postfix in {self.base} did not listen in {timeout}s")
+
+    @property
+    def resolver_queries(self) -> int:
+        """How many lookups the stub resolver answered (0 without one)."""
+        return self._resolver.queries if self._resolver is not None else 0
+
+    def _start_with_own_resolver(self) -> subprocess.CompletedProcess:
+        """postfix start in a mount namespace of its own whose /etc/resolv.conf names the
+        stub resolver; the master and every daemon it starts stay in that namespace."""
+        if self._resolver is None:
+            self._resolver = StubResolver()
+        conf = os.path.join(self.base, "resolv.conf")
+        with open(conf, "w", encoding="ascii") as fh:
+            fh.write(self._resolver.resolv_conf())
+        os.chmod(conf, 0o644)
+        # The bind mount must not reach the machine: make every mount private first. In a
+        # chroot "/" is no mount point and that fails; then nothing may be shared already.
+        script = ('{ mount --make-rprivate / 2>/dev/null'
+                  ' || ! grep -q " shared:" /proc/self/mountinfo; }'
+                  ' && mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start')
+        return subprocess.run(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c",
+                               script, "_", conf, POSTFIX, self.config_dir],
+                              check=False, capture_output=True, text=True)
 
     def stop(self) -> None:
         self.postfix("stop", check=False)
@@ -330,6 +372,9 @@ class PrivatePostfix:
             except (ValueError, OSError):
                 break
             time.sleep(0.05)
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
 
     def reload(self) -> None:
         self.postfix("reload")

@@ -28,7 +28,9 @@ def demo_vars(base):
     return {"demo_base": base, "demo_install": False,
             "demo_proxy_port": free_port(), "demo_filter_port": free_port(),
             "demo_auth_port": free_port(), "demo_postfix_proxy_port": free_port(),
-            "demo_postfix_filter_port": free_port()}
+            "demo_postfix_filter_port": free_port(), "demo_postfix_inject_port": free_port(),
+            "demo_upstream_smtp_port": free_port(), "demo_upstream_pop3_port": free_port(),
+            "demo_upstream_imap_port": free_port()}
 
 
 def play(collections, extra, *args):
@@ -80,7 +82,10 @@ def test_first_run_deploys_and_verifies(stack):
         assert fh.read().splitlines() == [
             f"proxy: 127.0.0.1:{extra['demo_proxy_port']}",
             f"filter: 127.0.0.1:{extra['demo_filter_port']}",
-            f"maillog: {base}/postfix/maillog"]
+            f"maillog: {base}/postfix/maillog",
+            f"upstream: 127.0.0.1:{extra['demo_upstream_smtp_port']}",
+            "upstream_rcpt: demo@upstream.test",
+            f"fetch_now: kill -USR1 \"$(head -n1 {base}/fetch/state/fetchmail.pid)\""]
 
 
 def test_second_run_changes_nothing(stack):
@@ -113,7 +118,8 @@ def test_message_through_filter_arrives_with_the_filter_header(stack):
 
 def test_backends_refuse_xclient_from_others(stack):
     _base, extra, _runs = stack
-    for port in (extra["demo_postfix_proxy_port"], extra["demo_postfix_filter_port"]):
+    for port in (extra["demo_postfix_proxy_port"], extra["demo_postfix_filter_port"],
+                 extra["demo_postfix_inject_port"]):
         (r,) = run_cases(parse_cases([{
             "name": "impostor", "source_address": "127.0.0.2", "force_xclient": True,
             "xclient": {"addr": "192.0.2.1"}, "expect": {"xclient": "refused"}}]),
@@ -121,6 +127,29 @@ def test_backends_refuse_xclient_from_others(stack):
         assert r["passed"], r
         assert (r["stages"]["xclient"]["code"], r["stages"]["xclient"]["enhanced"]) == (
             550, "5.7.0")
+
+
+def test_fetched_mail_enters_postfix_as_the_upstream_client(stack):
+    """Upstream Postfix -> Dovecot -> fetchmail -> xclient-inject -> the demo's Postfix."""
+    base = stack[0]
+    log = open(os.path.join(base, "postfix", "maillog"), encoding="utf-8").read()
+    inject = [ln for ln in log.splitlines() if "postfix/inject/smtpd" in ln]
+    # two demo runs: each sends one accepted and one blocked message
+    assert sum("client=unknown[127.0.0.10]" in ln for ln in inject) == 2
+    rejects = [ln for ln in inject if "reject: RCPT from unknown[127.0.0.66]: 554 5.7.1" in ln]
+    assert len(rejects) == 2 and all("helo=<client66.demo.test>" in ln for ln in rejects)
+    assert "127.0.0.1]" not in " ".join(ln for ln in inject if "client=" in ln)
+    quarantine = os.path.join(base, "fetch", "state", "quarantine", "new")
+    assert len(os.listdir(quarantine)) == 2
+    upstream_new = os.path.join(base, "upstream", "postfix", "mail", "upstream.test", "demo",
+                                "Maildir", "new")
+    assert os.listdir(upstream_new) == []
+    upstream_log = open(os.path.join(base, "upstream", "postfix", "maillog"),
+                        encoding="utf-8").read()
+    assert upstream_log.count("status=sent (delivered to maildir)") == 4
+    # the fetch configuration holds the password: only its owner reads it
+    assert os.stat(os.path.join(base, "fetch", "etc", "fetchmailrc")).st_mode & 0o777 == 0o600
+    assert "demo-secret" not in stack[2]["first"].stdout
 
 
 def test_junit_report(stack):
@@ -142,6 +171,9 @@ BAD = [
       "nginx_proxy_tls_certificate_key": "/nonexistent/key.pem"},
      "nginx_proxy_tls_certificate: /nonexistent/cert.pem does not exist"),
     ({"clash": True}, "both use port"),
+    ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p"}]},
+     "deliver_to"),
+    ({"fetch_inject_listener_address": "localhost"}, "fetch_inject_listener_address"),
 ]
 
 

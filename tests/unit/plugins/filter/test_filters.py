@@ -42,3 +42,24 @@ def test_cases_via():
     assert cases_via(cases, "proxy") == [{"name": "a", "expect": {}}]
     assert cases_via(cases, "backend") == []
     assert cases_via(None, "proxy") == []
+
+
+def test_verify_report_explains_the_xclient_outcome_words():
+    from ansible_collections.mailops.xclient.plugins.filter.verify_report import verify_report
+
+    rows = [
+        {"group": "backend", "name": "applied then rejected", "passed": False, "error": None,
+         "mismatches": ["xclient: expected refused, got rejected (554 5.7.1 blocked)"],
+         "stages": {"xclient": {"outcome": "rejected", "code": 554}}},
+        {"group": "backend", "name": "refused", "passed": True, "error": None,
+         "mismatches": [], "stages": {"xclient": {"outcome": "refused", "code": 550}}},
+        {"group": "backend", "name": "deferred", "passed": True, "error": None,
+         "mismatches": [], "stages": {"xclient": {"outcome": "deferred", "code": 450}}},
+    ]
+    lines = verify_report(rows)
+    assert lines[1].endswith("got rejected (554 5.7.1 blocked) (rejected: the identity was"
+                             " applied, then rejected by the restrictions)")
+    assert lines[2].endswith("xclient refused 550 (Postfix refused the command"
+                             " (authorization or syntax))")
+    assert lines[3].endswith("xclient deferred 450 (the identity was applied, then deferred"
+                             " by the restrictions)")

@@ -82,3 +82,22 @@ def test_login_finding_depends_on_version_and_expectation():
 def test_ipv6_loopback_finding_reads_networks(hosts, found):
     got = codes([svc(listen=["127.0.0.1", "::1"], xclient_hosts=hosts)])
     assert (("ipv6-loopback-missing", "warning") in got) is found
+
+
+def test_login_relay_exposure_where_login_counts():
+    def relay(**over):
+        return svc(**{"relay_permits_sasl": True, "sasl_enabled": False,
+                      "xclient_hosts": ["127.0.0.0/8"], **over})
+    # 3.7.12+ and 3.10: LOGIN counts without SASL; a network may claim logins -> error
+    assert codes([relay()], "3.7.12") == [("login-relay-exposure", "error")]
+    assert codes([relay()], "3.10.13", ["127.0.0.1:10025/inet"]) == [
+        ("login-relay-exposure", "error")]
+    # only the proxies' own addresses: nothing to say
+    assert codes([relay(xclient_hosts=["127.0.0.1", "[::1]"])], "3.10.13") == []
+    # 3.7.11 with SASL off: LOGIN does not count, the bug finding speaks instead
+    assert codes([relay()], "3.7.11") == [("login-ignored-without-sasl", "info")]
+    # 3.7.11 with SASL on: LOGIN counts
+    assert codes([relay(sasl_enabled=True)], "3.7.11") == [("login-relay-exposure", "error")]
+    # relay restrictions without permit_sasl_authenticated: no exposure
+    assert codes([svc(relay_permits_sasl=False, sasl_enabled=False,
+                      xclient_hosts=["127.0.0.0/8"])], "3.10.13") == []

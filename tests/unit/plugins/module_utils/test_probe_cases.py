@@ -153,3 +153,64 @@ def test_judge_skipped_data_in_check_mode_is_not_a_failure():
     stages = {"xclient": stage(220, outcome="accepted"), "mail": stage(250),
               "rcpt": [stage(250)], "data": {"skipped": "check mode"}}
     assert judge(spec, stages) == []
+
+
+# ------------------------------------------------------------------ issue 11
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (  # noqa: E402
+    check_host,
+    check_timeout,
+    xclient_outcome,
+)
+
+
+@pytest.mark.parametrize("code,enhanced,word", [
+    (220, None, "accepted"), (250, "2.0.0", "accepted"),
+    (550, "5.7.0", "refused"), (501, "5.5.4", "refused"), (503, "5.5.1", "refused"),
+    (502, "5.5.2", "refused"), (500, None, "refused"),
+    (554, "5.7.1", "rejected"), (550, "5.7.1", "rejected"), (550, None, "rejected"),
+    (450, "4.7.1", "deferred"), (451, "4.3.0", "deferred"),
+])
+def test_xclient_outcome_words(code, enhanced, word):
+    assert xclient_outcome(code, enhanced) == word
+
+
+def test_rejected_and_deferred_are_expectation_words():
+    (spec,) = parse_cases([{"name": "r", "xclient": {"addr": "192.0.2.1"},
+                            "expect": {"xclient": "rejected"}}])
+    assert judge(spec, {"xclient": {"outcome": "rejected", "code": 554}}) == []
+    assert judge(spec, {"xclient": {"outcome": "refused", "code": 550}}) == [
+        "xclient: expected rejected, got refused (550)"]
+    with pytest.raises(ProbeInputError, match="'deferred' needs an xclient identity"):
+        parse_cases([{"name": "d", "expect": {"xclient": "deferred"}}])
+
+
+def test_declared_helo_is_the_greeting_whatever_the_key_case():
+    (spec,) = parse_cases([{"name": "h", "xclient": {"HELO": "x+41y.example"}}])
+    assert spec.helo == "x+41y.example" and spec.greet_after_xclient
+    assert spec.xclient_commands == ["XCLIENT HELO=x+2B41y.example"]
+    (spec,) = parse_cases([{"name": "u", "xclient": {"Helo": "[unavailable]"}}])
+    assert spec.helo is None and not spec.greet_after_xclient
+    with pytest.raises(ProbeInputError, match=r"xclient\.helo: 'a b' must not contain ' '"):
+        parse_cases([{"name": "s", "xclient": {"helo": "a b"}}])
+    with pytest.raises(ProbeInputError, match="HELO is given twice"):
+        parse_cases([{"name": "t", "xclient": {"helo": "a", "HELO": "b"}}])
+
+
+@pytest.mark.parametrize("value", ["mx1..example.net", "a" * 64 + ".example", "", "x\0y",
+                                   ".", "-a.example", "a" * 250 + ".example"])
+def test_check_host_refuses(value):
+    with pytest.raises(ProbeInputError, match="^server: "):
+        check_host("server", value)
+
+
+@pytest.mark.parametrize("value", ["mx1.example.net", "127.0.0.1", "::1", "[::1]",
+                                   "localhost", "mx1.example.net.", "bücher.example"])
+def test_check_host_accepts(value):
+    assert check_host("server", value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e300, 0, -1, "x", None])
+def test_check_timeout_refuses(value):
+    with pytest.raises(ProbeInputError, match="^timeout: "):
+        check_timeout("timeout", value)

@@ -1,0 +1,576 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Injecting one downloaded message into Postfix as its original client (stdlib only).
+
+The dialogue: EHLO (own name), XCLIENT with the identity from the trusted Received: header
+(_received), EHLO again with that HELO (HELO when the upstream spoke plain SMTP and the
+message needs no extension), MAIL, RCPT, DATA (_smtp_data prepares the octets). One
+``Delivery`` says how it ended:
+
+- ``accepted``: Postfix queued it for every recipient;
+- ``partial``: queued for some recipients, refused (5xx) for the others;
+- ``deferred``: no connection, a 4xx, or a setup problem (XCLIENT not offered or not
+  authorized): nothing was queued, the message must stay upstream and be retried;
+- ``rejected``: Postfix refused the message (5xx), or SMTP cannot carry it.
+
+``deferred`` is also the answer when any recipient gets a 4xx: the others are not sent the
+message either, so a later retry cannot deliver it twice.
+
+The xclient-inject command (``main``) maps these to sysexits for fetchmail / getmail MDAs
+and applies ``--on-reject``; ``quarantine_message`` keeps the envelope in the file so the
+xclient_inject module can re-inject it later (``split_quarantined``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ansible_collections.mailops.xclient.plugins.module_utils._received import (
+    UNAVAILABLE_IDENTITY,
+    Identity,
+    ReceivedError,
+    header_fields,
+    identity_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
+    MessageError,
+    prepare_message,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
+    Reply,
+    ehlo_keywords,
+    xclient_attributes,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    SmtpExtensionMissing,
+    SmtpSession,
+    SmtpSessionError,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
+    XclientValueError,
+    build_commands,
+    normalize_attributes,
+    validate_text,
+)
+
+# sysexits.h
+EX_OK = 0
+EX_USAGE = 64
+EX_DATAERR = 65
+EX_NOINPUT = 66
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+EX_CANTCREAT = 73
+EX_TEMPFAIL = 75
+
+UNPARSED_CHOICES = ("tempfail", "unavailable")
+ON_REJECT_WORDS = ("discard", "keep")
+# Headers a quarantined file starts with: the envelope and why Postfix refused it.
+Q_FROM = "X-Xclient-Inject-Envelope-From"
+Q_TO = "X-Xclient-Inject-Envelope-To"
+Q_WHY = "X-Xclient-Inject-Rejected"
+MAX_MESSAGE = 512 * 1024 * 1024  # read no more than this from stdin
+_ADDRESS_BAD = re.compile(r"[\s<>\0]")
+
+
+class IdentityUnavailable(Exception):
+    """No trusted Received: header could be parsed, and --unparsed is tempfail."""
+
+
+class UsageError(ValueError):
+    """Bad arguments; the message names the option."""
+
+
+@dataclass
+class Target:
+    """The injection listener and how to greet it."""
+
+    server: str = "127.0.0.1"
+    port: int = 25
+    timeout: float = 60.0
+    helo: str = field(default_factory=socket.gethostname)
+    source_address: Optional[str] = None
+
+
+@dataclass
+class Delivery:
+    """How one injection ended (see the module docstring)."""
+
+    outcome: str
+    stage: str
+    reply: str
+    accepted: List[str] = field(default_factory=list)
+    refused: Dict[str, str] = field(default_factory=dict)  # recipient -> 5xx reply
+    transcript: List[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"outcome": self.outcome, "stage": self.stage, "reply": self.reply,
+                "accepted": list(self.accepted), "refused": dict(self.refused)}
+
+
+# ---------------------------------------------------------------------------- identity
+def resolve_identity(message: bytes, received_by: Optional[str], unparsed: str
+                     ) -> Tuple[Identity, Optional[str], Optional[str]]:
+    """(identity, the trusted header unfolded or None, why it was not parsed or None).
+
+    Raises IdentityUnavailable when it cannot be parsed and ``unparsed`` is tempfail."""
+    header = None
+    try:
+        identity, header = identity_for(message, received_by)
+        normalize_attributes(identity.xclient())  # Postfix would accept every value
+        return identity, header, None
+    except (ReceivedError, XclientValueError) as exc:
+        problem = f"the trusted Received: header: {exc}" if header else str(exc)
+        if unparsed == "tempfail":
+            raise IdentityUnavailable(problem) from None
+        return UNAVAILABLE_IDENTITY, header, problem
+
+
+def dry_run_json(identity: Optional[Identity], header: Optional[str],
+                 problem: Optional[str] = None) -> str:
+    out: dict = {"xclient": identity.as_dict() if identity else None, "received": header}
+    if problem:
+        out["error"] = problem
+    return json.dumps(out, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------- envelope
+def check_address(field_name: str, address: str) -> str:
+    if _ADDRESS_BAD.search(address):
+        raise UsageError(f"{field_name}: {address!r} is not an envelope address (no spaces,"
+                         " angle brackets, line breaks or NUL)")
+    return address
+
+
+def return_path(message: bytes) -> Optional[str]:
+    """The address of the first Return-Path: header ('' for <>), or None."""
+    for name, value in header_fields(message):
+        if name.lower() == "return-path":
+            value = value.strip()
+            match = re.fullmatch(r"<([^<>]*)>", value)
+            return match.group(1) if match else value
+    return None
+
+
+# ---------------------------------------------------------------------------- SMTP
+def _klass_outcome(reply: Reply) -> str:
+    return "deferred" if reply.klass == 4 else "rejected"
+
+
+def _setup_refusal(reply: Reply) -> bool:
+    """An XCLIENT refusal that is about this host's setup, not about the message:
+    not authorized (550 5.7.0), syntax (5.5.x, 501-504)."""
+    return (reply.code in (500, 501, 502, 503, 504) or (reply.enhanced or "").startswith("5.5")
+            or reply.enhanced == "5.7.0")
+
+
+def _greet(session: SmtpSession, verb: str, name: str) -> Reply:
+    if verb == "HELO":
+        return session.helo(name)
+    reply = session.ehlo(name)
+    if reply.code >= 500 and reply.code != 554:
+        reply = session.helo(name)
+    return reply
+
+
+def deliver(message: bytes, identity: Identity, sender: str, recipients: List[str],
+            target: Target) -> Delivery:
+    """Inject one message; never raises for server or network trouble."""
+    transcript: List[str] = []
+    try:
+        prepared = prepare_message(message)
+    except MessageError as exc:
+        return Delivery("rejected", "message", f"SMTP cannot carry the message: {exc}")
+    try:
+        commands = build_commands(normalize_attributes(identity.xclient()))
+    except XclientValueError as exc:  # resolve_identity checked it; a caller that did not
+        return Delivery("deferred", "xclient", f"identity not usable: {exc}")
+    session = SmtpSession(target.server, target.port, timeout=target.timeout,
+                          source_address=target.source_address, transcript=transcript)
+    try:
+        delivery = _dialogue(session, prepared, identity, commands, sender, recipients,
+                             target)
+        if delivery.outcome != "deferred" or delivery.stage != "connect":
+            session.quit()
+    except SmtpExtensionMissing as exc:  # nothing was sent for it: the message is the cause
+        delivery = Delivery("rejected", "message", str(exc))
+        session.quit()
+    except SmtpSessionError as exc:
+        delivery = Delivery("deferred", exc.kind, str(exc))
+    except OSError as exc:
+        delivery = Delivery("deferred", "network", f"network error: {exc}")
+    finally:
+        session.close()
+    delivery.transcript = transcript
+    return delivery
+
+
+def _dialogue(session: SmtpSession, prepared, identity: Identity, commands: List[str],
+              sender: str, recipients: List[str], target: Target) -> Delivery:
+    greeting = session.open()
+    if greeting.klass != 2:
+        return Delivery("deferred", "connect", greeting.render())
+    ehlo = _greet(session, "EHLO", target.helo)
+    if ehlo.klass != 2:
+        return Delivery("deferred", "ehlo", ehlo.render())
+    offered = xclient_attributes(ehlo_keywords(ehlo))
+    if offered is None:
+        return Delivery("deferred", "xclient",
+                        f"{target.server}:{target.port} does not offer XCLIENT to this host:"
+                        " authorize it on the injection listener (smtpd_authorized_xclient_hosts)")
+    wanted = [part.split("=", 1)[0] for command in commands for part in command.split()[1:]]
+    missing = [name for name in wanted if name not in offered]
+    if missing:
+        return Delivery("deferred", "xclient", "the server does not offer XCLIENT "
+                        + " ".join(missing))
+    for command in commands:
+        reply = session.command(command)
+        if reply.klass != 2:
+            if reply.klass == 5 and not _setup_refusal(reply):
+                return Delivery("rejected", "xclient", reply.render())
+            return Delivery("deferred", "xclient", reply.render())
+    # Greet again as the client did. EHLO would turn a declared PROTO=SMTP into ESMTP, so
+    # HELO then, unless the message needs 8BITMIME / SMTPUTF8 (which only EHLO offers).
+    plain = identity.proto == "SMTP" and not (
+        prepared.needs_8bitmime or prepared.needs_smtputf8
+        or any(not a.isascii() for a in [sender, *recipients]))
+    greeted = _greet(session, "HELO" if plain else "EHLO", _helo_word(identity, target))
+    if greeted.klass != 2:
+        return Delivery(_klass_outcome(greeted), "helo", greeted.render())
+    mail = session.mail(sender, prepared, recipients)
+    if mail.klass != 2:
+        return Delivery(_klass_outcome(mail), "mail", mail.render())
+    accepted: List[str] = []
+    refused: Dict[str, str] = {}
+    for rcpt in recipients:
+        reply = session.command(f"RCPT TO:<{rcpt}>")
+        if reply.klass == 2:
+            accepted.append(rcpt)
+        elif reply.klass == 4:
+            # Retrying later must not deliver twice: send it to nobody now.
+            return Delivery("deferred", "rcpt", f"{rcpt}: {reply.render()}")
+        else:
+            refused[rcpt] = reply.render()
+    if not accepted:
+        first = next(iter(refused.values()))
+        return Delivery("rejected", "rcpt", first, refused=refused)
+    first, final = session.data(prepared)
+    reply = final if final is not None else first
+    if reply.klass != 2:
+        return Delivery(_klass_outcome(reply), "data", reply.render(), refused=refused)
+    return Delivery("partial" if refused else "accepted", "data", reply.render(),
+                    accepted=accepted, refused=refused)
+
+
+def _helo_word(identity: Identity, target: Target) -> str:
+    # [UNAVAILABLE] means the client sent none; a greeting needs a word: the address
+    # literal is what the client would have had to use.
+    if identity.helo.upper() != "[UNAVAILABLE]":
+        return identity.helo
+    if identity.addr.upper() == "[UNAVAILABLE]":
+        return target.helo
+    return f"[IPv6:{identity.addr}]" if ":" in identity.addr else f"[{identity.addr}]"
+
+
+# ---------------------------------------------------------------------------- quarantine
+def quarantine_message(message: bytes, sender: str, recipients: List[str], why: str
+                       ) -> bytes:
+    """The file content for the quarantine: envelope and reason first, then the message."""
+    why = re.sub(r"[\r\n\t]+", " ", why)[:900]
+    lines = [f"{Q_FROM}: <{sender}>", f"{Q_TO}: " + ", ".join(recipients), f"{Q_WHY}: {why}"]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8") + message
+
+
+def split_quarantined(message: bytes) -> Tuple[bytes, Optional[str], List[str]]:
+    """(message, envelope sender or None, recipients) of a quarantined file; the headers
+    quarantine_message added are taken off. Only lines at the very top count."""
+    sender: Optional[str] = None
+    recipients: List[str] = []
+    rest = message
+    while True:
+        line, sep, after = rest.partition(b"\n")
+        name, colon, value = line.rstrip(b"\r").partition(b":")
+        key = name.decode("ascii", "replace")
+        if not colon or key not in (Q_FROM, Q_TO, Q_WHY):
+            return rest, sender, recipients
+        text = value.decode("utf-8", "replace").strip()
+        if key == Q_FROM:
+            sender = text[1:-1] if text.startswith("<") and text.endswith(">") else text
+        elif key == Q_TO:
+            recipients = [r.strip() for r in text.split(",") if r.strip()]
+        rest = after if sep else b""
+
+
+def maildir_deliver(directory: str, content: bytes) -> str:
+    """Write one message into a Maildir (tmp/ then new/), creating it if needed."""
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(directory, sub), mode=0o700, exist_ok=True)
+    now = time.time()
+    unique = (f"{int(now)}.M{int((now % 1) * 1e6)}P{os.getpid()}"
+              f"R{os.urandom(4).hex()}.{socket.gethostname().replace('/', '_')}")
+    tmp = os.path.join(directory, "tmp", unique)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = os.path.join(directory, "new", unique)
+        os.rename(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return final
+
+
+# ---------------------------------------------------------------------------- logging
+def log_line(outcome: str, identity: Optional[Identity], sender: str,
+             recipients: List[str], target: Target, detail: str) -> str:
+    who = identity.describe() if identity else "identity=none"
+    return (f"{outcome}: {who} from=<{sender}> to=<{','.join(recipients)}>"
+            f" server={target.server}:{target.port} {detail}").rstrip()
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(f"xclient-inject: {line}\n")
+    sys.stderr.flush()
+
+
+def _emit(line: str, warning: bool) -> None:
+    _err(line)
+    try:
+        import syslog  # pylint: disable=import-outside-toplevel
+        syslog.openlog("xclient-inject", syslog.LOG_PID, syslog.LOG_MAIL)
+        syslog.syslog(syslog.LOG_WARNING if warning else syslog.LOG_INFO, line)
+    except (ImportError, OSError):
+        pass
+
+
+# ---------------------------------------------------------------------------- command
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xclient-inject",
+        description="Inject one RFC 5322 message (stdin) into Postfix over SMTP, as the"
+        " client the upstream MX recorded in its Received: header (XCLIENT). For"
+        " fetchmail / getmail MDAs: exit 0 = delivered (or handled by --on-reject), 75 ="
+        " try again later (the message stays upstream).",
+        epilog="fetchmail: mda \"xclient-inject --port 10027 --received-by 'mx\\.isp\\.example'"
+        " --from %F -- you@example.net\"")
+    p.add_argument("recipients", nargs="*", metavar="RECIPIENT",
+                   help="envelope recipients (fetchmail %%T)")
+    p.add_argument("--from", dest="sender", metavar="ADDRESS",
+                   help="envelope sender (fetchmail %%F); default the Return-Path: header")
+    p.add_argument("--server", default="127.0.0.1", help="injection listener (127.0.0.1)")
+    p.add_argument("--port", type=int, default=25, help="its port (25)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds for the whole SMTP session (60)")
+    p.add_argument("--helo", help="own name for the first EHLO (the host name)")
+    p.add_argument("--source-address", help="local address to connect from")
+    p.add_argument("--received-by", metavar="REGEX",
+                   help="trust the topmost Received: header whose 'by' host matches REGEX"
+                   " as a whole (the upstream MX); default: the topmost header")
+    p.add_argument("--unparsed", choices=UNPARSED_CHOICES, default="tempfail",
+                   help="no trusted header, or it cannot be parsed: tempfail (exit 75,"
+                   " default) or inject with ADDR=[UNAVAILABLE]")
+    p.add_argument("--on-reject", default="quarantine:/var/lib/xclient-inject/quarantine",
+                   metavar="quarantine:DIR|discard|keep",
+                   help="when Postfix refuses the message (5xx): quarantine into the Maildir"
+                   " DIR and exit 0 (default), discard and exit 0, or keep it upstream"
+                   " (exit 69)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the identity as JSON and send nothing")
+    return p
+
+
+def parse_on_reject(value: str) -> Tuple[str, Optional[str]]:
+    if value in ON_REJECT_WORDS:
+        return value, None
+    if value.startswith("quarantine:") and len(value) > len("quarantine:"):
+        return "quarantine", value[len("quarantine:"):]
+    raise UsageError(f"--on-reject: {value!r} must be quarantine:DIR, discard or keep")
+
+
+def _check_args(args) -> Tuple[Target, Tuple[str, Optional[str]]]:
+    if not 0 < args.port <= 65535:
+        raise UsageError(f"--port: {args.port} is not a TCP port")
+    if not 0 < args.timeout < 86400:
+        raise UsageError(f"--timeout: {args.timeout} must be between 0 and 86400 seconds")
+    if args.received_by is not None:
+        try:
+            re.compile(args.received_by)
+        except re.error as exc:
+            raise UsageError(f"--received-by: {args.received_by!r} is not a regular"
+                             f" expression: {exc}") from None
+    helo = args.helo or socket.gethostname() or "localhost"
+    try:
+        validate_text("--helo", helo)
+    except XclientValueError as exc:
+        raise UsageError(str(exc)) from None
+    if re.search(r"[\s\0]", helo):
+        raise UsageError(f"--helo: {helo!r} must be one word")
+    if not args.dry_run and not args.recipients:
+        raise UsageError("RECIPIENT: give at least one envelope recipient")
+    for rcpt in args.recipients:
+        check_address("RECIPIENT", rcpt)
+    if args.sender is not None:
+        check_address("--from", args.sender)
+    target = Target(server=args.server, port=args.port, timeout=args.timeout, helo=helo,
+                    source_address=args.source_address)
+    return target, parse_on_reject(args.on_reject)
+
+
+def main(argv: Optional[List[str]] = None, stdin=None) -> int:
+    """The xclient-inject command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        target, (on_reject, quarantine_dir) = _check_args(args)
+    except UsageError as exc:
+        _err(str(exc))
+        return EX_USAGE
+    source = stdin if stdin is not None else sys.stdin.buffer
+    message = source.read(MAX_MESSAGE + 1)
+    if len(message) > MAX_MESSAGE:
+        _err(f"the message is larger than {MAX_MESSAGE} octets")
+        return EX_DATAERR
+    sender = args.sender if args.sender is not None else (return_path(message) or "")
+    recipients = list(args.recipients)
+    try:
+        identity, header, problem = resolve_identity(message, args.received_by, args.unparsed)
+    except IdentityUnavailable as exc:
+        if args.dry_run:
+            sys.stdout.write(dry_run_json(None, None, str(exc)) + "\n")
+        _emit(log_line("deferred", None, sender, recipients, target,
+                       f"stage=identity reason=\"{exc}\" (--unparsed tempfail)"), True)
+        return EX_TEMPFAIL
+    if args.dry_run:
+        sys.stdout.write(dry_run_json(identity, header, problem) + "\n")
+        return EX_OK
+    delivery = deliver(message, identity, sender, recipients, target)
+    detail = f"stage={delivery.stage} reply=\"{delivery.reply}\""
+    if problem:
+        detail += f" unparsed=\"{problem}\""
+    if delivery.outcome == "accepted":
+        _emit(log_line("accepted", identity, sender, recipients, target, detail), False)
+        return EX_OK
+    if delivery.outcome == "deferred":
+        _emit(log_line("deferred", identity, sender, recipients, target, detail), True)
+        return EX_TEMPFAIL
+    refused = list(delivery.refused) if delivery.outcome == "partial" else recipients
+    return _rejected(message, identity, sender, refused, target, delivery, detail,
+                     on_reject, quarantine_dir)
+
+
+def _rejected(message: bytes, identity: Identity, sender: str, refused: List[str],
+              target: Target, delivery: Delivery, detail: str, on_reject: str,
+              quarantine_dir: Optional[str]) -> int:
+    word = "partial" if delivery.outcome == "partial" else "rejected"
+    if delivery.outcome == "partial":
+        detail += " refused=" + ";".join(f"{r}: {why}" for r, why in delivery.refused.items())
+    if on_reject == "discard":
+        _emit(log_line(f"{word} (discarded)", identity, sender, refused, target, detail), True)
+        return EX_OK
+    if on_reject == "keep":
+        if delivery.outcome == "partial":
+            # Keeping it upstream would deliver it again to those who accepted it.
+            _emit(log_line(f"{word} (not kept: delivered to "
+                           + ",".join(delivery.accepted) + ")", identity, sender, refused,
+                           target, detail), True)
+            return EX_OK
+        _emit(log_line(f"{word} (kept upstream)", identity, sender, refused, target, detail),
+              True)
+        return EX_UNAVAILABLE
+    assert quarantine_dir is not None
+    try:
+        path = maildir_deliver(quarantine_dir, quarantine_message(
+            message, sender, refused, delivery.reply))
+    except OSError as exc:
+        if delivery.outcome == "partial":
+            # Delivered to the others: retrying would deliver it to them again.
+            _emit(log_line(f"{word} (quarantine failed, not kept: delivered to "
+                           + ",".join(delivery.accepted) + ")", identity, sender, refused,
+                           target, f"{detail} error=\"{exc}\""), True)
+            return EX_OK
+        _emit(log_line(f"{word} (quarantine failed, kept upstream)", identity, sender,
+                       refused, target, f"{detail} error=\"{exc}\""), True)
+        return EX_TEMPFAIL
+    _emit(log_line(f"{word} (quarantined)", identity, sender, refused, target,
+                   f"{detail} file={path}"), True)
+    return EX_OK
+
+
+# ---------------------------------------------------------------------------- files
+def message_files(path: str) -> List[str]:
+    """One message file, or every message of a Maildir (new/ then cur/), sorted."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise UsageError(f"path: {path} is neither a message file nor a Maildir")
+    if not all(os.path.isdir(os.path.join(path, sub)) for sub in ("new", "cur")):
+        raise UsageError(f"path: {path} is a directory but not a Maildir (no new/ and cur/)")
+    files: List[str] = []
+    for sub in ("new", "cur"):
+        folder = os.path.join(path, sub)
+        files.extend(os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                     if not name.startswith(".")
+                     and os.path.isfile(os.path.join(folder, name)))
+    return files
+
+
+def inject_file(path: str, target: Target, received_by: Optional[str], unparsed: str,
+                sender: Optional[str] = None, recipients: Optional[List[str]] = None,
+                dry_run: bool = False, remove: bool = True) -> dict:
+    """Inject (or in a dry run only resolve) one message file; a per-message result.
+
+    The envelope comes from the arguments, else from the headers a quarantine wrote,
+    else the sender from Return-Path:. An accepted message's file is removed (``remove``)
+    so that running again does not inject it twice."""
+    result: dict = {"path": path, "xclient": None, "received": None, "outcome": None,
+                    "stage": None, "reply": None, "sender": None, "recipients": [],
+                    "removed": False}
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_MESSAGE + 1)
+    except OSError as exc:
+        result.update(outcome="error", reply=f"cannot read: {exc.strerror or exc}")
+        return result
+    if len(raw) > MAX_MESSAGE:
+        result.update(outcome="error", reply=f"larger than {MAX_MESSAGE} octets")
+        return result
+    message, q_sender, q_recipients = split_quarantined(raw)
+    envelope_from = sender if sender is not None else (
+        q_sender if q_sender is not None else (return_path(message) or ""))
+    rcpts = list(recipients or q_recipients)
+    result.update(sender=envelope_from, recipients=rcpts)
+    try:
+        identity, header, problem = resolve_identity(message, received_by, unparsed)
+    except IdentityUnavailable as exc:
+        result.update(outcome="deferred", stage="identity", reply=str(exc))
+        return result
+    result.update(xclient=identity.as_dict(), received=header)
+    if problem:
+        result["unparsed"] = problem
+    if not rcpts:
+        result.update(outcome="error", reply="no envelope recipient: give rcpt_to (the"
+                      " file has no X-Xclient-Inject-Envelope-To: header)")
+        return result
+    if dry_run:
+        result["outcome"] = "dry_run"
+        return result
+    delivery = deliver(message, identity, envelope_from, rcpts, target)
+    result.update(delivery.as_dict())
+    if delivery.outcome in ("accepted", "partial") and remove:
+        os.unlink(path)
+        result["removed"] = True
+    return result

@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: xclient_inject
+short_description: Inject stored messages into Postfix as their original client, using XCLIENT
+version_added: 0.1.0
+description:
+  - Injects one message file, or every message of a Maildir, into a Postfix listener over
+    SMTP. Before C(MAIL FROM) it sends C(XCLIENT) with the client address, name, HELO and
+    protocol that the upstream MX recorded in its C(Received) header, so Postfix applies
+    its access rules to, and logs, that client. This is the same code as the
+    C(xclient-inject) command of the C(mailops.xclient.fetch_inject) role.
+  - Use it to re-inject the quarantine of C(xclient-inject) after changing a rule. The
+    envelope comes from O(sender) and O(rcpt_to), else from the C(X-Xclient-Inject-Envelope-*)
+    headers the quarantine wrote (they are taken off again), else the sender from
+    C(Return-Path).
+  - Which header is trusted - the topmost C(Received) header whose C(by) host matches
+    O(received_by) as a whole; without it, the topmost header. Headers above it are the
+    upstream's own internal hops; headers below it came from the sender, who can forge them.
+  - A message Postfix accepted is removed from the Maildir (O(remove_injected)), so running
+    the task again does not inject it twice.
+  - In check mode nothing is sent and nothing removed; each message's result shows the
+    identity that would be used.
+author:
+  - mailops.xclient contributors (@mailops)
+attributes: {}
+options:
+  path:
+    description: A message file (RFC 5322) or a Maildir (with C(new/) and C(cur/)).
+    type: path
+    required: true
+  server:
+    description: Address of the Postfix injection listener.
+    type: str
+    default: 127.0.0.1
+  port:
+    description: Its port. This host must be in its C(smtpd_authorized_xclient_hosts).
+    type: int
+    default: 25
+  timeout:
+    description: Seconds for each message's SMTP session.
+    type: float
+    default: 60
+  helo:
+    description: Own name for the first C(EHLO) (before C(XCLIENT)); default the host name.
+    type: str
+  source_address:
+    description: Local address to connect from.
+    type: str
+  received_by:
+    description: Python regular expression for the upstream MX's host name in the C(by) part
+      of its C(Received) header (whole name, case-insensitive).
+    type: str
+  unparsed:
+    description:
+      - When no trusted header can be parsed - V(tempfail) leaves the message where it is
+        (outcome C(deferred)); V(unavailable) injects it with C(ADDR=[UNAVAILABLE]).
+    type: str
+    choices: [tempfail, unavailable]
+    default: tempfail
+  sender:
+    description: Envelope sender for every message (empty for the null sender).
+    type: str
+  rcpt_to:
+    description: Envelope recipients for every message.
+    type: list
+    elements: str
+  remove_injected:
+    description: Remove each message file that Postfix accepted.
+    type: bool
+    default: true
+  fail_on_rejected:
+    description: Fail the task when a message is not accepted (rejected, deferred or an error).
+    type: bool
+    default: true
+notes:
+  - Supports check mode (a dry run).
+seealso:
+  - module: mailops.xclient.xclient_probe
+"""
+
+EXAMPLES = r"""
+- name: Re-inject the quarantine after relaxing a rule
+  mailops.xclient.xclient_inject:
+    path: /var/lib/xclient-inject/quarantine
+    port: 10027
+    received_by: 'mx\.isp\.example'
+
+- name: Which identity would this message get
+  mailops.xclient.xclient_inject:
+    path: /tmp/message.eml
+    rcpt_to: [postmaster@example.net]
+    received_by: 'mx\.isp\.example'
+  check_mode: true
+  register: dry
+"""
+
+RETURN = r"""
+messages:
+  description: One result per message file, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path: {description: The message file., type: str}
+    xclient:
+      description: The identity sent (addr, name, helo, proto), or null when none could be
+        parsed.
+      type: dict
+    received: {description: "The trusted Received header, unfolded.", type: str}
+    outcome:
+      description: V(accepted), V(partial) (some recipients refused), V(rejected),
+        V(deferred), V(error), or V(dry_run) in check mode.
+      type: str
+    stage: {description: The SMTP stage that decided., type: str}
+    reply: {description: The deciding reply or the reason., type: str}
+    sender: {description: The envelope sender used., type: str}
+    recipients: {description: The envelope recipients., type: list, elements: str}
+    accepted: {description: Recipients Postfix accepted., type: list, elements: str}
+    refused: {description: "Recipients Postfix refused, with the reply.", type: dict}
+    removed: {description: Whether the file was removed., type: bool}
+summary:
+  description: How many messages ended how (outcome to count), and C(total).
+  returned: always
+  type: dict
+"""
+
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
+    UNPARSED_CHOICES,
+    Target,
+    UsageError,
+    check_address,
+    inject_file,
+    message_files,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        server=dict(type="str", default="127.0.0.1"),
+        port=dict(type="int", default=25),
+        timeout=dict(type="float", default=60),
+        helo=dict(type="str"),
+        source_address=dict(type="str"),
+        received_by=dict(type="str"),
+        unparsed=dict(type="str", default="tempfail", choices=list(UNPARSED_CHOICES)),
+        sender=dict(type="str"),
+        rcpt_to=dict(type="list", elements="str"),
+        remove_injected=dict(type="bool", default=True),
+        fail_on_rejected=dict(type="bool", default=True),
+    ), supports_check_mode=True)
+    p = module.params
+    try:
+        if not 0 < p["port"] <= 65535:
+            raise UsageError(f"port: {p['port']} is not a TCP port (1 to 65535)")
+        if not 0 < p["timeout"] < 86400:
+            raise UsageError("timeout: must be more than 0 and less than 86400 seconds")
+        for rcpt in p["rcpt_to"] or []:
+            check_address("rcpt_to", rcpt)
+        if p["sender"] is not None:
+            check_address("sender", p["sender"])
+        helo = p["helo"]
+        if helo is not None and (not helo or any(c.isspace() or c == "\0" for c in helo)):
+            raise UsageError(f"helo: {p['helo']!r} must be one word")
+        if p["received_by"] is not None:
+            import re  # pylint: disable=import-outside-toplevel
+            try:
+                re.compile(p["received_by"])
+            except re.error as exc:
+                raise UsageError(f"received_by: not a regular expression: {exc}") from None
+        files = message_files(p["path"])
+    except UsageError as exc:
+        module.fail_json(msg=str(exc))
+    target = Target(server=p["server"], port=p["port"], timeout=p["timeout"],
+                    helo=p["helo"] or socket.gethostname(),
+                    source_address=p["source_address"])
+    results = [inject_file(path, target, p["received_by"], p["unparsed"], p["sender"],
+                           p["rcpt_to"], dry_run=module.check_mode,
+                           remove=p["remove_injected"]) for path in files]
+    summary = {"total": len(results)}
+    for result in results:
+        summary[result["outcome"]] = summary.get(result["outcome"], 0) + 1
+    changed = any(r["outcome"] in ("accepted", "partial") for r in results)
+    bad = [r for r in results if r["outcome"] not in ("accepted", "dry_run")]
+    if p["fail_on_rejected"] and bad:
+        module.fail_json(msg=f"{len(bad)} of {len(results)} messages were not accepted: "
+                         + "; ".join(f"{r['path']}: {r['outcome']} ({r['reply']})"
+                                     for r in bad[:10]),
+                         changed=changed, messages=results, summary=summary)
+    module.exit_json(changed=changed, messages=results, summary=summary)
+
+
+if __name__ == "__main__":
+    main()

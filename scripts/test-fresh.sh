@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# make test-fresh: prove the README's two commands on pristine Debian 12 and 13 trees.
+#
+# For each distribution: a debootstrap tree (from the mirror this machine's apt uses; the
+# tarball is cached in $FRESH_CACHE so reruns skip the download), the machine's local CA
+# certificates put where a corporate Debian machine has them (/usr/local/share/ca-certificates),
+# the checkout copied in, then, as root in a clean environment (env -i):
+#   setup:  apt-get update && apt-get install -y make, then `make deps` (the install step
+#           both README commands start with; the only step with network access);
+#   demo:   `make demo`, in a private network namespace (loopback only): its endpoint lines,
+#           and one message through each hop that Postfix's log shows with the client;
+#   tests:  `make test`, in the same private network namespace (so offline).
+# Each step runs in its own mount + PID namespace: every mount and every daemon started
+# inside goes away with it, whatever happens. Prints one table and, last, one JSON line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+FRESH_CACHE=${FRESH_CACHE:-/var/cache/mailops-xclient-fresh}
+FRESH_DISTS=${FRESH_DISTS:-bookworm trixie}
+FRESH_KEEP=${FRESH_KEEP:-0}
+work=$(mktemp -d /var/tmp/xclient-fresh.XXXXXX)
+mkdir -p "$FRESH_CACHE"
+
+# The mirror apt already uses (deb822 or one-line sources).
+mirror=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -1)
+[ -n "$mirror" ] || mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}' | grep -v security | head -1)
+[ -n "$mirror" ] || { echo "test-fresh: no Debian mirror found in /etc/apt" >&2; exit 1; }
+command -v debootstrap >/dev/null || { echo "test-fresh: debootstrap missing (make deps installs it)" >&2; exit 1; }
+
+cleanup() {
+    # Nothing is mounted into the trees outside the per-step namespaces; still, never
+    # cross into another file system while removing them.
+    if [ "$FRESH_KEEP" = 1 ]; then echo "test-fresh: kept $work"; return; fi
+    for r in "$work"/*/root; do
+        [ -d "$r" ] && { findmnt -rn -o TARGET | grep -q "^$r" && umount -R "$r" 2>/dev/null; true; }
+    done
+    rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+# run_in ROOT NET LOGFILE COMMAND: COMMAND as root in a clean environment inside ROOT, in new
+# mount and PID namespaces (and a new network namespace with only loopback if NET=none).
+run_in() {
+    local root=$1 net=$2 log=$3 cmd=$4 netflag=()
+    [ "$net" = none ] && netflag=(--net)
+    unshare --mount --pid --fork --mount-proc="$root/proc" "${netflag[@]}" \
+        bash -c '
+            set -e
+            root=$1; cmd=$2
+            ip link set lo up 2>/dev/null || true
+            mount --make-rprivate /
+            mount -t sysfs sysfs "$root/sys"
+            mount -t tmpfs -o mode=755 tmpfs "$root/dev"
+            for d in null zero full random urandom tty; do
+                touch "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"
+            done
+            mkdir -p "$root/dev/pts" "$root/dev/shm"; mount -t devpts -o newinstance devpts "$root/dev/pts"
+            ln -sf pts/ptmx "$root/dev/ptmx"; mount -t tmpfs tmpfs "$root/dev/shm"
+            ln -sf /proc/self/fd "$root/dev/fd"
+            mount -t tmpfs -o mode=755 tmpfs "$root/run"
+            exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+                PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+                bash -c "cd /root/mailops.xclient && $cmd"
+        ' _ "$root" "$cmd" >"$log" 2>&1 </dev/null
+}
+
+declare -A R
+json_parts=()
+for dist in $FRESH_DISTS; do
+    root="$work/$dist/root"; logs="$work/$dist"; mkdir -p "$root"
+    t0=$(date +%s)
+    tarball="$FRESH_CACHE/$dist.tar.gz"
+    if [ -s "$tarball" ] && [ -n "$(find "$tarball" -mtime -7)" ]; then
+        tar -xzf "$tarball" -C "$root"
+    else
+        echo "test-fresh: debootstrap $dist from $mirror"
+        debootstrap --variant=minbase "$dist" "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
+            || { tail -20 "$logs/debootstrap.log"; exit 1; }
+        rm -rf "$root"/var/cache/apt/archives/*.deb
+        tar -czf "$tarball.tmp" -C "$root" . && mv "$tarball.tmp" "$tarball"
+    fi
+    # As on a machine behind a TLS-inspecting proxy: the local CAs are in the usual place;
+    # the ca-certificates package trusts them when it is installed.
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # The checkout as a user has it (a git clone), plus what is not committed yet.
+    dest="$root/root/mailops.xclient"
+    git clone -q --no-hardlinks "$here" "$dest"
+    (cd "$here" && git ls-files -mo --exclude-standard -z | xargs -0 -r -I{} cp --parents {} "$dest/")
+    t_tree=$(( $(date +%s) - t0 ))
+    version=$(cat "$root/etc/debian_version")
+
+    t0=$(date +%s); setup=failed
+    if run_in "$root" host "$logs/setup.log" \
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null && make deps'; then
+        setup=passed
+    fi
+    t_setup=$(( $(date +%s) - t0 ))
+
+    t0=$(date +%s); demo=skipped; tests=skipped; t_demo=0; t_tests=0
+    if [ "$setup" = passed ]; then
+        demo=failed
+        # The demo, then one message through each hop, then Postfix's log for them.
+        if run_in "$root" none "$logs/demo.log" '
+            make demo && bash scripts/demo-hops-check.sh; rc=$?; make demo-stop; exit $rc'; then
+            demo=passed
+        fi
+        t_demo=$(( $(date +%s) - t0 ))
+        t0=$(date +%s); tests=failed
+        if run_in "$root" none "$logs/tests.log" 'make test'; then
+            tests=passed
+        fi
+        t_tests=$(( $(date +%s) - t0 ))
+    fi
+    R[$dist]="$version|$setup|$t_setup|$demo|$t_demo|$tests|$t_tests"
+    summary=$(grep -E '^[0-9]+ passed|passed|failed' "$logs/tests.log" 2>/dev/null | grep -E '^=*\s*[0-9]+ (passed|failed)' | tail -1 || true)
+    echo "== $dist (Debian $version): tree ${t_tree}s, setup $setup ${t_setup}s, demo $demo ${t_demo}s, tests $tests ${t_tests}s ${summary}"
+    for step in setup demo tests; do
+        if grep -q "^$step failed" <<<"$(printf 'setup %s\ndemo %s\ntests %s\n' "$setup" "$demo" "$tests")"; then
+            echo "-- last lines of $dist $step.log:"; tail -40 "$logs/$step.log"
+        fi
+    done
+    if [ "$demo" != skipped ]; then
+        grep -E '^(proxy|filter|maillog|hop):' "$logs/demo.log" | sed 's/^/   /' || true
+    fi
+    json_parts+=("\"$dist\": {\"debian\": \"$version\", \"setup\": \"$setup\", \"demo\": \"$demo\", \"tests\": \"$tests\", \"seconds\": {\"tree\": $t_tree, \"setup\": $t_setup, \"demo\": $t_demo, \"tests\": $t_tests}}")
+done
+
+echo
+printf '%-10s %-8s %-8s %-8s %-8s\n' DIST DEBIAN SETUP DEMO TESTS
+ok=1
+for dist in $FRESH_DISTS; do
+    IFS='|' read -r version setup t_setup demo t_demo tests t_tests <<<"${R[$dist]}"
+    printf '%-10s %-8s %-8s %-8s %-8s\n' "$dist" "$version" "$setup" "$demo" "$tests"
+    [ "$setup/$demo/$tests" = passed/passed/passed ] || ok=0
+done
+(IFS=,; echo "{${json_parts[*]}}")
+[ "$ok" = 1 ]

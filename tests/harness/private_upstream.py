@@ -1,0 +1,283 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An upstream mail provider for the fetch-and-inject tests and the demo: a private
+Postfix instance (own log) that delivers one domain into Maildirs, and a private Dovecot
+instance (own config file, base_dir and log) that serves them over POP3 and IMAP on
+loopback ports. The machine's default Postfix and Dovecot are never touched.
+
+Postfix here does no reverse lookups (``smtpd_peername_lookup = no``: no dependence on
+the machine's DNS), so every client is ``unknown[127.0.0.x]`` in its Received: headers.
+
+From a shell or a playbook::
+
+    python3 tests/harness/private_upstream.py start BASE [SMTP_PORT POP3_PORT IMAP_PORT]
+    python3 tests/harness/private_upstream.py status BASE   # exit 0 when both run
+    python3 tests/harness/private_upstream.py stop BASE
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from private_postfix import PrivatePostfix, _port_open, free_port
+
+DOVECOT = "/usr/sbin/dovecot"
+MAIL_UID = 8  # Debian's "mail" user and group own the mailboxes
+MAIL_GID = 8
+
+_DOVECOT_CONF = """\
+# Private Dovecot instance of the mailops.xclient tests (never the machine's default)
+base_dir = {base}/dovecot/run
+state_dir = {base}/dovecot/state
+instance_name = xclient-upstream-{port_pop3}
+log_path = {base}/dovecot/dovecot.log
+protocols = pop3 imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = {uid}
+last_valid_uid = 0
+first_valid_gid = {gid}
+mail_location = maildir:{base}/mail/%d/%n/Maildir
+pop3_uidl_format = %08Xu%08Xv
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {base}/dovecot/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={base}/mail/%d/%n
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port_pop3}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port_imap}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0600
+  }}
+  unix_listener stats-writer {{
+    mode = 0600
+  }}
+}}
+"""
+
+
+class UpstreamPostfix(PrivatePostfix):
+    """Postfix of the upstream provider: one listener, virtual(8) delivery to Maildirs."""
+
+    domain: str = "upstream.test"
+    users: Dict[str, str] = {}
+
+    def main_cf(self) -> Dict[str, str]:
+        mailboxes = " ".join(f"{{{user} = {self.domain}/{user.split('@')[0]}/Maildir/}}"
+                             for user in self.users)
+        return {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue_dir,
+            "data_directory": self.data_dir,
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": self.hostname,
+            "mydomain": self.domain,
+            "smtpd_banner": "$myhostname ESMTP upstream-test-instance",
+            "inet_interfaces": "loopback-only",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.1/32",
+            "mydestination": "",
+            "relay_domains": "",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "virtual_mailbox_domains": self.domain,
+            "virtual_mailbox_base": os.path.join(self.base, "mail"),
+            "virtual_mailbox_maps": f"inline:{{ {mailboxes} }}",
+            "virtual_uid_maps": f"static:{MAIL_UID}",
+            "virtual_gid_maps": f"static:{MAIL_GID}",
+            "virtual_minimum_uid": str(MAIL_UID),
+            "virtual_transport": "virtual",
+            "default_transport": "discard:upstream test instance",
+            "relay_transport": "discard:upstream test instance",
+            "local_transport": "discard:upstream test instance",
+            "in_flow_delay": "0",
+            "maillog_file": self.maillog,
+            "maillog_file_prefixes": self.base,
+            "smtpd_peername_lookup": "no",
+            "smtpd_client_connection_count_limit": "0",
+            "smtpd_client_connection_rate_limit": "0",
+        }
+
+    def listeners(self) -> List[str]:
+        return [f"127.0.0.1:{self.ports['smtp']} inet n - n - - smtpd",
+                "  -o syslog_name=postfix/upstream"]
+
+    def start(self, timeout: float = 20.0) -> "UpstreamPostfix":
+        self.ports.setdefault("smtp", free_port())
+        mail = os.path.join(self.base, "mail")
+        os.makedirs(mail, exist_ok=True)
+        os.chown(mail, MAIL_UID, MAIL_GID)
+        self.tls = False
+        self.ipv6 = False
+        self.write_config()
+        res = self.postfix("check", check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"postfix check failed for {self.config_dir}: {res.stderr}")
+        res = self.postfix("start", check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
+        _wait_ports([self.ports["smtp"]], timeout, self.base)
+        return self
+
+
+def _wait_ports(ports: List[int], timeout: float, where: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_port_open("127.0.0.1", port) for port in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{where}: ports {ports} did not open in {timeout}s")
+
+
+@dataclass
+class PrivateUpstream:
+    """Upstream Postfix + Dovecot under one base directory."""
+
+    base: str
+    hostname: str = "mx.upstream.test"
+    domain: str = "upstream.test"
+    users: Dict[str, str] = field(default_factory=lambda: {"demo@upstream.test": "demo-secret"})
+    ports: Dict[str, int] = field(default_factory=dict)
+    postfix: Optional[UpstreamPostfix] = None
+
+    @property
+    def dovecot_conf(self) -> str:
+        return os.path.join(self.base, "dovecot", "dovecot.conf")
+
+    @property
+    def maillog(self) -> str:
+        return os.path.join(self.base, "postfix", "maillog")
+
+    def maildir(self, user: str) -> str:
+        local, domain = user.split("@")
+        return os.path.join(self.base, "postfix", "mail", domain, local, "Maildir")
+
+    def start(self) -> "PrivateUpstream":
+        for name in ("smtp", "pop3", "imap"):
+            self.ports.setdefault(name, free_port())
+        os.makedirs(self.base, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        UpstreamPostfix.users = dict(self.users)
+        UpstreamPostfix.domain = self.domain
+        self.postfix = UpstreamPostfix(base=os.path.join(self.base, "postfix"),
+                                       hostname=self.hostname, policy_logger=False,
+                                       ports={"smtp": self.ports["smtp"]}).start()
+        self._start_dovecot()
+        return self
+
+    def _start_dovecot(self) -> None:
+        root = os.path.join(self.base, "dovecot")
+        for sub in ("run", "state"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        with open(self.dovecot_conf, "w", encoding="utf-8") as fh:
+            fh.write(_DOVECOT_CONF.format(base=self.base, uid=MAIL_UID, gid=MAIL_GID,
+                                          port_pop3=self.ports["pop3"],
+                                          port_imap=self.ports["imap"]).replace(
+                                              f"{self.base}/mail",
+                                              f"{self.base}/postfix/mail"))
+        users = os.path.join(root, "users")
+        with open(users, "w", encoding="utf-8") as fh:
+            for user, password in self.users.items():
+                fh.write(f"{user}:{{PLAIN}}{password}\n")
+        os.chmod(users, 0o640)
+        shutil.chown(users, group="dovecot")
+        # The daemon keeps the descriptors it was started with: no pipes to wait on.
+        errors = os.path.join(root, "start.err")
+        with open(errors, "w+", encoding="utf-8") as err:
+            res = subprocess.run([DOVECOT, "-c", self.dovecot_conf], stdin=subprocess.DEVNULL,
+                                 stdout=err, stderr=err, check=False)
+            err.seek(0)
+            if res.returncode != 0:
+                raise RuntimeError(f"dovecot did not start: {err.read()}")
+        _wait_ports([self.ports["pop3"], self.ports["imap"]], 20, self.dovecot_conf)
+
+    def stop(self) -> None:
+        pidfile = os.path.join(self.base, "dovecot", "run", "master.pid")
+        try:
+            pid = int(open(pidfile, encoding="ascii").read().strip())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+        except (OSError, ValueError):
+            pass
+        post = self.postfix or UpstreamPostfix(base=os.path.join(self.base, "postfix"))
+        post.stop()
+
+    def running(self) -> bool:
+        pidfile = os.path.join(self.base, "dovecot", "run", "master.pid")
+        try:
+            os.kill(int(open(pidfile, encoding="ascii").read().strip()), 0)
+        except (OSError, ValueError):
+            return False
+        post = self.postfix or UpstreamPostfix(base=os.path.join(self.base, "postfix"))
+        return post.running()
+
+    def messages(self, user: str) -> List[str]:
+        """Files in the user's Maildir (new/ and cur/)."""
+        found = []
+        for sub in ("new", "cur"):
+            path = os.path.join(self.maildir(user), sub)
+            if os.path.isdir(path):
+                found.extend(os.path.join(path, name) for name in sorted(os.listdir(path)))
+        return found
+
+    def facts(self) -> dict:
+        return {"base": self.base, "hostname": self.hostname, "domain": self.domain,
+                "users": self.users, "ports": self.ports, "maillog": self.maillog,
+                "dovecot_conf": self.dovecot_conf}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) not in (2, 5) or argv[0] not in ("start", "stop", "status"):
+        print("usage: private_upstream.py start BASE [SMTP POP3 IMAP] | status BASE |"
+              " stop BASE", file=sys.stderr)
+        return 2
+    base = os.path.abspath(argv[1])
+    if argv[0] == "status":
+        return 0 if PrivateUpstream(base=base).running() else 3
+    if argv[0] == "stop":
+        PrivateUpstream(base=base).stop()
+        return 0
+    ports = dict(zip(("smtp", "pop3", "imap"), map(int, argv[2:]))) if len(argv) == 5 else {}
+    upstream = PrivateUpstream(base=base, ports=ports).start()
+    print(json.dumps(upstream.facts()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

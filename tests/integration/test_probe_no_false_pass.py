@@ -1,0 +1,299 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 11: the probe never gives a false pass. One test (or more) per numbered defect;
+each failed before the fix. Real private Postfix (rules_postfix) wherever Postfix can show
+it; the FAKE fault server (fake_smtp_fault_server) only for desync, 421 and hostile reply
+text, which a real Postfix will not produce on demand. Item 6 (DATA) is in
+test_probe_data.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+
+import pytest
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
+    ProbeInputError,
+    parse_cases,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
+    ProbeTarget,
+    run_cases,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    SmtpCommandError,
+    SmtpSession,
+)
+from rules_postfix import BAD_HELO, BLOCKED_LOGIN, LOCAL, rules_instance
+from run_module import run_module
+
+import fake_smtp_fault_server as fake
+
+
+@pytest.fixture(scope="module")
+def rules_postfix():
+    yield from rules_instance()
+
+
+FROM = "probe@example.org"
+
+
+def probe(inst, listener, cases, **target):
+    target.setdefault("helo", "probe-client.test")
+    target.setdefault("timeout", 10)
+    t = ProbeTarget(server="127.0.0.1", port=inst.ports[listener], **target)
+    return run_cases(parse_cases(cases), t, concurrency=4, transcript_mode="all")
+
+
+def one(inst, listener, case, **target):
+    (result,) = probe(inst, listener, [case], **target)
+    return result
+
+
+def against_fake(script, case, timeout=3.0):
+    server = fake.FakeSmtpFaultServer(script)
+    try:
+        started = time.monotonic()
+        (r,) = run_cases(parse_cases([case]), ProbeTarget(
+            server="127.0.0.1", port=server.port, timeout=timeout, helo="probe.test"),
+            transcript_mode="all")
+        return r, time.monotonic() - started
+    finally:
+        server.close()
+
+
+# ------------------------------------------------------------------ 1. declared HELO
+
+def test_1_upper_case_helo_key_is_the_helo_postfix_checks(rules_postfix):
+    r = one(rules_postfix, "authorized", {
+        "name": "HELO key", "xclient": {"HELO": BAD_HELO, "ADDR": "192.0.2.181",
+                                        "NAME": "h181.example", "PORT": 18101},
+        "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "reject"}})
+    assert r["passed"], r
+    assert f"C: EHLO {BAD_HELO}" in r["transcript"]
+    (line,) = rules_postfix.wait_for_log(r"reject: RCPT from h181\.example\[192\.0\.2\.181\]")
+    assert f"helo=<{BAD_HELO}>" in line
+
+
+@pytest.mark.parametrize("declared,port,logged", [
+    ("[UNAVAILABLE]", 18201, None),  # no HELO name at all
+    ("[tempunavail]", 18202, "[TEMPUNAVAIL]"),  # a name Postfix keeps as given
+])
+def test_1_unavailable_helo_sends_no_greeting(rules_postfix, declared, port, logged):
+    # 198.51.100.0/24 is refused at RCPT: the reject line shows which HELO Postfix had.
+    r = one(rules_postfix, "authorized", {
+        "name": "no helo", "xclient": {"helo": declared, "addr": f"198.51.100.{port % 100}",
+                                       "name": f"h{port}.example", "port": port},
+        "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "reject"}})
+    assert r["passed"], r
+    after = r["transcript"][[i for i, l in enumerate(r["transcript"])
+                             if l.startswith("C: XCLIENT")][0]:]
+    assert not any(l.startswith(("C: EHLO", "C: HELO")) for l in after), after
+    assert r["stages"]["helo"]["skipped"]
+    (line,) = rules_postfix.wait_for_log(rf"reject: RCPT from h{port}\.example\[.*\]:{port}:")
+    if logged is None:
+        assert "helo=<" not in line, line
+    else:
+        assert line.endswith(f" helo=<{logged}>"), line
+
+
+def test_1_case_helo_must_match_the_declared_one():
+    with pytest.raises(ProbeInputError, match=r"cases\[0\] \(c\): helo: 'other\.example'"
+                       r" differs from xclient\.helo"):
+        parse_cases([{"name": "c", "xclient": {"helo": "a.example"}, "helo": "other.example"}])
+    with pytest.raises(ProbeInputError, match=r"helo: xclient\.helo is \[UNAVAILABLE\]"):
+        parse_cases([{"name": "c", "xclient": {"helo": "[UNAVAILABLE]"}, "helo": "x.example"}])
+
+
+# ------------------------------------------------------------------ 2. applied, then rejected
+
+def test_2_identity_rejected_at_xclient_is_not_refused(rules_postfix):
+    # smtpd_delay_reject=no: Postfix applies the identity, then its client rules refuse it.
+    case = {"name": "applied then rejected", "xclient": {"addr": "192.0.2.66",
+                                                         "name": "spam.example",
+                                                         "port": 18301}}
+    wrong = one(rules_postfix, "nodelay", dict(case, expect={"xclient": "refused"}))
+    assert not wrong["passed"]
+    assert wrong["stages"]["xclient"]["outcome"] == "rejected"
+    assert "xclient: expected refused, got rejected (554 5.7.1" in wrong["mismatches"][0]
+    right = one(rules_postfix, "nodelay", dict(case, expect={"xclient": "rejected"}))
+    assert right["passed"], right
+    assert rules_postfix.wait_for_log(
+        r"NOQUEUE: reject: XCLIENT from spam\.example\[192\.0\.2\.66\]:18301: 554 5\.7\.1")
+    # and a real refusal of the command is still "refused"
+    refused = one(rules_postfix, "unauthorized", dict(case, force_xclient=True,
+                                                      expect={"xclient": "refused"}))
+    assert refused["passed"], refused
+    assert refused["stages"]["xclient"]["code"] == 550
+
+
+# ------------------------------------------------------------------ 3. user regex bounded
+
+def test_3_backtracking_regex_on_server_text_ends_at_the_timeout():
+    case = {"name": "regex", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
+            "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "reject", "text": "(a+)+$"}}}
+    r, elapsed = against_fake(fake.hostile_rcpt_text, case, timeout=2.0)
+    assert elapsed < 3.0, elapsed  # 40 characters: hours without the bound
+    assert r["status"] == "error" and not r["passed"]
+    assert "did not finish within the case's timeout" in r["error"]
+
+
+def test_3_unicode_digit_reply_code_is_a_protocol_error():
+    r, elapsed = against_fake(fake.unicode_digit_code, {"name": "u", "xclient": {
+        "addr": "192.0.2.50"}})
+    assert r["status"] == "error" and "not an SMTP reply line" in r["error"], r
+
+
+# ------------------------------------------------------------------ 4. one command, one reply
+
+@pytest.mark.parametrize("script", [fake.desync_two_greetings, fake.desync_late_extra])
+def test_4_extra_reply_is_a_protocol_error_not_a_pass(script):
+    case = {"name": "desync", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
+            "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}}
+    r, _elapsed = against_fake(script, case)
+    assert r["status"] == "error" and not r["passed"], r
+    assert ("nobody asked for" in r["error"] or "out of step" in r["error"]), r["error"]
+    assert not any(l.startswith("C: RCPT") for l in r["transcript"])
+
+
+# ------------------------------------------------------------------ 5. 421
+
+def test_5_421_greeting_ends_the_case_at_once():
+    r, elapsed = against_fake(fake.greeting_421, {"name": "421", "xclient": {
+        "addr": "192.0.2.50"}}, timeout=5)
+    assert elapsed < 1.0, elapsed
+    assert r["status"] == "error"
+    assert r["error"].startswith("the server closed the session with 421 4.3.2")
+    assert not any(l.startswith("C:") for l in r["transcript"]), r["transcript"]
+
+
+def test_5_421_at_rcpt_ends_the_case_and_passes_only_when_expected():
+    case = {"name": "421 rcpt", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
+            "rcpt_to": [LOCAL, "second@example.net"], "expect": {"rcpt": "tempfail"}}
+    r, elapsed = against_fake(fake.rcpt_421, case, timeout=5)
+    assert elapsed < 1.0 and r["status"] == "error", r
+    assert "(reply to RCPT)" in r["error"]
+    assert sum(l.startswith("C: RCPT") for l in r["transcript"]) == 1
+    assert not any(l in ("C: RSET", "C: QUIT") for l in r["transcript"])
+    r, _elapsed = against_fake(fake.rcpt_421, dict(case, rcpt_to=[LOCAL], expect={"rcpt": "421"}))
+    assert r["passed"], r
+
+
+# ------------------------------------------------------------------ 7. field errors
+
+@pytest.mark.parametrize("args,needle", [
+    ({"server": "mx1..example.net"}, "server: 'mx1..example.net' is not a host name"),
+    ({"server": "a" * 64 + ".example"}, "server: 'aaaa"),
+    ({"server_name": "x\0y"}, "server_name: must not contain CR, LF or NUL"),
+    ({"server_name": "mx..example"}, "server_name: 'mx..example' is not a host name"),
+    ({"cases": [{"name": "c", "xclient": {"port": "²"}}]},
+     "cases[0] (c): xclient.port: '²' is not a port number"),
+    ({"cases": [{"name": "c", "xclient": {"addr": "192.0.2.1"},
+                 "expect": {"xclient": "²²²"}}]}, "cases[0] (c): expect.xclient: '²²²'"),
+    ({"timeout": "nan"}, "timeout: nan must be a number of seconds above 0"),
+    ({"timeout": "inf"}, "timeout: inf must be"),
+    ({"timeout": 1e300}, "timeout: 1e+300 must be"),
+    ({"tls": "starttls", "ca_file": "FIFO"}, "ca_file: cannot load"),
+    # 8: the top-level helo was never checked
+    ({"helo": "x\r\nMAIL FROM:<>"}, "helo: 'x\\r\\nMAIL FROM:<>' is not a HELO name"),
+])
+def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, needle):
+    tmp = tempfile.mkdtemp()
+    fifo = os.path.join(tmp, "ca.pem")
+    os.mkfifo(fifo)
+    full = {"server": "127.0.0.1", "port": rules_postfix.ports["authorized"],
+            "cases": [{"name": "c", "xclient": {"addr": "192.0.2.1"}}]}
+    full.update({k: (fifo if v == "FIFO" else v) for k, v in args.items()})
+    before = len(rules_postfix.log_lines())
+    started = time.monotonic()
+    r = run_module("xclient_probe", full, timeout=30)
+    assert time.monotonic() - started < 10
+    assert r["failed"] and "exception" not in r, r
+    assert r["msg"].startswith(needle.split(" ")[0]) and needle in r["msg"], r["msg"]
+    assert "\n" not in r["msg"]
+    assert "cases" not in r  # failed before any case ran
+    time.sleep(0.2)
+    assert not [l for l in rules_postfix.log_lines()[before:] if "connect from" in l]
+    os.unlink(fifo)
+    os.rmdir(tmp)
+
+
+# ------------------------------------------------------------------ 8. one command per line
+
+def test_8_session_refuses_a_line_that_is_two_commands(rules_postfix):
+    s = SmtpSession("127.0.0.1", rules_postfix.ports["authorized"], timeout=5,
+                    transcript=[])
+    try:
+        s.open()
+        with pytest.raises(SmtpCommandError, match="CR, LF or NUL"):
+            s.ehlo("x\r\nMAIL FROM:<>")
+        assert s.ehlo("probe.test").code == 250  # nothing went out: still in step
+    finally:
+        s.quit()
+        s.close()
+    assert not rules_postfix.wait_for_log("improper command pipelining", timeout=0.5)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("helo", "x\r\nMAIL FROM:<>"), ("mail_from", "a@b\nRSET"), ("rcpt_to", ["a@b\rQUIT"]),
+    ("xclient", {"login": "a\r\nMAIL FROM:<>"}), ("xclient", {"helo": "a b"}),
+])
+def test_8_every_field_is_checked_before_anything_is_sent(field, value):
+    case = {"name": "c", "xclient": {"addr": "192.0.2.1"}, "mail_from": "a@b.example",
+            "rcpt_to": ["c@d.example"]}
+    case[field] = value
+    with pytest.raises(ProbeInputError):
+        parse_cases([case])
+
+
+# ------------------------------------------------------------------ 9. LOGIN never shown
+
+def test_9_login_quoted_by_postfix_is_masked_everywhere(rules_postfix):
+    r = run_module("xclient_probe", {
+        "server": "127.0.0.1", "port": rules_postfix.ports["sasl"], "helo": "probe.test",
+        "transcript": "all",
+        "cases": [{"name": "login rejected", "xclient": {
+            "LOGIN": BLOCKED_LOGIN, "addr": "192.0.2.191", "name": "l191.example"},
+            "mail_from": FROM, "rcpt_to": [LOCAL],
+            "expect": {"rcpt": "accept"}}]})  # fails: its msg and report quote the reply
+    assert r["failed"], r
+    # Postfix did quote it
+    assert rules_postfix.wait_for_log(re.escape(f"<{BLOCKED_LOGIN}>: SASL login name"))
+    text = json.dumps(r)
+    assert "SASL login name rejected" in text
+    for form in (BLOCKED_LOGIN, "x+2B41y@example.org", "x+2B41y"):
+        assert form not in text, form
+    assert "<********>: SASL login name rejected" in r["msg"]
+
+
+def test_3_a_slow_case_does_not_eat_the_regex_time_of_the_others():
+    # Regexes are judged as each case ends: a case that runs into its timeout must not
+    # leave the cases that ran beside it without time for theirs.
+    server = fake.FakeSmtpFaultServer(fake.first_silent_then_rcpt_550())
+    try:
+        cases = [{"name": f"c{i}", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
+                  "rcpt_to": [LOCAL],
+                  "expect": {"rcpt": {"status": "reject", "text": "blocked by fake"}}}
+                 for i in range(4)]
+        results = run_cases(parse_cases(cases), ProbeTarget(
+            server="127.0.0.1", port=server.port, timeout=1.5, helo="probe.test"),
+            concurrency=4)
+    finally:
+        server.close()
+    # whichever case connected first ran into its timeout; the three others passed
+    slow = [r for r in results if r["status"] == "error"]
+    assert len(slow) == 1 and "timed out" in slow[0]["error"], results
+    assert sum(r["status"] == "passed" for r in results) == 3, results
+
+
+def test_5_unasked_421_ends_the_case_as_a_421():
+    r, elapsed = against_fake(fake.idle_421, {"name": "idle", "xclient": {
+        "addr": "192.0.2.50"}}, timeout=5)
+    assert elapsed < 1.0 and r["status"] == "error", r
+    assert "421 4.4.2 fake.test Error: timeout exceeded (unasked, before sending XCLIENT)" \
+        in r["error"]
+    assert not any(l.startswith("C: XCLIENT") for l in r["transcript"])
