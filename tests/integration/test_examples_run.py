@@ -3,7 +3,8 @@
 """Every YAML example runs as written: each task of README.md and of every module's
 EXAMPLES, against a private Postfix instance, through ansible-playbook from an installed
 build. Only the config directory, hosts (server, a case's source address) and ports are
-substituted (and a CA file for the probe's TLS example, which names the site's own CA). After each example Postfix must
+substituted (and site files: the CA file of the probe's TLS example, the messages and
+the quarantine Maildir of the inject examples, which are written here). After each example Postfix must
 survive a reload proven by postfix_instance. An example that cannot run is a bug in
 the example.
 """
@@ -30,6 +31,19 @@ MODULE_ORDER = ["postfix_service", "xclient_hosts", "postconf", "postfix_info",
 CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
                   "postfix_instance"}
 EXAMPLE_PORTS = (10025, 10026)
+# Example ports that name a listener authorized for XCLIENT from this host.
+AUTHORIZED_PORTS = (10027,)
+MESSAGE = """\
+Return-Path: <sender@example.org>
+Received: from client.example (client.example [203.0.113.7])
+\tby mx.isp.example (Postfix) with ESMTP id 4ABC
+\tfor <postmaster@example.net>; Wed, 25 Nov 2026 20:00:00 +0000
+From: sender@example.org
+To: postmaster@example.net
+Subject: example
+
+body
+"""
 
 
 def module_examples(name):
@@ -69,12 +83,15 @@ def module_of(task):
 class Substitute:
     """The only things changed in an example: config dir, hosts, ports (and a CA file)."""
 
-    def __init__(self, inst, ports):
+    def __init__(self, inst, ports, files):
         self.inst = inst
         self.ports = ports  # example port -> instance port
+        self.files = files  # example site file -> the one written for the test
 
     def text(self, value):
         value = re.sub(r"/etc/postfix(-test)?(?![\w-])", self.inst.config_dir, value)
+        for old, new in self.files.items():
+            value = value.replace(old, new)
         for old, new in self.ports.items():
             value = re.sub(rf"(?<=:){old}(?!\d)", str(new), value)
         return value
@@ -96,6 +113,8 @@ class Substitute:
         args = task[key] = dict(task[key] or {})
         if short in CONFIG_MODULES:
             args["config_dir"] = self.inst.config_dir
+        if short == "xclient_inject" and isinstance(args.get("port"), int):
+            args["port"] = self.ports.get(args["port"], args["port"])
         if short == "xclient_probe":
             args["server"] = "127.0.0.1"
             tls = args.get("tls", "none")
@@ -134,12 +153,28 @@ def as_play(block, sub, name):
     }
 
 
+def site_files(base):
+    """The messages the inject examples name: a file and a quarantine Maildir."""
+    message = os.path.join(base, "message.eml")
+    with open(message, "w", encoding="utf-8") as fh:
+        fh.write(MESSAGE)
+    maildir = os.path.join(base, "quarantine")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(maildir, sub))
+    with open(os.path.join(maildir, "new", "1.example"), "w", encoding="utf-8") as fh:
+        fh.write("X-Xclient-Inject-Envelope-From: <sender@example.org>\n"
+                 "X-Xclient-Inject-Envelope-To: <postmaster@example.net>\n" + MESSAGE)
+    return {"/var/lib/xclient-inject/quarantine": maildir, "/tmp/message.eml": message}
+
+
 @pytest.fixture(scope="module")
 def example_postfix():
     from conftest import _new_base
     inst = PrivatePostfix(base=_new_base("xclient-pf-examples-"), ipv6=True).start()
     try:
-        yield inst, {p: free_port() for p in EXAMPLE_PORTS}
+        ports = {p: free_port() for p in EXAMPLE_PORTS}
+        ports.update({p: inst.ports["authorized"] for p in AUTHORIZED_PORTS})
+        yield inst, ports, site_files(inst.base)
     finally:
         inst.stop()
         import shutil
@@ -154,9 +189,9 @@ def test_every_module_has_examples():
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
 def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,  # noqa: F811
                                  source):
-    inst, ports = example_postfix
+    inst, ports, files = example_postfix
     name, block = SOURCES[source]
-    play = as_play(block, Substitute(inst, ports), name)
+    play = as_play(block, Substitute(inst, ports, files), name)
     path = tmp_path / "example.yml"
     path.write_text(yaml.safe_dump([play], sort_keys=False))
     done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)],
