@@ -32,8 +32,26 @@ class PatternError(ValueError):
 
 
 def split_list(value: str) -> List[str]:
-    """A Postfix list value -> patterns (commas and/or whitespace separate them)."""
-    return [p for p in re.split(r"[\s,]+", value.strip()) if p]
+    """A Postfix list value -> patterns: commas and/or whitespace separate them, except
+    inside braces (``inline:{ a=OK, { b = OK } }`` is one pattern), as Postfix reads it.
+    A brace that never closes keeps the rest of the value in one item, as in Postfix."""
+    items: List[str] = []
+    current = ""
+    depth = 0
+    for ch in value:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        if depth == 0 and (ch.isspace() or ch == ","):
+            if current:
+                items.append(current)
+                current = ""
+            continue
+        current += ch
+    if current.strip():
+        items.append(current.strip())
+    return items
 
 
 def _ip_pattern(text: str) -> Optional[str]:
@@ -139,6 +157,8 @@ def broad_reason(pattern: str) -> Optional[str]:
     """Why a normalized pattern authorizes the world or a wide slice of it (None: fine)."""
     if pattern.startswith("!"):
         return None
+    while pattern.startswith("proxy:"):
+        pattern = pattern[len("proxy:"):]
     if pattern.startswith("static:"):
         return "a static: table matches every client"
     match = re.match(r"^\[?([0-9a-f:.]+)\]?/(\d+)$", pattern)
@@ -175,8 +195,31 @@ def is_single_host(pattern: str) -> bool:
     return bool(re.match(r"^\[[0-9a-f:.]+\](/128)?$", pattern))
 
 
+def _as_network(pattern: str):
+    """A normalized address or network pattern as an ip_network, else None."""
+    text = re.sub(r"^\[([^\]]+)\]", r"\1", pattern)
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _contains(pattern: str, address: str) -> bool:
+    """Whether an address/network pattern matches an address pattern (both normalized)."""
+    outer, inner = _as_network(pattern), _as_network(address)
+    if outer is None or inner is None:
+        return pattern == address
+    return inner.version == outer.version and inner.subnet_of(outer)
+
+
 def merge(current: Sequence[str], hosts: Sequence[str], state: str) -> List[str]:
-    """New list: ``present`` adds, ``absent`` removes, ``exact`` sets; no duplicates."""
+    """New list: ``present`` adds, ``absent`` removes, ``exact`` sets; no duplicates.
+
+    Postfix stops at the first pattern that matches, so a ``!pattern`` after a pattern
+    that matches the same clients does nothing. Negations therefore go first (new ones
+    after the negations already there); a negation of a pattern the list also allows
+    as such is refused (PatternError), since one of the two would be a no-op.
+    """
     if state == "exact":
         base: List[str] = []
     else:
@@ -184,7 +227,23 @@ def merge(current: Sequence[str], hosts: Sequence[str], state: str) -> List[str]
     if state == "absent":
         drop = set(hosts)
         return _unique(p for p in base if p not in drop)
-    return _unique(list(base) + list(hosts))
+    combined = _unique(list(base) + list(hosts))
+    negations = [p for p in combined if p.startswith("!")]
+    positives = [p for p in combined if not p.startswith("!")]
+    for neg in negations:
+        target = neg[1:]
+        if target in positives:
+            raise PatternError(f"{neg} and {target} are both in the list; Postfix uses"
+                               " whichever comes first, so one of them would do nothing."
+                               " Remove one")
+    only_addresses = all(_as_network(p) is not None for p in positives)
+    for neg in [n for n in negations if n in hosts]:
+        if only_addresses and _as_network(neg[1:]) is not None \
+                and not any(_contains(p, neg[1:]) for p in positives):
+            raise PatternError(f"{neg}: no pattern in the list matches {neg[1:]}, so"
+                               " excluding it does nothing (Postfix allows only what a"
+                               " later pattern matches)")
+    return negations + positives
 
 
 def _unique(patterns: Iterable[str]) -> List[str]:

@@ -81,32 +81,63 @@ def split_service_key(service: str) -> Tuple[str, str]:
     return name, kind
 
 
-def split_entry_args(text: str) -> List[str]:
-    """Split master.cf arguments on whitespace, keeping ``{ ... }`` groups whole."""
+def split_entry_args(text: str, strict: bool = False) -> List[str]:
+    """Split master.cf arguments on whitespace, keeping ``{ ... }`` groups whole.
+
+    As Postfix does it: a brace anywhere in a token opens a group, and whitespace inside
+    a group does not split. A group that never closes (``syslog_name=postfix/{sub``) is
+    what Postfix itself accepts when it reads: the rest of the line stays one token. With
+    ``strict`` (text we are about to write) unbalanced braces are an error instead.
+    """
     tokens: List[str] = []
     current = ""
     depth = 0
     for ch in text:
         if ch == "{":
             depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
+        elif ch == "}":
+            if depth:
+                depth -= 1
+            elif strict:
+                raise ValueError(f"a '}}' closes no '{{' in {text!r}")
         if ch.isspace() and depth == 0:
             if current:
                 tokens.append(current)
                 current = ""
             continue
         current += ch
-    if depth:
-        raise ValueError(f"unbalanced braces in master.cf arguments: {text!r}")
+    if depth and strict:
+        raise ValueError(f"unbalanced braces in {text!r}")
     if current:
         tokens.append(current)
     return tokens
 
 
+def braces_balanced(text: str) -> bool:
+    """Every ``}`` closes an earlier ``{`` and every ``{`` is closed."""
+    depth = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
 def option_token(name: str, value: str) -> str:
-    """The ``-o`` argument for one override; braces when the value has whitespace."""
-    if value == "" or any(ch.isspace() for ch in value):
+    """The ``-o`` argument for one override; braces when the value has whitespace or braces.
+
+    Postfix strips one pair of outer braces and reads ``name = value`` inside, nested
+    braces included. A value whose braces do not balance cannot be written so that smtpd
+    reads it back (a stray ``}`` becomes an argument of its own and smtpd exits), so it is
+    refused here.
+    """
+    if not braces_balanced(value):
+        raise ValueError(f"the braces in {value!r} do not balance; Postfix would read a"
+                         " stray brace as an argument of its own and the daemon would exit")
+    if value == "" or any(ch.isspace() or ch in "{}" for ch in value):
         return f"{{ {name} = {value} }}".replace("=  }", "= }")
     return f"{name}={value}"
 
@@ -120,31 +151,52 @@ def parse_option_token(token: str) -> Tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def set_entry_option(args: Sequence[str], name: str, value: Optional[str]) -> List[str]:
-    """Command arguments with the ``-o name=...`` override set (or removed for None)."""
-    out: List[str] = []
-    done = False
+def split_command_args(args: Sequence[str]) -> Tuple[Dict[str, str], List[str], List[str]]:
+    """(the ``-o`` overrides, the other daemon flags, the command's own arguments).
+
+    The daemon reads options up to the first argument that is not one (as getopt does, and
+    as ``postconf -P`` reports them): in ``pipe ... argv=/bin/filter -o mode=fast`` the
+    ``-o`` belongs to the filter, not to Postfix.
+    """
+    opts: Dict[str, str] = {}
+    flags: List[str] = []
     i = 0
     while i < len(args):
-        if args[i] == "-o" and i + 1 < len(args):
-            opt_name, _old = parse_option_token(args[i + 1])
-            if opt_name == name:
-                if value is not None and not done:
-                    out += ["-o", option_token(name, value)]
-                done = True
-                i += 2
-                continue
-            out += args[i:i + 2]
+        arg = args[i]
+        if arg == "-o" and i + 1 < len(args):
+            try:
+                name, value = parse_option_token(args[i + 1])
+            except ValueError:
+                flags += args[i:i + 2]
+            else:
+                opts[name] = " ".join(value.split())
             i += 2
-            continue
-        out.append(args[i])
-        i += 1
-    if value is not None and not done:
-        # -o options go before the command's own arguments would be wrong for pipe(8)
-        # style commands, so add it right after the last existing -o, or first.
-        last_o = max((j for j, a in enumerate(out) if a == "-o"), default=-2)
-        out[last_o + 2:last_o + 2] = ["-o", option_token(name, value)]
-    return out
+        elif arg.startswith("-") and arg != "-":
+            flags.append(arg)
+            i += 1
+        else:
+            break
+    return opts, flags, list(args[i:])
+
+
+def join_command_args(opts: Dict[str, str], flags: Sequence[str],
+                      rest: Sequence[str]) -> List[str]:
+    out: List[str] = list(flags)
+    for name, value in opts.items():
+        out += ["-o", option_token(name, value)]
+    return out + list(rest)
+
+
+def set_entry_option(args: Sequence[str], name: str, value: Optional[str]) -> List[str]:
+    """Command arguments with the ``-o name=...`` override set (or removed for None).
+
+    Only the daemon's own options (before the first non-option argument) are touched."""
+    opts, flags, rest = split_command_args(args)
+    if value is None:
+        opts.pop(name, None)
+    else:
+        opts[name] = value
+    return join_command_args(opts, flags, rest)
 
 
 class Postconf:
@@ -209,6 +261,19 @@ class Postconf:
                 found[name] = value.strip()
         return found
 
+    def explicit_all(self) -> Dict[str, Optional[str]]:
+        """Every parameter main.cf sets, as written (``postconf -n``)."""
+        found: Dict[str, Optional[str]] = {}
+        for line in self._postconf("-n").splitlines():
+            name, sep, value = line.partition(" =")
+            if sep:
+                found[name.strip()] = value.strip()
+        return found
+
+    def expanded(self, name: str) -> str:
+        """The effective value with ``$name`` references expanded (``postconf -x``)."""
+        return self._postconf("-x", "-h", name).rstrip("\n")
+
     def set_main(self, name: str, value: str) -> None:
         self._postconf("-e", f"{name} = {value}")
 
@@ -256,7 +321,11 @@ class Postconf:
         self._postconf("-M", "-X", service)
 
     def set_service_param(self, service: str, name: str, value: str) -> None:
-        if value and not any(ch.isspace() for ch in value):
+        if not braces_balanced(value):
+            raise PostconfError(f"{name}: the braces in {value!r} do not balance; Postfix"
+                                " would read a stray brace as an argument of its own and the"
+                                " daemon would exit")
+        if value and not any(ch.isspace() or ch in "{}" for ch in value):
             self._postconf("-P", "-e", f"{service}/{name}={value}")
             return
         entry = self.service(service)

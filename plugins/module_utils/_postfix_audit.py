@@ -92,6 +92,23 @@ def _is_v6(addr: str) -> bool:
     return ":" in addr
 
 
+def _authorizes(hosts: Sequence[str], address: str) -> bool:
+    """Whether a list lets ``address`` through: the first address/network pattern that
+    matches decides (``127.0.0.1``, ``127.0.0.1/32``, ``127.0.0.0/8``, ``[::1]/128``)."""
+    addr = ipaddress.ip_address(address)
+    for pattern in hosts:
+        negated = pattern.startswith("!")
+        text = pattern[1:] if negated else pattern
+        text = re.sub(r"^\[([^\]]+)\]", r"\1", text)
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue
+        if net.version == addr.version and addr in net:
+            return not negated
+    return False
+
+
 def gather(pc: Postconf) -> Dict[str, Any]:
     """Facts about one config dir: version, main.cf XCLIENT settings, smtpd listeners."""
     main = {name: pc.effective(name) for name in MAIN}
@@ -178,7 +195,7 @@ def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[
                 "Give the proxy a dedicated smtpd listener (for example"
                 " 127.0.0.1:10025 inet ... smtpd) and authorize it there."))
         binds_v6 = any(_is_v6(a) for a in listen)
-        if binds_v6 and "127.0.0.1" in hosts and "[::1]" not in hosts:
+        if binds_v6 and _authorizes(hosts, "127.0.0.1") and not _authorizes(hosts, "::1"):
             out.append(_finding(
                 "ipv6-loopback-missing", "warning", key,
                 f"{key} listens on IPv6 ({', '.join(a for a in listen if _is_v6(a))}) and"

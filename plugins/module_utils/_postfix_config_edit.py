@@ -3,13 +3,20 @@
 """Safe edits of main.cf and master.cf: one transaction per module run.
 
 1. Take an exclusive lock on the config directory (two runs on one host lose no update).
+   The lock is flock(2) on the directory itself, so taking it creates nothing.
 2. Copy main.cf and master.cf into a private work directory *inside* the config directory
    (same file system, so the final rename is atomic) and let ``postconf -c WORK`` edit the
-   copies. The real files are not touched until step 4.
-3. Compare: unchanged means nothing more happens. Check mode stops here with the diff.
-4. Move the changed copies over the real files (temp file -> atomic rename: a ``kill -9``
-   leaves either the old or the new file, never half of one), run ``postfix check`` for
-   the config directory, and if Postfix objects put both files back byte for byte.
+   copies. The real files are not touched until step 5. In check mode the work directory
+   is a temporary directory elsewhere: check mode writes nothing to the config directory
+   and works for a user who may only read it.
+3. Compare: unchanged means nothing more happens.
+4. Pre-flight (``_postfix_preflight``): what ``postfix check`` lets through and Postfix
+   dies of. A problem fails the run here, before anything is written. Check mode stops
+   after this step with the diff.
+5. Move the changed copies over the real files (temp file -> atomic rename: a ``kill -9``
+   leaves either the old or the new file, never half of one), run ``postfix check`` (the
+   binary the module found) for the config directory, and if Postfix objects put both
+   files back byte for byte.
 """
 
 from __future__ import annotations
@@ -26,11 +33,9 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     RESTART_PARAMETERS,
     Postconf,
-    Runner,
 )
 
 FILES = ("main.cf", "master.cf")
-LOCK_NAME = ".mailops-xclient.lock"
 WORK_PREFIX = ".mailops-xclient-work-"
 
 
@@ -47,9 +52,11 @@ class EditResult:
 
 @contextmanager
 def config_lock(config_dir: str) -> Iterator[None]:
-    """An exclusive lock on the config directory, held for one whole edit."""
-    path = os.path.join(config_dir, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    """An exclusive lock on the config directory, held for one whole edit.
+
+    flock(2) on the directory's own descriptor: nothing is created, and a user who may
+    only read the directory can take it too (check mode)."""
+    fd = os.open(config_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -109,33 +116,49 @@ def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name:
     atomic_move(tmp, os.path.join(directory, name))
 
 
-def edit_config(run: Runner, config_dir: str, edit: Callable[[Postconf], None], *,
+def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
-                validate: bool = True) -> EditResult:
+                validate: bool = True,
+                preflight: Optional[Callable[[Postconf, Postconf], None]] = None,
+                before_write: Optional[Callable[[Postconf], None]] = None
+                ) -> EditResult:
     """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
 
-    ``edit`` gets a Postconf bound to the copy; it may raise to abort (nothing changes).
+    ``edit`` gets a Postconf bound to the copy (same binaries as ``real``); it may raise to
+    abort (nothing changes). ``preflight(live, work)`` runs on a changed copy before
+    anything is written and raises to refuse the edit. ``before_write(live)`` runs just
+    before the real files are replaced (not in check mode).
     """
+    config_dir = real.config_dir
     if not os.path.isdir(config_dir):
         raise ConfigEditError(f"config_dir: {config_dir} is not a directory")
     with config_lock(config_dir):
-        _remove_stale_work_dirs(config_dir)
+        if not check_mode:
+            _remove_stale_work_dirs(config_dir)
         before = read_files(config_dir)
         if before["main.cf"] is None:
             raise ConfigEditError(f"config_dir: {config_dir} has no main.cf")
-        work = tempfile.mkdtemp(dir=config_dir, prefix=WORK_PREFIX)
+        work = tempfile.mkdtemp(dir=None if check_mode else config_dir, prefix=WORK_PREFIX)
         try:
             for name in FILES:
                 if before[name] is not None:
                     shutil.copy2(os.path.join(config_dir, name), os.path.join(work, name))
-            edit(Postconf(run, work))
+            copy = Postconf(real.run, work, postconf=real.postconf_bin,
+                            postfix=real.postfix_bin)
+            edit(copy)
             after = read_files(work)
             result = EditResult(changed=after != before, diff=make_diff(config_dir, before,
                                                                         after))
-            if not result.changed or check_mode:
+            if not result.changed:
+                return result
+            if preflight is not None:
+                preflight(real, copy)
+            if check_mode:
                 return result
             changed_files = [n for n in FILES if before[n] != after[n]]
+            if before_write is not None:
+                before_write(real)
             if backup is not None:
                 for name in changed_files:
                     if before[name] is not None:
@@ -144,7 +167,7 @@ def edit_config(run: Runner, config_dir: str, edit: Callable[[Postconf], None], 
                 for name in changed_files:
                     atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
                 if validate:
-                    ok, said = Postconf(run, config_dir).check()
+                    ok, said = real.check()
                     if not ok:
                         raise ConfigEditError(f"postfix check rejected the change, so"
                                               f" main.cf and master.cf were restored: {said}")

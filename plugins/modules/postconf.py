@@ -66,7 +66,12 @@ options:
     type: bool
     default: false
 notes:
-  - Two runs on one host at the same time are serialized by a lock in O(config_dir).
+  - Two runs on one host at the same time are serialized by a lock on O(config_dir).
+  - "Before anything is written, a pre-flight check refuses values Postfix would die of
+    although C(postfix check) passes them: a lookup table that is missing, not built
+    (C(hash:) without C(.db)) or does not parse (asked of C(postmap -q)), a C(proxy:)
+    table that C(proxy_read_maps) does not list, and for a O(service) override a value
+    whose braces do not balance."
 seealso:
   - module: mailops.xclient.xclient_hosts
   - module: mailops.xclient.postfix_service
@@ -151,11 +156,15 @@ from ansible_collections.mailops.xclient.plugins.module_utils._module_glue impor
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PARAM_NAME,
     PostconfError,
+    braces_balanced,
     split_service_key,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
     ConfigEditError,
     needs_restart,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    PreflightError,
 )
 
 
@@ -217,6 +226,10 @@ def main() -> None:
         if value is not None and any(ch in value for ch in "\r\n\0"):
             module.fail_json(msg=f"{field(name, 'value')}: must not contain a line break"
                              f" or NUL ({name})")
+        if value is not None and p["service"] and not braces_balanced(value):
+            module.fail_json(msg=f"{field(name, 'value')}: the braces in {value!r} do not"
+                             " balance; as a -o override Postfix would read the stray brace"
+                             " as an argument of its own and the daemon would exit")
         if value is not None:
             wanted[name] = value.strip()
     service = None
@@ -263,9 +276,15 @@ def main() -> None:
             pc.set_main_many(to_set)
             pc.remove_main(*to_remove)
 
+    def problem_field(locator):
+        name = locator[-1]
+        ours = (locator[0] == "option" and locator[1] == service) or \
+            (locator[0] == "param" and not service)
+        return field(name, "value") if ours and name in wanted else None
+
     try:
-        result = apply_edit(module, real, edit, p["backup"])
-    except (ConfigEditError, PostconfError) as exc:
+        result = apply_edit(module, real, edit, p["backup"], field=problem_field)
+    except (ConfigEditError, PostconfError, PreflightError) as exc:
         module.fail_json(msg=str(exc))
     after = {name: (value if value is None or not same_value(before[name], value)
                     else before[name]) for name, value in wanted.items()}

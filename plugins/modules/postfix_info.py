@@ -52,13 +52,17 @@ options:
 EXAMPLES = r"""
 - name: Audit the XCLIENT setup
   mailops.xclient.postfix_info:
-    login_expected: [127.0.0.1:10025/inet]
     fail_on: error
   register: postfix
 
 - name: Show the listeners that accept XCLIENT
   ansible.builtin.debug:
     msg: "{{ postfix.services | selectattr('xclient_hosts') | map(attribute='service') }}"
+
+- name: Would a proxy's XCLIENT LOGIN count on this listener (an error finding if not)
+  mailops.xclient.postfix_info:
+    login_expected: [127.0.0.1:10025/inet]
+  register: login_audit
 """
 
 RETURN = r"""

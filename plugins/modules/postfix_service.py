@@ -36,10 +36,19 @@ options:
     choices: [inet, unix, unix-dgram, fifo, pass]
     default: inet
   private:
-    description: Private service (column 3); omitted means Postfix's default (C(-)).
+    description:
+      - Private service (column 3), reachable only through the mail system's private
+        directory.
+      - Omitted, it is C(n) for C(inet) (Postfix's own C(-) default means C(y), and the
+        master process exits on the next reload with C(inet service cannot be private),
+        taking every listener down) and C(-) (private) for the other types.
+      - V(true) with O(type=inet) is refused before anything is written.
     type: bool
   unprivileged:
-    description: Runs as the mail owner (column 4); omitted means C(-).
+    description:
+      - Runs as the mail owner (column 4); omitted means C(-) (yes) for every type.
+      - V(false) is refused for C(smtpd), C(postscreen), C(tlsproxy) and C(dnsblog), which
+        exit when started with root privileges.
     type: bool
   chroot:
     description: Runs chrooted (column 5); omitted means C(-) (the compiled-in default).
@@ -51,12 +60,20 @@ options:
     description: Process limit (column 7); omitted means C(-) (C(default_process_limit)).
     type: str
   command:
-    description: Command and its arguments (column 8 on), such as C(smtpd). Required with
-      O(state=present).
+    description:
+      - Command and its arguments (column 8 on), such as C(smtpd). Required with
+        O(state=present).
+      - The command is a program name in C(daemon_directory) (Postfix runs
+        C(daemon_directory/COMMAND)); anything else is refused.
+      - For C(pipe) and C(spawn) everything after C(argv=) is the external command's, a
+        C(-o) there included; only C(-o) overrides before the first non-option argument
+        are Postfix's.
     type: str
   options:
     description:
-      - The C(-o name=value) overrides to set. Values may contain spaces.
+      - The C(-o name=value) overrides to set. Values may contain spaces and balanced
+        braces (C(inline:{ 192.0.2.1=OK })); they are written as C({ name = value }) then.
+        A value whose braces do not balance is refused.
       - Overrides already on the entry that are not named here stay, unless
         O(purge_options=true); so M(mailops.xclient.xclient_hosts) can manage the
         entry's authorized list next to this module.
@@ -79,6 +96,24 @@ options:
     description: Keep a timestamped copy of each file that changes.
     type: bool
     default: false
+  allow_unbound:
+    description:
+      - Accept an C(inet) listener address this host does not have yet (a virtual IP that
+        comes up later). Without it such an address is refused, since the master process
+        exits on reload when it cannot bind.
+    type: bool
+    default: false
+notes:
+  - "Defaults per O(type) (columns left out): C(inet) - private C(n), unprivileged C(-)
+    (y), chroot C(-), wakeup C(-) (never), maxproc C(-) (C(default_process_limit));
+    C(unix), C(unix-dgram), C(fifo), C(pass) - every column C(-) (private y, unprivileged
+    y)."
+  - "Before anything is written, a pre-flight check refuses what C(postfix check) lets
+    through but Postfix dies of: a listener on an address this host lacks (see
+    O(allow_unbound)) or on a port another process holds, two listeners on one address
+    and port, a command not in C(daemon_directory), a lookup table in O(options) that is
+    missing, not built or does not parse (asked of C(postmap)). The message names the
+    field and C(main.cf) / C(master.cf) stay byte-identical."
 seealso:
   - module: mailops.xclient.xclient_hosts
 """
@@ -96,6 +131,15 @@ EXAMPLES = r"""
       smtpd_authorized_xclient_hosts: 127.0.0.1, [::1]
       smtpd_client_restrictions: permit_mynetworks, reject
   notify: Reload postfix
+
+- name: A content filter's return path (unix service, a pipe to an external command)
+  mailops.xclient.postfix_service:
+    name: filter
+    type: unix
+    unprivileged: false
+    chroot: false
+    maxproc: "10"
+    command: pipe flags=Rq user=nobody argv=/bin/cat -o mode=fast ${sender}
 """
 
 RETURN = r"""
@@ -122,6 +166,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
+    ALLOW_UNBOUND_SPEC,
     BACKUP_SPEC,
     CONFIG_DIR_SPEC,
     apply_edit,
@@ -133,13 +178,21 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     SERVICE_TYPES,
     PostconfError,
     ServiceEntry,
-    option_token,
-    parse_option_token,
+    braces_balanced,
+    join_command_args,
+    split_command_args,
     split_entry_args,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
     ConfigEditError,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    PreflightError,
+)
+
+# The field a pre-flight problem is about, in this module's words.
+COLUMN_FIELD = {"name": "name", "type": "type", "private": "private",
+                "unprivileged": "unprivileged", "command": "command", "args": "command"}
 
 
 def flag(value) -> str:
@@ -168,17 +221,21 @@ def validate_inet_name(name: str) -> None:
 
 
 def split_options(args):
-    """(-o overrides as a dict, the other arguments) of an argument list."""
-    opts, rest, i = {}, [], 0
-    while i < len(args):
-        if args[i] == "-o" and i + 1 < len(args):
-            name, value = parse_option_token(args[i + 1])
-            opts[name] = " ".join(value.split())
-            i += 2
-        else:
-            rest.append(args[i])
-            i += 1
-    return opts, rest
+    """(-o overrides as a dict, everything else) of an argument list; see
+    split_command_args for where Postfix's options end."""
+    opts, flags, rest = split_command_args(args)
+    return opts, flags + rest
+
+
+def default_flags(kind: str, private):
+    """Column 3 for the type: inet is never private; None keeps Postfix's ``-``."""
+    if kind == "inet":
+        if private:
+            raise ValueError("an inet service cannot be private: the master process exits"
+                             " on the next reload ('inet service cannot be private') and"
+                             " every listener goes down. Leave private out or set false")
+        return "n"
+    return flag(private)
 
 
 def main() -> None:
@@ -197,6 +254,7 @@ def main() -> None:
             state=dict(type="str", default="present", choices=["present", "absent"]),
             config_dir=CONFIG_DIR_SPEC,
             backup=BACKUP_SPEC,
+            allow_unbound=ALLOW_UNBOUND_SPEC,
         ),
         required_if=[("state", "present", ["command"])],
         supports_check_mode=True,
@@ -222,26 +280,35 @@ def main() -> None:
         text = "" if value is None else str(value)
         if isinstance(value, bool):
             text = "yes" if value else "no"
-        if any(ch in text for ch in "\r\n\0{}"):
-            module.fail_json(msg=f"options.{key}: must not contain line breaks or braces")
+        if any(ch in text for ch in "\r\n\0"):
+            module.fail_json(msg=f"options.{key}: must not contain line breaks")
+        if not braces_balanced(text):
+            module.fail_json(msg=f"options.{key}: the braces in {text!r} do not balance;"
+                             " Postfix would read the stray brace as an argument and the"
+                             " daemon would exit")
         options[str(key)] = " ".join(text.split())
+    try:
+        private = default_flags(kind, p["private"])
+    except ValueError as exc:
+        module.fail_json(msg=f"private: {exc}")
     desired = None
     if p["state"] == "present":
         command = (p["command"] or "").strip()
         if not command or any(ch in command for ch in "\r\n\0"):
             module.fail_json(msg="command: give the command and its arguments on one line")
         try:
-            words = split_entry_args(command)
+            words = split_entry_args(command, strict=True)
         except ValueError as exc:
             module.fail_json(msg=f"command: {exc}")
-        cmd_opts, cmd_rest = split_options(words[1:])
+        if "/" in words[0]:
+            module.fail_json(msg=f"command: {words[0]!r}: give the program name in"
+                             " daemon_directory (Postfix runs daemon_directory/COMMAND),"
+                             " not a path")
+        cmd_opts, cmd_flags, cmd_rest = split_command_args(words[1:])
         cmd_opts.update(options)
-        args = []
-        for key, value in cmd_opts.items():
-            args += ["-o", option_token(key, value)]
-        desired = ServiceEntry(name, kind, flag(p["private"]), flag(p["unprivileged"]),
+        desired = ServiceEntry(name, kind, private, flag(p["unprivileged"]),
                                flag(p["chroot"]), p["wakeup"] or "-", str(p["maxproc"] or "-"),
-                               words[0], args + cmd_rest)
+                               words[0], join_command_args(cmd_opts, cmd_flags, cmd_rest))
     key = f"{name}/{kind}"
 
     real = postconf_for(module, p["config_dir"])
@@ -256,15 +323,13 @@ def main() -> None:
         """``wanted`` plus the overrides of ``current`` it does not name."""
         if p["purge_options"]:
             return wanted
-        have, _rest = split_options(current.args)
-        want, rest = split_options(wanted.args)
+        have, _flags, _rest = split_command_args(current.args)
+        want, flags, rest = split_command_args(wanted.args)
         keep = {k: v for k, v in have.items() if k not in want}
-        args = []
-        for k, v in list(keep.items()) + list(want.items()):
-            args += ["-o", option_token(k, v)]
+        keep.update(want)
         return ServiceEntry(wanted.name, wanted.type, wanted.private, wanted.unprivileged,
                             wanted.chroot, wanted.wakeup, wanted.maxproc, wanted.command,
-                            args + rest)
+                            join_command_args(keep, flags, rest))
 
     seen = {}
 
@@ -281,9 +346,17 @@ def main() -> None:
         if current is None or not same(current, target):
             pc.set_service_entry(target)
 
+    def field(locator):
+        if locator[0] == "entry" and locator[1] == key:
+            return COLUMN_FIELD.get(locator[2])
+        if locator[0] == "option" and locator[1] == key:
+            return f"options.{locator[2]}"
+        return None
+
     try:
-        result = apply_edit(module, real, edit, p["backup"])
-    except (ConfigEditError, PostconfError) as exc:
+        result = apply_edit(module, real, edit, p["backup"], field=field,
+                            allow_unbound=p["allow_unbound"])
+    except (ConfigEditError, PostconfError, PreflightError) as exc:
         module.fail_json(msg=str(exc))
     current = seen["current"]
     out = edit_outcome(module, result)

@@ -20,6 +20,16 @@ description:
     (C(postconf -m)) and indexed tables without their database file are errors.
   - Refuses, unless O(allow_broad=true), patterns that authorize the world or a wide slice
     of it, since XCLIENT lets the client choose which address Postfix's rules see.
+  - Postfix uses the first pattern that matches, so C(!pattern) entries are placed before
+    the others. A negation that contradicts a pattern of the list, or excludes an
+    address no pattern of the list matches, is refused with the reason.
+  - Reads lists the way Postfix does, braces included (C(inline:{ a=OK, { b = OK } })
+    stays one pattern).
+  - Before anything is written, every table in the new list is opened by Postfix
+    (C(postmap -q)); a table that is missing, not built or does not parse is refused, and
+    so is a C(proxy:) table, since C(proxy_read_maps) does not list
+    C(smtpd_authorized_xclient_hosts) tables by default (the listener would fail with
+    C(proxymap service is not configured for table)).
   - Edits go through the same safe path as M(mailops.xclient.postconf) - a copy first,
     atomic replacement, C(postfix check), byte-for-byte rollback on failure.
 author:
@@ -156,6 +166,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
     ConfigEditError,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    PreflightError,
+)
 
 PARAMETERS = {"xclient": "smtpd_authorized_xclient_hosts",
               "xforward": "smtpd_authorized_xforward_hosts"}
@@ -256,8 +269,11 @@ def main() -> None:
             pc.remove_main(param)
 
     try:
-        result = apply_edit(module, real, edit, p["backup"])
-    except (ConfigEditError, PostconfError) as exc:
+        result = apply_edit(module, real, edit, p["backup"],
+                            field=lambda loc: "hosts" if loc[-1] == param else None)
+    except PatternError as exc:
+        module.fail_json(msg=f"hosts: {exc}")
+    except (ConfigEditError, PostconfError, PreflightError) as exc:
         module.fail_json(msg=str(exc))
     before, after = lists["before"], lists["after"]
     out = edit_outcome(module, result)

@@ -216,7 +216,8 @@ EXAMPLES = r"""
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
         expect: {xclient: accepted, rcpt: reject}
-      - name: this host may not use XCLIENT
+      - name: other hosts may not use XCLIENT
+        source_address: 192.0.2.10  # another address of the probing host
         expect: {xclient: not_offered}
 
 - name: Relay needs authentication; the reply text says why

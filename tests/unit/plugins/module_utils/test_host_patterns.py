@@ -126,3 +126,31 @@ def test_networks_normalize_idempotently(addr_bits, data):
     assert norm(once.replace("[", "").replace("]", "")) == once
     threshold = 16 if net.version == 4 else 48
     assert (broad_reason(once) is not None) is (prefix < threshold)
+
+
+def test_split_list_keeps_brace_groups_whole():
+    value = "inline:{ 127.0.0.1=OK, { 127.0.0.3 = OK } }, 127.0.0.2 [::1]"
+    assert split_list(value) == ["inline:{ 127.0.0.1=OK, { 127.0.0.3 = OK } }", "127.0.0.2",
+                                 "[::1]"]
+    # a brace that never closes keeps the rest together instead of failing
+    assert split_list("a, {b, c") == ["a", "{b, c"]
+
+
+def test_proxy_static_is_broad():
+    assert broad_reason("proxy:static:all") == "a static: table matches every client"
+
+
+def test_negations_go_first():
+    assert merge(["127.0.0.0/24"], ["!127.0.0.1"], "present") == [
+        "!127.0.0.1", "127.0.0.0/24"]
+    assert merge([], ["127.0.0.0/24", "!127.0.0.5"], "exact") == [
+        "!127.0.0.5", "127.0.0.0/24"]
+
+
+@pytest.mark.parametrize("current,hosts", [
+    (["127.0.0.1"], ["!127.0.0.1"]),           # contradiction
+    (["192.0.2.0/28"], ["!198.51.100.1"]),     # excludes nothing the list allows
+])
+def test_negations_that_do_nothing_are_refused(current, hosts):
+    with pytest.raises(PatternError):
+        merge(current, hosts, "present")

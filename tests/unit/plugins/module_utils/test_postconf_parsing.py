@@ -7,6 +7,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     option_token,
     parse_option_token,
     set_entry_option,
+    split_command_args,
     split_entry_args,
     split_service_key,
 )
@@ -18,7 +19,33 @@ def test_split_entry_args_keeps_braces_together():
     assert split_entry_args("flags=R user=x argv=/bin/cat ${recipient}") == [
         "flags=R", "user=x", "argv=/bin/cat", "${recipient}"]
     with pytest.raises(ValueError, match="unbalanced"):
-        split_entry_args("-o {a=b")
+        split_entry_args("-o {a=b", strict=True)
+    with pytest.raises(ValueError, match="closes no"):
+        split_entry_args("-o {a=b} }", strict=True)
+
+
+def test_split_entry_args_reads_what_postfix_reads():
+    # A brace that never closes (postfix check passes it) must not make reading fail.
+    assert split_entry_args("-o syslog_name=postfix/{sub -o a=b") == [
+        "-o", "syslog_name=postfix/{sub -o a=b"]
+    assert split_entry_args("-o x=inline:{ a=OK, { b = OK } } -o y=1") == [
+        "-o", "x=inline:{ a=OK, { b = OK } }", "-o", "y=1"]
+
+
+def test_option_token_refuses_stray_brace_and_braces_balanced_values():
+    with pytest.raises(ValueError, match="do not balance"):
+        option_token("smtpd_recipient_restrictions", "permit_mynetworks, reject }")
+    assert option_token("a", "inline:{b=OK}") == "{ a = inline:{b=OK} }"
+
+
+def test_pipe_argv_belongs_to_the_command():
+    args = ["flags=Rq", "user=nobody", "argv=/usr/local/bin/filter", "-o", "mode=fast",
+            "${sender}"]
+    assert split_command_args(args) == ({}, [], args)
+    assert set_entry_option(args, "syslog_name", "postfix/f") == [
+        "-o", "syslog_name=postfix/f"] + args
+    assert split_command_args(["-v", "-o", "a=1", "argv=x", "-o", "b=2"]) == (
+        {"a": "1"}, ["-v"], ["argv=x", "-o", "b=2"])
 
 
 @pytest.mark.parametrize("name,value,token", [
@@ -40,7 +67,8 @@ def test_set_entry_option():
     args = ["-o", "syslog_name=x", "-o", "{a = 1 2}"]
     assert set_entry_option(args, "a", "3 4") == ["-o", "syslog_name=x", "-o", "{ a = 3 4 }"]
     assert set_entry_option(args, "a", None) == ["-o", "syslog_name=x"]
-    assert set_entry_option(args, "b", "v w") == args + ["-o", "{ b = v w }"]
+    assert set_entry_option(args, "b", "v w") == ["-o", "syslog_name=x", "-o", "{ a = 1 2 }",
+                                                  "-o", "{ b = v w }"]
     assert set_entry_option(["flags=R", "argv=x"], "b", "1") == ["-o", "b=1", "flags=R",
                                                                  "argv=x"]
 

@@ -74,6 +74,16 @@ def test_login_finding_depends_on_version_and_expectation():
     assert missing == [("login-service-missing", "error")]
 
 
+@pytest.mark.parametrize("hosts,found", [
+    (["127.0.0.1/32"], True), (["127.0.0.0/8"], True), (["127.0.0.1"], True),
+    (["127.0.0.1/32", "[::1]/128"], False), (["127.0.0.1", "[::1]"], False),
+    (["!127.0.0.1", "127.0.0.0/8"], False),
+])
+def test_ipv6_loopback_finding_reads_networks(hosts, found):
+    got = codes([svc(listen=["127.0.0.1", "::1"], xclient_hosts=hosts)])
+    assert (("ipv6-loopback-missing", "warning") in got) is found
+
+
 def test_login_relay_exposure_where_login_counts():
     def relay(**over):
         return svc(**{"relay_permits_sasl": True, "sasl_enabled": False,

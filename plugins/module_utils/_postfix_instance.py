@@ -1,0 +1,418 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start, stop, reload or restart one Postfix instance and prove it survived.
+
+"Alive" means: the master runs (``postfix status``) and every ``inet`` smtpd or
+postscreen listener of the instance accepts a connection and answers ``220`` within the
+timeout. After every action that loaded the files and ended alive, a last-known-good copy
+of main.cf and master.cf is kept under the config directory (one copy, mode 0600). When
+the instance does not come up alive and rollback is on, the rejected files are kept aside
+with a timestamp, last-known-good is put back, Postfix is started again and proven alive,
+and the caller fails with Postfix's own fatal message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    PostconfError,
+    run_on_tty,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    generic_field,
+    listeners,
+    master_pid,
+    preflight,
+)
+
+FILES = ("main.cf", "master.cf")
+LKG_DIR = ".mailops-xclient-last-known-good"
+REJECTED_SUFFIX = ".rejected-"
+DEFAULT_CONFIG_DIR = "/etc/postfix"
+STATES = ("started", "stopped", "reloaded", "restarted")
+# Time the master gets to act on a reload (or to die of it) before we look.
+SETTLE_SECONDS = 1.0
+
+
+class InstanceError(Exception):
+    """The action failed; ``result`` says what was done (rolled back or not)."""
+
+    def __init__(self, message: str, result: Dict) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class Controls:
+    """How to act on the instance: the postfix binary or systemd."""
+
+    pc: Postconf
+    systemctl: Optional[str] = None  # set: the default instance on a systemd host
+    postmap: Optional[str] = None  # for explaining a failure with the pre-flight check
+
+    def action(self, verb: str) -> Tuple[int, str]:
+        if self.systemctl:
+            systemd_verb = {"start": "start", "stop": "stop", "reload": "reload",
+                            "restart": "restart"}[verb]
+            rc, out, err = self.pc.run([self.systemctl, systemd_verb, "postfix"])
+            return rc, (err or out).strip()
+        if verb == "restart":
+            rc, said = self.action("stop")
+            if rc != 0 and self.running():
+                return rc, said
+            self.wait_stopped(30)
+            return self.action("start")
+        return run_on_tty([self.pc.postfix_bin, "-c", self.pc.config_dir, verb])
+
+    def running(self) -> bool:
+        rc, _out, _err = self.pc.run([self.pc.postfix_bin, "-c", self.pc.config_dir,
+                                      "status"])
+        return rc == 0
+
+    def wait_stopped(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+def is_default_instance(config_dir: str) -> bool:
+    return os.path.realpath(config_dir) == os.path.realpath(DEFAULT_CONFIG_DIR)
+
+
+def uses_systemd(config_dir: str, systemd_dir: str = "/run/systemd/system") -> bool:
+    """The default instance on a host booted with systemd is systemd's to manage."""
+    return is_default_instance(config_dir) and os.path.isdir(systemd_dir)
+
+
+# --------------------------------------------------------------------- proof of life
+@dataclass
+class Answer:
+    service: str
+    address: str
+    port: int
+    ok: bool
+    reply: str
+
+    def as_dict(self) -> Dict:
+        return {"service": self.service, "address": self.address, "port": self.port,
+                "ok": self.ok, "reply": self.reply}
+
+
+def greeting(address: str, port: int, timeout: float, tls: bool = False
+             ) -> Tuple[bool, str]:
+    """Connect and read the first reply line; (True, line) for a 220. ``tls``: the
+    listener speaks TLS from the first byte (smtpd_tls_wrappermode); only the greeting is
+    wanted, so the certificate is not verified."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as raw:
+            raw.settimeout(timeout)
+            raw.connect((address, port))
+            sock = raw
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(raw)
+            data = b""
+            while b"\n" not in data and len(data) < 4096:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+            try:
+                sock.sendall(b"QUIT\r\n")
+            except OSError:
+                pass
+    except OSError as exc:
+        return False, str(exc)
+    line = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    return line.startswith("220"), line or "(connection closed without a reply)"
+
+
+def smtp_endpoints(pc: Postconf) -> List[Tuple[str, str, int, bool]]:
+    """(service, address to connect to, port, TLS first) of every inet smtpd/postscreen
+    listener."""
+    entries = [e for e in pc.services()
+               if e.type == "inet" and e.command in ("smtpd", "postscreen")]
+    main = {n: pc.effective(n) for n in ("inet_interfaces", "inet_protocols",
+                                         "smtpd_tls_wrappermode")}
+    wrapper = {e.key: e.options.get("smtpd_tls_wrappermode", main["smtpd_tls_wrappermode"])
+               .strip().lower() in ("yes", "true", "1", "on") for e in entries}
+    out = []
+    for lst in listeners(entries, main):
+        if lst.port is None:
+            continue
+        for addr in lst.addresses:
+            target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
+            out.append((lst.service, target, lst.port, wrapper[lst.service]))
+    return out
+
+
+def prove_alive(controls: Controls, timeout: float, wait_listeners: bool
+                ) -> Tuple[bool, List[Answer], str]:
+    """(alive, per-listener answers, why not). Retries until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    answers: List[Answer] = []
+    while True:
+        why = ""
+        if not controls.running():
+            # the master does not come back by itself: no point waiting for it
+            return False, answers, "the Postfix master process is not running"
+        if wait_listeners:
+            try:
+                endpoints = smtp_endpoints(controls.pc)
+            except PostconfError as exc:
+                endpoints, why = [], f"postconf cannot read the configuration: {exc}"
+            answers = []
+            for service, addr, port, tls in endpoints:
+                ok, reply = greeting(addr, port, min(5.0, max(0.5, timeout)), tls)
+                answers.append(Answer(service, addr, port, ok, reply))
+            bad = [a for a in answers if not a.ok]
+            if bad and not why:
+                why = "; ".join(f"{a.service} ({a.address} port {a.port}) did not answer"
+                                f" 220: {a.reply}" for a in bad)
+        if not why and controls.running():
+            return True, answers, ""
+        if time.monotonic() >= deadline:
+            return False, answers, why
+        time.sleep(0.25)
+
+
+# --------------------------------------------------------------------- files
+def lkg_dir(config_dir: str) -> str:
+    return os.path.join(config_dir, LKG_DIR)
+
+
+def has_lkg(config_dir: str) -> bool:
+    return all(os.path.isfile(os.path.join(lkg_dir(config_dir), n)) for n in FILES)
+
+
+def _copy_atomic(src: str, dst: str, mode: int) -> None:
+    directory = os.path.dirname(dst)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".mailops-xclient-tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_lkg(config_dir: str) -> None:
+    """One last-known-good copy of main.cf and master.cf, mode 0600, replaced in place."""
+    target = lkg_dir(config_dir)
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    os.chmod(target, 0o700)
+    for name in FILES:
+        _copy_atomic(os.path.join(config_dir, name), os.path.join(target, name), 0o600)
+
+
+def same_as_lkg(config_dir: str) -> bool:
+    if not has_lkg(config_dir):
+        return False
+    for name in FILES:
+        with open(os.path.join(config_dir, name), "rb") as a, \
+                open(os.path.join(lkg_dir(config_dir), name), "rb") as b:
+            if a.read() != b.read():
+                return False
+    return True
+
+
+def master_started_at(pc: Postconf) -> Optional[float]:
+    """When this instance's running master process started (epoch seconds), or None."""
+    pid = master_pid(pc)
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        with open("/proc/stat", encoding="ascii") as fh:
+            btime = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def seed_lkg(pc: Postconf) -> bool:
+    """Before the first edit: keep the current files as last-known-good when the running
+    master started after they were last written (so it runs exactly these files).
+
+    Without this, the first reload after the first edit would have nothing to roll back
+    to. Returns whether a copy was made."""
+    config_dir = pc.config_dir
+    if has_lkg(config_dir):
+        return False
+    started = master_started_at(pc)
+    if started is None:
+        return False
+    try:
+        newest = max(os.stat(os.path.join(config_dir, n)).st_mtime for n in FILES)
+    except OSError:
+        return False
+    if newest >= started - 0.05:  # the start time is counted in clock ticks
+        return False
+    save_lkg(config_dir)
+    return True
+
+
+def set_aside_and_restore(config_dir: str, stamp: str) -> List[str]:
+    """Keep the rejected files as NAME.rejected-STAMP, put last-known-good back."""
+    kept = []
+    for name in FILES:
+        path = os.path.join(config_dir, name)
+        aside = f"{path}{REJECTED_SUFFIX}{stamp}"
+        mode = os.stat(path).st_mode & 0o777
+        shutil.copy2(path, aside)
+        kept.append(aside)
+        _copy_atomic(os.path.join(lkg_dir(config_dir), name), path, mode)
+    return kept
+
+
+# --------------------------------------------------------------------- logs
+def log_offset(pc: Postconf) -> Tuple[Optional[str], int]:
+    try:
+        path = pc.effective("maillog_file").strip() or None
+    except PostconfError:
+        path = None
+    if path and os.path.isfile(path):
+        return path, os.path.getsize(path)
+    return path, 0
+
+
+def fatal_lines(pc: Postconf, log: Tuple[Optional[str], int], since: float,
+                extra: str = "") -> List[str]:
+    """Postfix's own fatal/panic messages since the action: maillog_file, else the
+    journal, plus what a postfix command printed."""
+    lines: List[str] = []
+    path, offset = log
+    if path and os.path.isfile(path):
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    else:
+        journalctl = shutil.which("journalctl")
+        if journalctl:
+            rc, out, _err = pc.run([journalctl, "-q", "--no-pager", "-o", "cat",
+                                    f"--since=@{int(since)}", "SYSLOG_FACILITY=2"])
+            if rc == 0:
+                lines = out.splitlines()
+    lines += extra.splitlines()
+    picked = [line.strip() for line in lines if "fatal:" in line or "panic:" in line]
+    return list(dict.fromkeys(picked))
+
+
+def explain(controls: Controls) -> List[str]:
+    """What the pre-flight check finds in the files compared with last-known-good.
+
+    The master's own fatal message at start-up often reaches no log (with maillog_file it
+    dies before postlogd runs), so this is what tells the user which line did it."""
+    if not controls.postmap or not has_lkg(controls.pc.config_dir):
+        return []
+    pc = controls.pc
+    lkg = Postconf(pc.run, lkg_dir(pc.config_dir), postconf=pc.postconf_bin,
+                   postfix=pc.postfix_bin)
+    try:
+        problems = preflight(lkg, pc, controls.postmap)
+    except PostconfError as exc:
+        return [f"postconf cannot read the files: {exc}"]
+    return [f"{generic_field(p.locator)}: {p.message}" for p in problems]
+
+
+# --------------------------------------------------------------------- the action
+@dataclass
+class Plan:
+    state: str
+    running: bool
+    verb: Optional[str]  # start | stop | reload | restart | None (nothing to do)
+    loads_files: bool = field(default=False)
+
+
+def plan(state: str, running: bool) -> Plan:
+    if state == "started":
+        return Plan(state, running, None if running else "start", not running)
+    if state == "stopped":
+        return Plan(state, running, "stop" if running else None)
+    if state == "reloaded":
+        return Plan(state, running, "reload" if running else "start", True)
+    return Plan(state, running, "restart" if running else "start", True)
+
+
+def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
+           wait_listeners: bool, rollback: bool,
+           stamp: Callable[[], str] = lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+           ) -> Dict:
+    """Bring the instance to ``state`` and prove it; raise InstanceError on failure."""
+    pc = controls.pc
+    config_dir = pc.config_dir
+    todo = plan(state, controls.running())
+    result: Dict = {"changed": todo.verb is not None, "state": state, "action": todo.verb,
+                    "rolled_back": False, "listeners": [],
+                    "service_manager": "systemd" if controls.systemctl else "postfix"}
+    if check_mode:
+        result["msg"] = (f"would run {todo.verb}" if todo.verb else
+                         f"nothing to do: Postfix is already {state}")
+        return result
+    if todo.verb is None and state == "stopped":
+        return result
+    since = time.time()
+    log = log_offset(pc)
+    said = ""
+    if todo.verb:
+        rc, said = controls.action(todo.verb)
+        if todo.verb == "stop":
+            if not controls.wait_stopped(timeout):
+                raise InstanceError(f"Postfix did not stop within {timeout}s: {said}", result)
+            return result
+        if rc == 0 and todo.verb == "reload":
+            time.sleep(SETTLE_SECONDS)
+    alive, answers, why = prove_alive(controls, timeout, wait_listeners)
+    result["listeners"] = [a.as_dict() for a in answers]
+    if alive:
+        if todo.loads_files or todo.verb in ("reload", "restart", "start"):
+            save_lkg(config_dir)
+        result["last_known_good"] = lkg_dir(config_dir) if has_lkg(config_dir) else None
+        return result
+    fatal = fatal_lines(pc, log, since, said)
+    found = explain(controls)
+    reason = "; ".join(fatal + found) if fatal or found else why
+    result["preflight"] = found
+    message = f"Postfix did not come up alive after {todo.verb or 'checking'}: {reason}"
+    result["fatal"] = fatal
+    if not rollback:
+        raise InstanceError(message + " (rollback: false, nothing was restored)", result)
+    if not has_lkg(config_dir):
+        raise InstanceError(message + " (no last-known-good copy to roll back to yet)",
+                            result)
+    if same_as_lkg(config_dir):
+        raise InstanceError(message + " (the files are the last-known-good copy already;"
+                            " the cause is outside main.cf and master.cf)", result)
+    kept = set_aside_and_restore(config_dir, stamp())
+    result.update(rolled_back=True, rejected_files=kept)
+    verb = "reload" if controls.running() else "start"
+    _rc, again = controls.action(verb)
+    if verb == "reload":
+        time.sleep(SETTLE_SECONDS)
+    alive, answers, why_lkg = prove_alive(controls, timeout, wait_listeners)
+    result["listeners"] = [a.as_dict() for a in answers]
+    if not alive:
+        raise InstanceError(message + f"; rolled back to last-known-good, but that did not"
+                            f" come up either: {why_lkg} {again}".rstrip(), result)
+    raise InstanceError(message + f"; rolled back: the rejected files are kept as"
+                        f" {', '.join(kept)}, Postfix runs on last-known-good and answers"
+                        " on its listeners", result)

@@ -1,0 +1,180 @@
+#!/usr/bin/python
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: postfix_instance
+short_description: Start, stop, reload or restart Postfix and prove it survived (or roll back)
+version_added: 0.1.0
+description:
+  - Brings one Postfix instance (O(config_dir)) to O(state), then proves it is alive - the
+    master process runs (C(postfix status)) and, with O(wait_listeners), every C(inet)
+    smtpd or postscreen listener of the instance accepts a connection and answers C(220)
+    within O(timeout).
+  - After every start, reload or restart that ends alive, keeps a last-known-good copy of
+    C(main.cf) and C(master.cf) under O(config_dir) (C(.mailops-xclient-last-known-good/),
+    mode 0600, one copy that is replaced, not a growing pile). Before there is one, the
+    first edit by M(mailops.xclient.postconf), M(mailops.xclient.postfix_service) or
+    M(mailops.xclient.xclient_hosts) keeps the files as they were, when the running master
+    started after they were last written (so it runs exactly those).
+  - If the master died or a listener does not answer and O(rollback=true), the rejected
+    files are kept aside as C(main.cf.rejected-TIMESTAMP) and C(master.cf.rejected-TIMESTAMP),
+    last-known-good is put back, Postfix is started (or reloaded) again and proven alive,
+    and the task B(fails) with Postfix's own fatal message (from C(maillog_file), the
+    journal, or what C(postfix) printed) and RV(rolled_back=true).
+  - Uses systemd (C(systemctl ... postfix)) for the default instance (C(/etc/postfix)) on a
+    host booted with systemd, else C(postfix -c CONFIG_DIR start|stop|reload).
+author:
+  - mailops.xclient contributors (@mailops)
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing and says what it would do.
+  diff_mode:
+    support: none
+    description: Reports no diff; the config modules show the file changes.
+options:
+  config_dir:
+    description: Postfix configuration directory of the instance.
+    type: path
+    default: /etc/postfix
+  state:
+    description:
+      - V(started) starts Postfix when it is not running (no change when it runs);
+        V(stopped) stops it; V(reloaded) reloads it (starts it when it is not running);
+        V(restarted) stops and starts it. Every state but V(stopped) is then proven alive.
+    type: str
+    choices: [started, stopped, reloaded, restarted]
+    default: started
+  wait_listeners:
+    description: Wait for every C(inet) smtpd/postscreen listener to answer C(220).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for the master and the listeners.
+    type: int
+    default: 30
+  rollback:
+    description: Put last-known-good back when Postfix does not come up alive.
+    type: bool
+    default: true
+  service_manager:
+    description:
+      - V(auto) uses systemd for the default instance (C(/etc/postfix)) on a host booted
+        with systemd, else the C(postfix) command; V(systemd) always the C(postfix) unit
+        (default instance only); V(command) always C(postfix -c CONFIG_DIR ...).
+    type: str
+    choices: [auto, systemd, command]
+    default: auto
+seealso:
+  - module: mailops.xclient.postfix_service
+  - module: mailops.xclient.postconf
+"""
+
+EXAMPLES = r"""
+- name: Reload Postfix and prove every smtpd listener answers
+  mailops.xclient.postfix_instance:
+    state: reloaded
+
+- name: A private instance is running (no change when it runs)
+  mailops.xclient.postfix_instance:
+    config_dir: /etc/postfix-test
+    state: started
+    timeout: 20
+"""
+
+RETURN = r"""
+action:
+  description: What was (or in check mode would be) run - start, stop, reload, restart, or null.
+  returned: always
+  type: str
+service_manager:
+  description: V(systemd) or V(postfix).
+  returned: always
+  type: str
+listeners:
+  description: Per smtpd listener, the address and port probed, whether it answered 220,
+    and the reply.
+  returned: always
+  type: list
+  elements: dict
+rolled_back:
+  description: Last-known-good was put back because Postfix did not come up alive.
+  returned: always
+  type: bool
+rejected_files:
+  description: Where the rejected main.cf and master.cf were kept.
+  returned: when rolled back
+  type: list
+  elements: str
+fatal:
+  description: Postfix's own fatal messages read after the failed action.
+  returned: on failure
+  type: list
+  elements: str
+preflight:
+  description:
+    - On failure, what the pre-flight check of the config modules finds in the rejected
+      files compared with last-known-good (the master's own message at start-up often
+      reaches no log).
+  returned: on failure
+  type: list
+  elements: str
+last_known_good:
+  description: The directory holding the last-known-good copy.
+  returned: on success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
+    CONFIG_DIR_SPEC,
+    postconf_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
+    STATES,
+    Controls,
+    InstanceError,
+    is_default_instance,
+    manage,
+    uses_systemd,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=CONFIG_DIR_SPEC,
+            state=dict(type="str", default="started", choices=list(STATES)),
+            wait_listeners=dict(type="bool", default=True),
+            timeout=dict(type="int", default=30),
+            rollback=dict(type="bool", default=True),
+            service_manager=dict(type="str", default="auto",
+                                 choices=["auto", "systemd", "command"]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["timeout"] < 1:
+        module.fail_json(msg=f"timeout: {p['timeout']} must be at least 1 second")
+    real = postconf_for(module, p["config_dir"])
+    manager = p["service_manager"]
+    if manager == "systemd" and not is_default_instance(p["config_dir"]):
+        module.fail_json(msg=f"service_manager: systemd manages only the default instance"
+                         f" (/etc/postfix), not {p['config_dir']}")
+    systemd = manager == "systemd" or (manager == "auto" and uses_systemd(p["config_dir"]))
+    systemctl = module.get_bin_path("systemctl", required=True) if systemd else None
+    postmap = module.get_bin_path("postmap", opt_dirs=["/usr/sbin"])
+    try:
+        result = manage(Controls(real, systemctl, postmap), p["state"], check_mode=module.check_mode,
+                        timeout=p["timeout"], wait_listeners=p["wait_listeners"],
+                        rollback=p["rollback"])
+    except InstanceError as exc:
+        module.fail_json(msg=str(exc), **dict(exc.result, changed=True))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

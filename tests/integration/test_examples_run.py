@@ -1,0 +1,202 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every YAML example runs as written: each task of README.md and of every module's
+EXAMPLES, against a private Postfix instance, through ansible-playbook from an installed
+build. Only the config directory, hosts (server, a case's source address) and ports are
+substituted (and site files: the CA file of the probe's TLS example, the messages and
+the quarantine Maildir of the inject examples, which are written here). After each example Postfix must
+survive a reload proven by postfix_instance. An example that cannot run is a bug in
+the example.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from private_postfix import PrivatePostfix, free_port
+from test_ansible_playbook import ROOT, ansible_env
+from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
+
+MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
+# Modules whose examples create what later examples use come first.
+MODULE_ORDER = ["postfix_service", "xclient_hosts", "postconf", "postfix_info",
+                "postfix_instance", "xclient_probe"]
+CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
+                  "postfix_instance"}
+EXAMPLE_PORTS = (10025, 10026)
+# Example ports that name a listener authorized for XCLIENT from this host.
+AUTHORIZED_PORTS = (10027,)
+MESSAGE = """\
+Return-Path: <sender@example.org>
+Received: from client.example (client.example [203.0.113.7])
+\tby mx.isp.example (Postfix) with ESMTP id 4ABC
+\tfor <postmaster@example.net>; Wed, 25 Nov 2026 20:00:00 +0000
+From: sender@example.org
+To: postmaster@example.net
+Subject: example
+
+body
+"""
+
+
+def module_examples(name):
+    path = os.path.join(MODULES_DIR, f"{name}.py")
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXAMPLES":
+            return yaml.safe_load(node.value.value)
+    raise AssertionError(f"{name} has no EXAMPLES")
+
+
+def readme_blocks():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def sources():
+    out = [(f"README.md block {i + 1}", block) for i, block in enumerate(readme_blocks())]
+    names = sorted(f[:-3] for f in os.listdir(MODULES_DIR)
+                   if f.endswith(".py") and not f.startswith("_"))
+    ordered = [n for n in MODULE_ORDER if n in names] + [n for n in names
+                                                         if n not in MODULE_ORDER]
+    out += [(f"{n} EXAMPLES", module_examples(n)) for n in ordered]
+    return out
+
+
+SOURCES = sources()
+
+
+def module_of(task):
+    for key in task:
+        if key.startswith("mailops.xclient."):
+            return key.split(".")[-1], key
+    return None, None
+
+
+class Substitute:
+    """The only things changed in an example: config dir, hosts, ports (and a CA file)."""
+
+    def __init__(self, inst, ports, files):
+        self.inst = inst
+        self.ports = ports  # example port -> instance port
+        self.files = files  # example site file -> the one written for the test
+
+    def text(self, value):
+        value = re.sub(r"/etc/postfix(-test)?(?![\w-])", self.inst.config_dir, value)
+        for old, new in self.files.items():
+            value = value.replace(old, new)
+        for old, new in self.ports.items():
+            value = re.sub(rf"(?<=:){old}(?!\d)", str(new), value)
+        return value
+
+    def tree(self, value):
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.tree(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.tree(v) for k, v in value.items()}
+        return value
+
+    def task(self, task):
+        task = self.tree(task)
+        short, key = module_of(task)
+        if short is None:
+            return task
+        args = task[key] = dict(task[key] or {})
+        if short in CONFIG_MODULES:
+            args["config_dir"] = self.inst.config_dir
+        if short == "xclient_inject" and isinstance(args.get("port"), int):
+            args["port"] = self.ports.get(args["port"], args["port"])
+        if short == "xclient_probe":
+            args["server"] = "127.0.0.1"
+            tls = args.get("tls", "none")
+            args["port"] = self.inst.ports["starttls" if tls == "starttls" else
+                                           "smtps" if tls == "smtps" else "authorized"]
+            if "ca_file" in args:
+                args["ca_file"] = self.inst.cert_file
+            if "server_name" in args:
+                args["server_name"] = self.inst.hostname
+            # another address of the probing host: one the instance does not authorize
+            for case in args.get("cases", []):
+                if "source_address" in case:
+                    case["source_address"] = "127.0.0.2"
+        return task
+
+
+def as_play(block, sub, name):
+    """A README block (a playbook or a task list) or EXAMPLES -> one play on localhost."""
+    if isinstance(block, list) and block and "hosts" in block[0]:
+        play = dict(block[0])
+        tasks, handlers = play.get("tasks", []), play.get("handlers", [])
+    else:
+        tasks, handlers = (block if isinstance(block, list) else [block]), []
+    handlers = [sub.task(h) for h in handlers]
+    if not any(h.get("name") == "Reload postfix" for h in handlers):
+        handlers.append({"name": "Reload postfix", "mailops.xclient.postfix_instance": {
+            "config_dir": sub.inst.config_dir, "state": "reloaded"}})
+    return {
+        "name": name, "hosts": "localhost", "gather_facts": False,
+        "tasks": [sub.task(t) for t in tasks],
+        "handlers": handlers,
+        "post_tasks": [{"name": "Postfix survived the example",
+                        "mailops.xclient.postfix_instance": {
+                            "config_dir": sub.inst.config_dir, "state": "reloaded",
+                            "timeout": 15}}],
+    }
+
+
+def site_files(base):
+    """The messages the inject examples name: a file and a quarantine Maildir."""
+    message = os.path.join(base, "message.eml")
+    with open(message, "w", encoding="utf-8") as fh:
+        fh.write(MESSAGE)
+    maildir = os.path.join(base, "quarantine")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(maildir, sub))
+    with open(os.path.join(maildir, "new", "1.example"), "w", encoding="utf-8") as fh:
+        fh.write("X-Xclient-Inject-Envelope-From: <sender@example.org>\n"
+                 "X-Xclient-Inject-Envelope-To: <postmaster@example.net>\n" + MESSAGE)
+    return {"/var/lib/xclient-inject/quarantine": maildir, "/tmp/message.eml": message}
+
+
+@pytest.fixture(scope="module")
+def example_postfix():
+    from conftest import _new_base
+    inst = PrivatePostfix(base=_new_base("xclient-pf-examples-"), ipv6=True).start()
+    try:
+        ports = {p: free_port() for p in EXAMPLE_PORTS}
+        ports.update({p: inst.ports["authorized"] for p in AUTHORIZED_PORTS})
+        yield inst, ports, site_files(inst.base)
+    finally:
+        inst.stop()
+        import shutil
+        shutil.rmtree(inst.base, ignore_errors=True)
+
+
+def test_every_module_has_examples():
+    names = [s for s, _b in SOURCES if s.endswith("EXAMPLES")]
+    assert len(names) >= 6 and all(_b for _s, _b in SOURCES)
+
+
+@pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
+def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,  # noqa: F811
+                                 source):
+    inst, ports, files = example_postfix
+    name, block = SOURCES[source]
+    play = as_play(block, Substitute(inst, ports, files), name)
+    path = tmp_path / "example.yml"
+    path.write_text(yaml.safe_dump([play], sort_keys=False))
+    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)],
+                          env=ansible_env(installed_collection), capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, (json.dumps(play, indent=1)[:3000] + "\n"
+                                  + done.stdout[-5000:] + done.stderr[-2000:])
+    assert "failed=0" in done.stdout
