@@ -64,8 +64,10 @@ def _search_in_child(pattern: Pattern, text: str, left: float) -> bool:
         raise TypeError("bounded_search works on text patterns")
     payload = json.dumps([pattern.pattern, pattern.flags & ~32, text])  # 32: re.UNICODE
     try:
-        done = subprocess.run([sys.executable, "-I", "-c", _CHILD], input=payload,
-                              capture_output=True, text=True, timeout=left, check=True)
+        # a child process killed at the case's deadline: run_command has no timeout
+        done = subprocess.run(  # pylint: disable=ansible-bad-function
+            [sys.executable, "-I", "-c", _CHILD], input=payload,
+            capture_output=True, text=True, timeout=left, check=True)
     except subprocess.TimeoutExpired:
         raise RegexTimeout() from None
     return done.stdout == "1"

@@ -31,6 +31,12 @@ MODULE_ORDER = ["postfix_service", "xclient_hosts", "postconf", "postfix_info",
 CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
                   "postfix_instance"}
 EXAMPLE_PORTS = (10025, 10026)
+# The many-hosts examples: mx's address, and the groups of the README's lab inventory. A
+# play for those groups needs several hosts: here it is checked against that inventory
+# (syntax, every host pattern matches); `make lab-test` (tests/integration/test_lab.py)
+# runs the complete playbook it is taken from, playbooks/lab_scenario.yml.
+MX_ADDRESS = "198.51.100.10"
+LAB_GROUPS = {"mta", "edges", "filters", "clients"}
 # Example ports that name a listener authorized for XCLIENT from this host.
 AUTHORIZED_PORTS = (10027,)
 MESSAGE = """\
@@ -90,6 +96,8 @@ class Substitute:
 
     def text(self, value):
         value = re.sub(r"/etc/postfix(-test)?(?![\w-])", self.inst.config_dir, value)
+        # the examples' Postfix host (mx in the many-hosts inventory) is this host here
+        value = value.replace(MX_ADDRESS, "127.0.0.1")
         for old, new in self.files.items():
             value = value.replace(old, new)
         for old, new in self.ports.items():
@@ -107,6 +115,8 @@ class Substitute:
 
     def task(self, task):
         task = self.tree(task)
+        if task.get("delegate_to") == "mx":
+            task["delegate_to"] = "localhost"
         short, key = module_of(task)
         if short is None:
             return task
@@ -186,11 +196,48 @@ def test_every_module_has_examples():
     assert len(names) >= 6 and all(_b for _s, _b in SOURCES)
 
 
+def lab_inventory():
+    """The README's many-hosts inventory block."""
+    found = [b for _s, b in SOURCES if isinstance(b, dict) and "all" in b]
+    assert len(found) == 1, "the README shows one many-hosts inventory"
+    return found[0]
+
+
+def check_against_lab_inventory(installed_collection, tmp_path, block):  # noqa: F811
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(lab_inventory()))
+    env = ansible_env(installed_collection)
+    if isinstance(block, dict):  # the inventory itself: Ansible reads it, the groups exist
+        done = subprocess.run(["ansible-inventory", "-i", str(inventory), "--list"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        listed = json.loads(done.stdout)
+        assert LAB_GROUPS <= set(listed), listed
+        return
+    play_path = tmp_path / "play.yml"
+    play_path.write_text(yaml.safe_dump(block))
+    done = subprocess.run(["ansible-playbook", "-i", str(inventory), "--syntax-check",
+                           str(play_path)], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Could not match supplied host pattern" not in done.stdout + done.stderr
+
+
+def is_many_hosts(block):
+    if isinstance(block, dict) and "all" in block:
+        return True
+    return (isinstance(block, list) and bool(block) and isinstance(block[0], dict)
+            and str(block[0].get("hosts", "")) in LAB_GROUPS)
+
+
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
 def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,  # noqa: F811
                                  source):
     inst, ports, files = example_postfix
     name, block = SOURCES[source]
+    if is_many_hosts(block):
+        check_against_lab_inventory(installed_collection, tmp_path, block)
+        return
     play = as_play(block, Substitute(inst, ports, files), name)
     path = tmp_path / "example.yml"
     path.write_text(yaml.safe_dump([play], sort_keys=False))
