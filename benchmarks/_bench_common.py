@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared pieces of the benchmarks: a private Postfix instance tuned so that Postfix's own
 limits are not the bottleneck, the mixed case matrix, timing, and the JSON result line."""
 

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """lab_scaling: the verify step of the lab scenario from 1, 5, 10, 20 client hosts at once
 (forks = hosts), over ssh and paramiko, with and without pipelining / ControlPersist.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """probe_matrix: the same N-case XCLIENT matrix against one private Postfix instance,
 run five ways, alternated, medians reported.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """proxy_throughput: messages per second with Postfix's load generator smtp-source,
 directly to Postfix, through the nginx XCLIENT proxy and through the proxsmtp XCLIENT
 filter, for small and 100 KB messages. The stack is the one the roles deploy (the demo

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """scaling: time and peak memory of one xclient_probe module run at growing case counts.
 
 The module runs as Ansible runs it on a target (python -m ..., arguments from a file),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo-stop: stop what `make demo` left running (Postfix, nginx, proxsmtp, fetchmail and
 # the upstream provider of the demo).
+# SPDX-License-Identifier: GPL-3.0-or-later
 set -uo pipefail
 base=${DEMO_BASE:-/var/tmp/mailops-xclient-demo}
 if [ -f "$base/postfix/etc/main.cf" ]; then

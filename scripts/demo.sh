@@ -3,6 +3,7 @@
 # XCLIENT proxy and the proxsmtp XCLIENT filter on loopback ports with playbooks/demo.yml,
 # run from an installed build of the collection, and verify them. The stack stays up;
 # `make demo-stop` stops it. The machine's default Postfix instance is never touched.
+# SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 base=${DEMO_BASE:-/var/tmp/mailops-xclient-demo}

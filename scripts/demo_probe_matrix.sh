@@ -2,6 +2,7 @@
 # make demo-probe-matrix: install what is needed, start a private Postfix instance on loopback ports,
 # run the probe matrix through ansible-playbook from an installed build of the collection,
 # print the report, stop the instance. The machine's default Postfix is never touched.
+# SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/install-deps.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test setup: import the collection as ``ansible_collections.mailops.xclient`` from this
 source tree, and give tests a private Postfix instance."""
 

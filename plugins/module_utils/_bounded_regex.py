@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A user's regular expression against server-controlled text, never past a deadline.
 
 Python's ``re`` can backtrack for exponential time (``(a+)+$`` against 30 characters), and

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Patterns of ``smtpd_authorized_xclient_hosts`` / ``_xforward_hosts`` (postconf(5)):
 network/netmask, IPv4/IPv6 address, hostname, ``.domain``, ``/file/name``, ``type:table``,
 and ``!pattern``. Parsing, normalization, and the "too broad" rule. Pure functions: file

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Injecting one downloaded message into Postfix as its original client (stdlib only).
 
 The dialogue: EHLO (own name), XCLIENT with the identity from the trusted Received: header

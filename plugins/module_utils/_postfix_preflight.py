@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What ``postfix check`` lets through and Postfix then dies of: the pre-flight check.
 
 Every module that writes runs this on the edited work copy, before the atomic move. It

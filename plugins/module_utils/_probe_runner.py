@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Running probe cases against a server: one connection per case, cases in parallel.
 
 One case = one connection (Postfix re-checks XCLIENT authorization against the new

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The message sent after DATA: from user text to the octets on the wire (RFC 5321 4.5.2,
 4.5.3.1.6; RFC 6152 8BITMIME; RFC 6531 SMTPUTF8). Pure functions, stdlib only.
 

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SMTP replies (RFC 5321 section 4.2) with enhanced status codes (RFC 3463), and EHLO
 keywords including the XCLIENT attribute list. Pure functions, stdlib only."""
 

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A small, strict SMTP client session for probing (stdlib only).
 
 Not smtplib: every read and write is bounded by one deadline for the whole session, so a

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The source address this host uses to reach a destination: the address a server there
 sees (when nothing translates addresses on the way). The kernel picks it from its routes
 when a UDP socket is connected; no packet is sent."""

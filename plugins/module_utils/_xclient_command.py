@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The XCLIENT command: attribute validation and command building (Postfix XCLIENT_README).
 
 Pure functions, stdlib only. Values are validated as Postfix's smtpd would, normalized

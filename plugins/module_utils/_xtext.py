@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """xtext (RFC 1891 section 5), the encoding of XCLIENT attribute values.
 
 xtext = *( xchar / hexchar ); xchar is any octet from 0x21 to 0x7E except "+" and "=";

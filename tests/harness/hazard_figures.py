@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Figures for "Postfix never goes down because of us": run every hazardous input of
 tests/integration/test_postfix_safety.py against a real private Postfix with a given
 build of the collection, reload Postfix the plain way (``postfix reload``), and count how

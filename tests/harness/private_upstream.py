@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An upstream mail provider for the fetch-and-inject tests and the demo: a private
 Postfix instance (own log) that delivers one domain into Maildirs, and a private Dovecot
 instance (own config file, base_dir and log) that serves them over POP3 and IMAP on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run one of our modules directly, as Ansible would on a target, from the source tree.
 
 For the fast, precise tests (many runs, kill -9 in the middle); the Ansible-level tests

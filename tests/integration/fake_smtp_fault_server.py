@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A FAKE SMTP server, used only to inject faults a real Postfix will not produce on
 demand: a tarpit, malformed or truncated replies, a close in the middle of a session.
 Never used to stand in for Postfix's behaviour."""

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A private Postfix instance (tests/harness/private_postfix.py) with client, HELO, sender,
 recipient and SASL-login rules, the client port in every log line, and one more listener:
 ``nodelay`` with smtpd_delay_reject=no, where the client rules refuse an identity right at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The module as users run it: ansible-playbook against localhost, from an installed build
 of the collection (ansible-galaxy collection build + install), not from the source tree."""
 

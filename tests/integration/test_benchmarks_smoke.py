@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The benchmarks still run: each one's --quick form, once, against real servers.
 
 This checks that they work and report what BENCHMARKS.md quotes, not how fast anything is

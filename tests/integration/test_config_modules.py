@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Postfix configuration modules on a real private Postfix instance."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The roles end to end: the demo playbook (Postfix + nginx XCLIENT proxy + proxsmtp XCLIENT
 filter, verified) on its own loopback ports and directory, from an installed build."""
 

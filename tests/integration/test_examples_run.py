@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every YAML example runs as written: each task of README.md and of every module's
 EXAMPLES, against a private Postfix instance, through ansible-playbook from an installed
 build. Only the config directory, hosts (server, a case's source address) and ports are

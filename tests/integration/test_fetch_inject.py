@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fetch and inject on the real parts: an upstream private Postfix delivers into Maildirs
 that a private Dovecot serves over POP3 and IMAP; fetchmail fetches and runs
 xclient-inject as its MDA, which injects into a downstream private Postfix with XCLIENT.

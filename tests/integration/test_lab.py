@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The many-hosts lab: `make lab-test` (3 client hosts, ssh and paramiko, faults) passes,
 its last line is the JSON the README documents, mx's log copy shows every client's own
 address, and nothing of the lab is left. The lab refuses to start on a taken bridge name."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ansible-lint, production profile, is clean on the roles and playbooks."""
 
 from __future__ import annotations

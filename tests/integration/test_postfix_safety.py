@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Inputs that pass ``postfix check`` and then stop Postfix (or one of its daemons), on a
 real private instance. Each one is refused before anything is written (files
 byte-identical, the message names the field), or written in a form that works; either

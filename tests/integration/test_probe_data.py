@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DATA through the probe against a real private Postfix (issue 11, item 6): line endings,
 dot-stuffing, BODY=8BITMIME / SMTPUTF8 when needed and offered, a clear error when needed
 and not offered (the listener hides the keyword with smtpd_discard_ehlo_keywords)."""

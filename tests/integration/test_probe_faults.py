@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Faults: each case ends as an error with a clear message inside its timeout, and the
 other cases go on. Server-side faults come from FakeSmtpFaultServer (fault injection only);
 the healthy cases in the same run go to the real private Postfix."""

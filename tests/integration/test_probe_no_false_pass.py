@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Issue 11: the probe never gives a false pass. One test (or more) per numbered defect;
 each failed before the fix. Real private Postfix (rules_postfix) wherever Postfix can show
 it; the FAKE fault server (fake_smtp_fault_server) only for desync, 421 and hostile reply

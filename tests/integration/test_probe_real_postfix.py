@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The probe against a real, private Postfix instance (3.7 on Debian 12, 3.10 on Debian 13) (tests/harness/private_postfix.py).
 
 Every identity a test sends is unique to that test, so log lines and policy requests can be

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Property (issue 11): for generated identities and expectations, over a real private
 Postfix with client, HELO, sender and recipient rules (rules_postfix), the module's verdict
 equals what Postfix logged for that session, and its replies equal swaks' for the same

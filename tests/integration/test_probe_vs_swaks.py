@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """On a shared case set, the module's verdicts equal what swaks (Debian's package) sees."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Property (issue 11): for arbitrary strings in every field, the bytes on the wire are
 exactly the intended commands - one per line, CRLF, nothing else - or the input is refused
 with an error naming the field before any connection.

@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The many-hosts lab: Linux network namespaces on one bridge, each "host" with its own
 TEST-NET address (198.51.100.0/24) and its own sshd (Debian's openssh-server, own host key,
 own config, listening only on that address, root login with the lab key).

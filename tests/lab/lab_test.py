@@ -1,5 +1,6 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """make lab-test HOSTS=N: lab up -> scenario over ssh -> the same over paramiko (a second
 run: changed=0 on every host) -> faults (an unreachable client, an edge mx does not
 authorize) -> checks on a copy of mx's maillog -> lab down. The last line printed is one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The stub resolver's answer: NXDOMAIN with the query's id and question."""
 
 from __future__ import annotations
