@@ -23,13 +23,14 @@ description:
     handler to act on.
 author:
   - mailops.xclient contributors (@mailops)
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.config_edit
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.backup
 attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
   diff_mode:
-    support: full
-    description: Shows C(main.cf) / C(master.cf) before and after.
+    details: Shows C(main.cf) / C(master.cf) before and after.
 options:
   name:
     description:
@@ -56,15 +57,6 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
-  config_dir:
-    description: Postfix configuration directory; another one than the default serves a
-      private instance.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
-    type: bool
-    default: false
 notes:
   - Two runs on one host at the same time are serialized by a lock on O(config_dir).
   - "Before anything is written, a pre-flight check refuses values Postfix would die of

@@ -25,16 +25,17 @@ description:
     XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+  - mailops.xclient.config_dir
 attributes:
   check_mode:
     support: full
-    description: Changes nothing, in any mode.
+    details: Only reads, in any mode.
+  diff_mode:
+    details: Nothing changes, so there is no diff.
 options:
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
   login_expected:
     description:
       - Listeners (C(NAME/TYPE)) that receive XCLIENT LOGIN from a proxy. The LOGIN pitfall

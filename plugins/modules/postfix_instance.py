@@ -28,18 +28,17 @@ description:
     host booted with systemd, else C(postfix -c CONFIG_DIR start|stop|reload).
 author:
   - mailops.xclient contributors (@mailops)
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+  - mailops.xclient.config_dir
 attributes:
   check_mode:
     support: full
-    description: Changes nothing and says what it would do.
+    details: Changes nothing and says what it would do.
   diff_mode:
-    support: none
-    description: Reports no diff; the config modules show the file changes.
+    details: Reports no diff; the config modules show the file changes.
 options:
-  config_dir:
-    description: Postfix configuration directory of the instance.
-    type: path
-    default: /etc/postfix
   state:
     description:
       - V(started) starts Postfix when it is not running (no change when it runs);

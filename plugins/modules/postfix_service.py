@@ -16,13 +16,14 @@ description:
     C(main.cf) and C(master.cf) byte for byte.
 author:
   - mailops.xclient contributors (@mailops)
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.config_edit
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.backup
 attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
   diff_mode:
-    support: full
-    description: Shows C(master.cf) before and after.
+    details: Shows C(master.cf) before and after.
 options:
   name:
     description:
@@ -88,14 +89,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
-    type: bool
-    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that

@@ -18,13 +18,15 @@ description:
     the one used to reach the server.
 author:
   - mailops.xclient contributors (@mailops)
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
 attributes:
   check_mode:
     support: full
-    description: Only reads.
+    details: Only reads.
   diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+    details: Nothing changes, so there is no diff.
 options:
   destination:
     description: The server's IP address.

@@ -34,13 +34,14 @@ description:
     atomic replacement, C(postfix check), byte-for-byte rollback on failure.
 author:
   - mailops.xclient contributors (@mailops)
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.config_edit
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.backup
 attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
   diff_mode:
-    support: full
-    description: Shows C(main.cf) / C(master.cf) before and after.
+    details: Shows C(main.cf) / C(master.cf) before and after.
 options:
   hosts:
     description:
@@ -76,14 +77,6 @@ options:
       - Allow patterns that authorize a wide slice of the world - C(0.0.0.0/0), C(::/0),
         C(static:) tables, IPv4 networks wider than /16, IPv6 wider than /48, a whole
         top-level C(.domain), also inside a C(/file/name) list.
-    type: bool
-    default: false
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
     type: bool
     default: false
 seealso:

@@ -27,7 +27,16 @@ description:
     identity that would be used.
 author:
   - mailops.xclient contributors (@mailops)
-attributes: {}
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is sent and nothing removed; each message's result shows the identity
+      that would be used.
+  diff_mode:
+    details: Sends messages and removes files; there is no diff.
 options:
   path:
     description: A message file (RFC 5322) or a Maildir (with C(new/) and C(cur/)).
@@ -77,8 +86,6 @@ options:
     description: Fail the task when a message is not accepted (rejected, deferred or an error).
     type: bool
     default: true
-notes:
-  - Supports check mode (a dry run).
 seealso:
   - module: mailops.xclient.xclient_probe
 """

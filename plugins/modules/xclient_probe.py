@@ -27,8 +27,16 @@ description:
     with a per-case table of what was expected and what the server answered.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment: []
-attributes: {}
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+attributes:
+  check_mode:
+    support: full
+    details: Never changes anything. In check mode the cases run as usual, but no message
+      is sent - a case's C(DATA) stage is skipped.
+  diff_mode:
+    details: Nothing changes, so there is no diff.
 options:
   server:
     description: Host name or IP address of the SMTP server to probe.
