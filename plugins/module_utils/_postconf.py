@@ -209,19 +209,14 @@ class Postconf:
         self.postconf_bin = postconf
         self.postfix_bin = postfix
 
-    def _postconf(self, *args: str, check_warnings: bool = False) -> str:
+    def _postconf(self, *args: str) -> str:
         argv = [self.postconf_bin, "-c", self.config_dir] + list(args)
         rc, out, err = self.run(argv)
         if rc != 0:
             raise PostconfError(f"{' '.join(argv)} failed: {(err or out).strip()}")
-        if check_warnings and "warning:" in err:
-            raise PostconfError(err.strip())
         return out
 
     # ------------------------------------------------------------------ main.cf
-    def version(self) -> str:
-        return self._postconf("-h", "mail_version").strip()
-
     def unknown(self, names: List[str]) -> List[str]:
         """Which of these parameters Postfix does not know; one postconf call for all.
 
@@ -238,9 +233,6 @@ class Postconf:
 
     def effective(self, name: str) -> str:
         return self._postconf("-h", name).rstrip("\n")
-
-    def default(self, name: str) -> str:
-        return self._postconf("-d", "-h", name).rstrip("\n")
 
     def explicit(self, name: str) -> Optional[str]:
         """The value set in main.cf, or None when main.cf does not set it."""

@@ -1,7 +1,12 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a Postfix configuration means for XCLIENT: facts per smtpd listener, and the
-pitfall findings (xclient-reference.md section 5).
+pitfall findings: loopback authorized for IPv4 but not IPv6, XCLIENT authorized beyond
+single hosts on a listener reachable from outside, postscreen in front, the XCLIENT keyword
+discarded, a LOGIN that Postfix before 3.7.12, 3.8.7, 3.9.1 and 3.10 ignores for
+permit_sasl_authenticated unless SASL is on for the listener, smtpd_forbid_unauth_pipelining
+(yes by default from 3.10) behind a proxy, and permit_sasl_authenticated open to any XCLIENT
+LOGIN.
 
 ``gather`` asks postconf; ``findings`` is a pure function of those facts.
 """
