@@ -289,7 +289,9 @@ class Postconf:
             if len(fields) < 8:
                 continue
             args = split_entry_args(fields[8]) if len(fields) > 8 else []
-            entries.append(ServiceEntry(*fields[:8], args=args))
+            name, type_, private, unpriv, chroot, wakeup, maxproc, command = fields[:8]
+            entries.append(ServiceEntry(name, type_, private, unpriv, chroot, wakeup, maxproc,
+                                        command, args=args))
         by_key = {e.key: e for e in entries}
         for line in self._postconf("-P").splitlines():
             key, sep, value = line.partition(" = ")

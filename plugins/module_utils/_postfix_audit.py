@@ -45,7 +45,7 @@ def login_ignored_without_sasl(version: str) -> bool:
     v = v + (0,) * (3 - len(v))
     if v < (3, 7, 0):
         return v >= (2, 9, 0)
-    fixed = {(3, 7): 12, (3, 8): 7, (3, 9): 1}
+    fixed: Dict[Tuple[int, ...], int] = {(3, 7): 12, (3, 8): 7, (3, 9): 1}
     if v[:2] in fixed:
         return v[2] < fixed[v[:2]]
     return False

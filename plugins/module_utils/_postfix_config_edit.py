@@ -110,7 +110,7 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
                 preflight: Optional[Callable[[Postconf, Postconf], None]] = None,
-                before_write: Optional[Callable[[Postconf], None]] = None
+                before_write: Optional[Callable[[Postconf], object]] = None
                 ) -> EditResult:
     """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
 

@@ -204,7 +204,7 @@ class SmtpSession:
                               f" {self.host}:{self.port}") from None
         except OSError as exc:
             raise SmtpConnectError(f"cannot connect to {self.host}:{self.port}"
-                                   f"{' from ' + self.source_address if source else ''}:"
+                                   f"{' from ' + source[0] if source else ''}:"
                                    f" {exc.strerror or exc}") from None
         local = self.sock.getsockname()
         self._log("--", f"connected to {self.host}:{self.port} from {local[0]}:{local[1]}")
@@ -228,7 +228,7 @@ class SmtpSession:
         except (ssl.SSLError, OSError) as exc:
             raise SmtpTlsError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") \
                 from None
-        self._log("--", f"TLS established ({self.sock.version()})")  # type: ignore[attr-defined]
+        self._log("--", f"TLS established ({self.sock.version()})")
 
     def _readline(self, what: str) -> str:
         sock = self._connected()

@@ -126,7 +126,8 @@ reload_needed:
   returned: always
   type: bool
 restart_needed:
-  description: The change needs C(postfix stop; postfix start) (C(inet_interfaces), C(inet_protocols), ...).
+  description: The change needs C(postfix stop; postfix start) (C(inet_interfaces),
+    C(inet_protocols), ...).
   returned: always
   type: bool
 backup_file:

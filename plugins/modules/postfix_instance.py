@@ -167,7 +167,8 @@ def main() -> None:
     systemctl = module.get_bin_path("systemctl", required=True) if systemd else None
     postmap = module.get_bin_path("postmap", opt_dirs=["/usr/sbin"])
     try:
-        result = manage(Controls(real, systemctl, postmap), p["state"], check_mode=module.check_mode,
+        result = manage(Controls(real, systemctl, postmap), p["state"],
+                        check_mode=module.check_mode,
                         timeout=p["timeout"], wait_listeners=p["wait_listeners"],
                         rollback=p["rollback"])
     except InstanceError as exc:

@@ -135,6 +135,7 @@ backup_file:
 """
 
 import os
+from typing import Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
@@ -237,7 +238,7 @@ def main() -> None:
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
 
-    lists = {}
+    lists: Dict[str, List[str]] = {}
 
     def edit(pc) -> None:
         # Read, merge and write under the lock, on the work copy: a concurrent run that

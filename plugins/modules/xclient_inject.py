@@ -139,7 +139,6 @@ summary:
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UNPARSED_CHOICES,
     Target,

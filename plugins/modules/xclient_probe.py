@@ -115,7 +115,8 @@ options:
             type: raw
             aliases: [NAME]
           addr:
-            description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or C([UNAVAILABLE]).
+            description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or
+              C([UNAVAILABLE]).
             type: raw
             aliases: [ADDR]
           port:
@@ -333,7 +334,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     ATTRIBUTES,
 )
-
 
 # Above this many cases the result's invocation shows their number, not the cases.
 INVOCATION_CASES_MAX = 100
