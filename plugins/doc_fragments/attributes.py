@@ -6,8 +6,8 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     """The attributes every module of the collection documents. A module adds its own
-    C(support) (and C(details)) for C(check_mode) and C(diff_mode), or takes one of the
-    sections below."""
+    C(support) (and C(details)) for C(check_mode) and C(diff_mode), or takes a section
+    below, or config_dir.EDIT."""
 
     # The descriptions of the attributes; every module extends this one.
     DOCUMENTATION = r"""
@@ -24,18 +24,19 @@ attributes:
     platforms: posix
 """
 
-    # A module that edits main.cf / master.cf through mailops.xclient's safe edit path.
-    CONFIG_EDIT = r"""
+    # A module that only reads.
+    READ_ONLY = r"""
 options: {}
 attributes:
   check_mode:
     support: full
-    details: Predicts the change without writing.
+    details: Only reads.
   diff_mode:
-    support: full
+    support: none
+    details: Nothing changes, so there is no diff.
 """
 
-    # A module that changes no file: it reads, or acts on something a diff cannot show.
+    # A module that changes something a diff cannot show; it documents its own details.
     NO_DIFF = r"""
 options: {}
 attributes:

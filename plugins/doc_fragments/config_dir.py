@@ -6,7 +6,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     """The Postfix configuration directory option (module_utils._module_glue.CONFIG_DIR_SPEC)
-    and, for the modules that edit it, the backup option (BACKUP_SPEC)."""
+    and, for the modules that edit the files in it, the backup option (BACKUP_SPEC)."""
 
     DOCUMENTATION = r"""
 options:
@@ -17,11 +17,19 @@ options:
     default: /etc/postfix
 """
 
-    # The modules that edit main.cf / master.cf.
-    BACKUP = r"""
+    # The modules that edit main.cf / master.cf through the safe edit path
+    # (module_utils._module_glue.apply_edit): the backup option and their check/diff support.
+    EDIT = r"""
 options:
   backup:
     description: Keep a timestamped copy of each file that changes.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+    details: Predicts the change without writing.
+  diff_mode:
+    support: full
+    details: Shows each file that changes (C(main.cf), C(master.cf)) before and after.
 """

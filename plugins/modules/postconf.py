@@ -23,14 +23,6 @@ description:
     handler to act on.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.config_edit
-  - mailops.xclient.config_dir
-  - mailops.xclient.config_dir.backup
-attributes:
-  diff_mode:
-    details: Shows C(main.cf) / C(master.cf) before and after.
 options:
   name:
     description:
@@ -57,6 +49,10 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 notes:
   - Two runs on one host at the same time are serialized by a lock on O(config_dir).
   - "Before anything is written, a pre-flight check refuses values Postfix would die of

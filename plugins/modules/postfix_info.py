@@ -25,16 +25,6 @@ description:
     XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.no_diff
-  - mailops.xclient.config_dir
-attributes:
-  check_mode:
-    support: full
-    details: Only reads, in any mode.
-  diff_mode:
-    details: Nothing changes, so there is no diff.
 options:
   login_expected:
     description:
@@ -48,6 +38,10 @@ options:
     type: str
     choices: [never, error, warning]
     default: never
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
+  - mailops.xclient.config_dir
 """
 
 EXAMPLES = r"""

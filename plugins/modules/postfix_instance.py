@@ -28,10 +28,6 @@ description:
     host booted with systemd, else C(postfix -c CONFIG_DIR start|stop|reload).
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.no_diff
-  - mailops.xclient.config_dir
 attributes:
   check_mode:
     support: full
@@ -67,6 +63,10 @@ options:
     type: str
     choices: [auto, systemd, command]
     default: auto
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+  - mailops.xclient.config_dir
 seealso:
   - module: mailops.xclient.postfix_service
   - module: mailops.xclient.postconf

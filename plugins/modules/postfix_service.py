@@ -16,14 +16,6 @@ description:
     C(main.cf) and C(master.cf) byte for byte.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.config_edit
-  - mailops.xclient.config_dir
-  - mailops.xclient.config_dir.backup
-attributes:
-  diff_mode:
-    details: Shows C(master.cf) before and after.
 options:
   name:
     description:
@@ -96,6 +88,10 @@ options:
         exits on reload when it cannot bind.
     type: bool
     default: false
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 notes:
   - "Defaults per O(type) (columns left out): C(inet) - private C(n), unprivileged C(-)
     (y), chroot C(-), wakeup C(-) (never), maxproc C(-) (C(default_process_limit));

@@ -18,15 +18,6 @@ description:
     the one used to reach the server.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.no_diff
-attributes:
-  check_mode:
-    support: full
-    details: Only reads.
-  diff_mode:
-    details: Nothing changes, so there is no diff.
 options:
   destination:
     description: The server's IP address.
@@ -36,6 +27,9 @@ options:
     description: The server's port (matters only with policy routing by port).
     type: int
     default: 25
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
 seealso:
   - module: mailops.xclient.xclient_hosts
 """

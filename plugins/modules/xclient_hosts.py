@@ -34,14 +34,6 @@ description:
     atomic replacement, C(postfix check), byte-for-byte rollback on failure.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.config_edit
-  - mailops.xclient.config_dir
-  - mailops.xclient.config_dir.backup
-attributes:
-  diff_mode:
-    details: Shows C(main.cf) / C(master.cf) before and after.
 options:
   hosts:
     description:
@@ -79,6 +71,10 @@ options:
         top-level C(.domain), also inside a C(/file/name) list.
     type: bool
     default: false
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 seealso:
   - module: mailops.xclient.postconf
   - module: mailops.xclient.postfix_info

@@ -27,9 +27,6 @@ description:
     identity that would be used.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.no_diff
 attributes:
   check_mode:
     support: full
@@ -86,6 +83,9 @@ options:
     description: Fail the task when a message is not accepted (rejected, deferred or an error).
     type: bool
     default: true
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
 seealso:
   - module: mailops.xclient.xclient_probe
 """

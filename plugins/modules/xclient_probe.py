@@ -27,16 +27,11 @@ description:
     with a per-case table of what was expected and what the server answered.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment:
-  - mailops.xclient.attributes
-  - mailops.xclient.attributes.no_diff
 attributes:
   check_mode:
     support: full
     details: Never changes anything. In check mode the cases run as usual, but no message
       is sent - a case's C(DATA) stage is skipped.
-  diff_mode:
-    details: Nothing changes, so there is no diff.
 options:
   server:
     description: Host name or IP address of the SMTP server to probe.
@@ -206,6 +201,9 @@ options:
           - A C(421) reply at any stage ends the case at once; it passes only when that
             stage expects exactly V(421).
         type: dict
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
 notes:
   - Check mode is supported; probes change nothing, and C(DATA) is skipped.
   - The probing host must be in C(smtpd_authorized_xclient_hosts) of the listener for
