@@ -6,10 +6,8 @@
 #   - galaxy-importer on the built tarball: fails on any WARNING or ERROR it prints;
 #   - the tarball holds no test, build or development files.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-link="$here/build/source-collections/ansible_collections/mailops/xclient"
-mkdir -p "$(dirname "$link")"
-[ -e "$link" ] || ln -s "$here" "$link"
+# shellcheck source=scripts/source-link.sh
+. "$(dirname "$0")/source-link.sh"
 out=$(mktemp -d /tmp/xclient-release.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 

@@ -2,13 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # mypy and ruff (configured in pyproject.toml) on plugins/ (module_utils, modules, filter,
 # test) and tests/harness. Exits non-zero on any finding. mypy imports the collection as
-# ansible_collections.mailops.xclient: build/source-collections/ansible_collections/
-# mailops/xclient is a link to this tree, as scripts/lint.sh makes it.
+# ansible_collections.mailops.xclient, through the link scripts/source-link.sh makes.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-link="$here/build/source-collections/ansible_collections/mailops/xclient"
-mkdir -p "$(dirname "$link")"
-[ -e "$link" ] || ln -s "$here" "$link"
+# shellcheck source=scripts/source-link.sh
+. "$(dirname "$0")/source-link.sh"
 cd "$here"
 pkg=ansible_collections.mailops.xclient.plugins
 harness=()
