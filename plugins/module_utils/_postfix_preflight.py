@@ -150,7 +150,7 @@ def _resolve(host: str) -> List[str]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except OSError:
         return []
-    return sorted({ipaddress.ip_address(str(i[4][0]).split("%")[0]).compressed for i in infos})
+    return sorted({ipaddress.ip_address(str(i[4][0]).partition("%")[0]).compressed for i in infos})
 
 
 def interface_addresses(inet_interfaces: str, inet_protocols: str) -> List[str]:
