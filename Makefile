@@ -23,6 +23,7 @@ demo-probe-matrix:
 test: deps
 	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
 	bash scripts/sanity.sh
+	bash scripts/typecheck.sh
 	bash scripts/release-checks.sh
 
 # The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after

@@ -4,10 +4,8 @@
 # Ansible finds the collection: build/source-collections/ansible_collections/mailops/xclient
 # is a link to this tree.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-link="$here/build/source-collections/ansible_collections/mailops/xclient"
-mkdir -p "$(dirname "$link")"
-[ -e "$link" ] || ln -s "$here" "$link"
+# shellcheck source=scripts/source-link.sh
+. "$(dirname "$0")/source-link.sh"
 cd "$link"
 # ansible-lint installs the collection it lints under ANSIBLE_HOME: keep that out of ~/.ansible.
 ANSIBLE_HOME="$here/build/ansible-home" ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" \

@@ -6,10 +6,8 @@
 #   - galaxy-importer on the built tarball: fails on any WARNING or ERROR it prints;
 #   - the tarball holds no test, build or development files.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-link="$here/build/source-collections/ansible_collections/mailops/xclient"
-mkdir -p "$(dirname "$link")"
-[ -e "$link" ] || ln -s "$here" "$link"
+# shellcheck source=scripts/source-link.sh
+. "$(dirname "$0")/source-link.sh"
 out=$(mktemp -d /tmp/xclient-release.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
@@ -22,7 +20,7 @@ ansible-galaxy collection build --output-path "$out" "$here" >/dev/null
 tarball=$(ls "$out"/mailops-xclient-*.tar.gz)
 files=$(tar -tzf "$tarball" | grep -cv '/$')
 echo "release-checks: $(basename "$tarball"): $files files, $(du -k "$tarball" | cut -f1) KiB"
-stray=$(tar -tzf "$tarball" | grep -E '^(tests|scripts|build|benchmarks|playbooks|requirements|\.venv)/|^(Makefile|BENCHMARKS\.md)$' || true)
+stray=$(tar -tzf "$tarball" | grep -E '^(tests|scripts|build|benchmarks|playbooks|requirements|\.venv)/|^(Makefile|BENCHMARKS\.md|pyproject\.toml)$' || true)
 [ -z "$stray" ] || { echo "release-checks: the tarball ships development files:"; echo "$stray"; exit 1; }
 
 (cd "$out" && python -m galaxy_importer.main "$tarball") >"$out/importer.log" 2>&1 || {

@@ -23,7 +23,9 @@ options:
 EXAMPLES = r"""
 - name: Errors as results
   ansible.builtin.debug:
-    msg: "{{ info.findings | selectattr('severity', 'equalto', 'error') | map('mailops.xclient.finding_result') }}"
+    msg: >-
+      {{ info.findings | selectattr('severity', 'equalto', 'error')
+      | map('mailops.xclient.finding_result') }}
 """
 
 RETURN = r"""

@@ -60,7 +60,7 @@ def _detail(row):
     stages = row.get("stages") or {}
     if row.get("mismatches"):
         xc = stages.get("xclient") or {}
-        note = XCLIENT_OUTCOMES.get(xc.get("outcome"))
+        note = XCLIENT_OUTCOMES.get(xc.get("outcome") or "")
         explain = any(m.startswith("xclient:") for m in row["mismatches"]) and note
         return "; ".join(row["mismatches"]) + (f" ({xc['outcome']}: {note})" if explain
                                                else "")

@@ -261,8 +261,7 @@ def _dialogue(session: SmtpSession, prepared, identity: Identity, commands: List
         else:
             refused[rcpt] = reply.render()
     if not accepted:
-        first = next(iter(refused.values()))
-        return Delivery("rejected", "rcpt", first, refused=refused)
+        return Delivery("rejected", "rcpt", next(iter(refused.values())), refused=refused)
     first, final = session.data(prepared)
     reply = final if final is not None else first
     if reply.klass != 2:

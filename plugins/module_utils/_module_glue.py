@@ -46,7 +46,7 @@ def postconf_for(module, config_dir: str) -> Postconf:
 
 
 def apply_edit(module, real: Postconf, edit: Callable[[Postconf], None], backup: bool,
-               field: Optional[Callable[[Locator], str]] = None,
+               field: Optional[Callable[[Locator], Optional[str]]] = None,
                allow_unbound: bool = False) -> EditResult:
     """The safe edit with the pre-flight check; ``field`` names a problem's field in the
     module's own terms (None: the generic master.cf / main.cf wording)."""

@@ -210,19 +210,14 @@ class Postconf:
         self.postconf_bin = postconf
         self.postfix_bin = postfix
 
-    def _postconf(self, *args: str, check_warnings: bool = False) -> str:
+    def _postconf(self, *args: str) -> str:
         argv = [self.postconf_bin, "-c", self.config_dir] + list(args)
         rc, out, err = self.run(argv)
         if rc != 0:
             raise PostconfError(f"{' '.join(argv)} failed: {(err or out).strip()}")
-        if check_warnings and "warning:" in err:
-            raise PostconfError(err.strip())
         return out
 
     # ------------------------------------------------------------------ main.cf
-    def version(self) -> str:
-        return self._postconf("-h", "mail_version").strip()
-
     def unknown(self, names: List[str]) -> List[str]:
         """Which of these parameters Postfix does not know; one postconf call for all.
 
@@ -239,9 +234,6 @@ class Postconf:
 
     def effective(self, name: str) -> str:
         return self._postconf("-h", name).rstrip("\n")
-
-    def default(self, name: str) -> str:
-        return self._postconf("-d", "-h", name).rstrip("\n")
 
     def explicit(self, name: str) -> Optional[str]:
         """The value set in main.cf, or None when main.cf does not set it."""
@@ -298,7 +290,9 @@ class Postconf:
             if len(fields) < 8:
                 continue
             args = split_entry_args(fields[8]) if len(fields) > 8 else []
-            entries.append(ServiceEntry(*fields[:8], args=args))
+            name, type_, private, unpriv, chroot, wakeup, maxproc, command = fields[:8]
+            entries.append(ServiceEntry(name, type_, private, unpriv, chroot, wakeup, maxproc,
+                                        command, args=args))
         by_key = {e.key: e for e in entries}
         for line in self._postconf("-P").splitlines():
             key, sep, value = line.partition(" = ")

@@ -2,7 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What a Postfix configuration means for XCLIENT: facts per smtpd listener, and the
-pitfall findings (xclient-reference.md section 5).
+pitfall findings: loopback authorized for IPv4 but not IPv6, XCLIENT authorized beyond
+single hosts on a listener reachable from outside, postscreen in front, the XCLIENT keyword
+discarded, a LOGIN that Postfix before 3.7.12, 3.8.7, 3.9.1 and 3.10 ignores for
+permit_sasl_authenticated unless SASL is on for the listener, smtpd_forbid_unauth_pipelining
+(yes by default from 3.10) behind a proxy, and permit_sasl_authenticated open to any XCLIENT
+LOGIN.
 
 ``gather`` asks postconf; ``findings`` is a pure function of those facts.
 """
@@ -41,7 +46,7 @@ def login_ignored_without_sasl(version: str) -> bool:
     v = v + (0,) * (3 - len(v))
     if v < (3, 7, 0):
         return v >= (2, 9, 0)
-    fixed = {(3, 7): 12, (3, 8): 7, (3, 9): 1}
+    fixed: Dict[Tuple[int, ...], int] = {(3, 7): 12, (3, 8): 7, (3, 9): 1}
     if v[:2] in fixed:
         return v[2] < fixed[v[:2]]
     return False

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import difflib
 import fcntl
 import os
 import shutil
@@ -93,15 +92,6 @@ def make_diff(config_dir: str, before: Dict[str, Optional[bytes]],
     return diff
 
 
-def unified(diff: List[Dict[str, str]]) -> str:
-    """The diff as unified text (for messages and tests)."""
-    out: List[str] = []
-    for d in diff:
-        out.extend(difflib.unified_diff(d["before"].splitlines(True), d["after"].splitlines(True),
-                                        d["before_header"], d["after_header"]))
-    return "".join(out)
-
-
 def _remove_stale_work_dirs(config_dir: str) -> None:
     # Called under the lock: any work dir left now belongs to a run that was killed.
     for entry in os.listdir(config_dir):
@@ -120,9 +110,8 @@ def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name:
 def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
-                validate: bool = True,
                 preflight: Optional[Callable[[Postconf, Postconf], None]] = None,
-                before_write: Optional[Callable[[Postconf], None]] = None
+                before_write: Optional[Callable[[Postconf], object]] = None
                 ) -> EditResult:
     """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
 
@@ -167,11 +156,10 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
             try:
                 for name in changed_files:
                     atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
-                if validate:
-                    ok, said = real.check()
-                    if not ok:
-                        raise ConfigEditError(f"postfix check rejected the change, so"
-                                              f" main.cf and master.cf were restored: {said}")
+                ok, said = real.check()
+                if not ok:
+                    raise ConfigEditError(f"postfix check rejected the change, so"
+                                          f" main.cf and master.cf were restored: {said}")
             except BaseException:
                 for name in changed_files:
                     original = before[name]

@@ -33,7 +33,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     split_list,
@@ -151,7 +151,7 @@ def _resolve(host: str) -> List[str]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except OSError:
         return []
-    return sorted({ipaddress.ip_address(i[4][0].split("%")[0]).compressed for i in infos})
+    return sorted({ipaddress.ip_address(str(i[4][0]).partition("%")[0]).compressed for i in infos})
 
 
 def interface_addresses(inet_interfaces: str, inet_protocols: str) -> List[str]:
@@ -217,7 +217,7 @@ def _proc_listeners() -> List[Tuple[str, int, str]]:
             # /proc prints the address as host-order 32-bit words
             raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
             addr = ipaddress.ip_address(raw)
-            if v6 and addr.ipv4_mapped:
+            if v6 and isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
                 addr = addr.ipv4_mapped
             out.append((addr.compressed, int(hexport, 16), fields[9]))
     return out
@@ -318,7 +318,7 @@ def _entry_problems(entry: ServiceEntry, daemon_dir: str) -> List[Problem]:
     return out
 
 
-def _changed_values(before: Dict[str, Optional[str]], after: Dict[str, Optional[str]]
+def _changed_values(before: Mapping[str, Optional[str]], after: Mapping[str, Optional[str]]
                     ) -> Dict[str, str]:
     return {k: v for k, v in after.items() if v is not None and before.get(k) != v}
 

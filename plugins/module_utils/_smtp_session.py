@@ -139,9 +139,8 @@ def reply_fits(verb: Optional[str], code: int) -> bool:
     return False
 
 
-def make_tls_context(validate_certs: bool = True, ca_file: Optional[str] = None,
-                     client_cert: Optional[str] = None,
-                     client_key: Optional[str] = None) -> ssl.SSLContext:
+def make_tls_context(validate_certs: bool = True,
+                     ca_file: Optional[str] = None) -> ssl.SSLContext:
     """A client TLS context: certificate and name verification on unless told otherwise."""
     if ca_file is not None:
         # A FIFO or a device would block the load forever: only a regular file.
@@ -151,8 +150,6 @@ def make_tls_context(validate_certs: bool = True, ca_file: Optional[str] = None,
     if not validate_certs:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    if client_cert:
-        context.load_cert_chain(client_cert, client_key)
     return context
 
 
@@ -177,7 +174,6 @@ class SmtpSession:
         self.deadline = time.monotonic() + timeout
         self.sock: Optional[socket.socket] = None
         self._buf = b""
-        self.tls_active = False
         # EHLO keywords (upper case) of the last successful EHLO; {} after HELO or none.
         self.keywords: Dict[str, List[str]] = {}
 
@@ -209,7 +205,7 @@ class SmtpSession:
                               f" {self.host}:{self.port}") from None
         except OSError as exc:
             raise SmtpConnectError(f"cannot connect to {self.host}:{self.port}"
-                                   f"{' from ' + self.source_address if source else ''}:"
+                                   f"{' from ' + source[0] if source else ''}:"
                                    f" {exc.strerror or exc}") from None
         local = self.sock.getsockname()
         self._log("--", f"connected to {self.host}:{self.port} from {local[0]}:{local[1]}")
@@ -233,8 +229,7 @@ class SmtpSession:
         except (ssl.SSLError, OSError) as exc:
             raise SmtpTlsError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") \
                 from None
-        self.tls_active = True
-        self._log("--", f"TLS established ({self.sock.version()})")  # type: ignore[attr-defined]
+        self._log("--", f"TLS established ({self.sock.version()})")
 
     def _readline(self, what: str) -> str:
         sock = self._connected()

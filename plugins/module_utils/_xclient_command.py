@@ -222,7 +222,8 @@ def build_commands(attrs: Mapping[str, str]) -> List[str]:
     for command in commands:
         if len(command) + 2 > MAX_COMMAND:
             raise XclientValueError(
-                "xclient", f"HELO, PROTO, LOGIN, NAME, REVERSE_NAME and ADDR take {len(command) + 2}"
+                "xclient", "HELO, PROTO, LOGIN, NAME, REVERSE_NAME and ADDR take"
+                f" {len(command) + 2}"
                 f" octets as one XCLIENT command; the limit is {MAX_COMMAND}. Shorten them:"
                 " they cannot be split, smtpd resets HELO and LOGIN when a later XCLIENT"
                 " omits them")

@@ -24,13 +24,6 @@ description:
     handler to act on.
 author:
   - mailops.xclient contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
-  diff_mode:
-    support: full
-    description: Shows C(main.cf) / C(master.cf) before and after.
 options:
   name:
     description:
@@ -57,15 +50,10 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
-  config_dir:
-    description: Postfix configuration directory; another one than the default serves a
-      private instance.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 notes:
   - Two runs on one host at the same time are serialized by a lock on O(config_dir).
   - "Before anything is written, a pre-flight check refuses values Postfix would die of
@@ -135,7 +123,8 @@ reload_needed:
   returned: always
   type: bool
 restart_needed:
-  description: The change needs C(postfix stop; postfix start) (C(inet_interfaces), C(inet_protocols), ...).
+  description: The change needs C(postfix stop; postfix start) (C(inet_interfaces),
+    C(inet_protocols), ...).
   returned: always
   type: bool
 backup_file:

@@ -26,16 +26,7 @@ description:
     XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment: []
-attributes:
-  check_mode:
-    support: full
-    description: Changes nothing, in any mode.
 options:
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
   login_expected:
     description:
       - Listeners (C(NAME/TYPE)) that receive XCLIENT LOGIN from a proxy. The LOGIN pitfall
@@ -48,6 +39,10 @@ options:
     type: str
     choices: [never, error, warning]
     default: never
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
+  - mailops.xclient.config_dir
 """
 
 EXAMPLES = r"""

@@ -32,15 +32,10 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Changes nothing and says what it would do.
+    details: Changes nothing and says what it would do.
   diff_mode:
-    support: none
-    description: Reports no diff; the config modules show the file changes.
+    details: Reports no diff; the config modules show the file changes.
 options:
-  config_dir:
-    description: Postfix configuration directory of the instance.
-    type: path
-    default: /etc/postfix
   state:
     description:
       - V(started) starts Postfix when it is not running (no change when it runs);
@@ -69,6 +64,10 @@ options:
     type: str
     choices: [auto, systemd, command]
     default: auto
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
+  - mailops.xclient.config_dir
 seealso:
   - module: mailops.xclient.postfix_service
   - module: mailops.xclient.postconf
@@ -169,7 +168,8 @@ def main() -> None:
     systemctl = module.get_bin_path("systemctl", required=True) if systemd else None
     postmap = module.get_bin_path("postmap", opt_dirs=["/usr/sbin"])
     try:
-        result = manage(Controls(real, systemctl, postmap), p["state"], check_mode=module.check_mode,
+        result = manage(Controls(real, systemctl, postmap), p["state"],
+                        check_mode=module.check_mode,
                         timeout=p["timeout"], wait_listeners=p["wait_listeners"],
                         rollback=p["rollback"])
     except InstanceError as exc:

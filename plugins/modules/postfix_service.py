@@ -17,13 +17,6 @@ description:
     C(main.cf) and C(master.cf) byte for byte.
 author:
   - mailops.xclient contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
-  diff_mode:
-    support: full
-    description: Shows C(master.cf) before and after.
 options:
   name:
     description:
@@ -89,14 +82,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
-    type: bool
-    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that
@@ -104,6 +89,10 @@ options:
         exits on reload when it cannot bind.
     type: bool
     default: false
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 notes:
   - "Defaults per O(type) (columns left out): C(inet) - private C(n), unprivileged C(-)
     (y), chroot C(-), wakeup C(-) (never), maxproc C(-) (C(default_process_limit));

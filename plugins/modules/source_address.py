@@ -19,13 +19,6 @@ description:
     the one used to reach the server.
 author:
   - mailops.xclient contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: Only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
 options:
   destination:
     description: The server's IP address.
@@ -35,6 +28,9 @@ options:
     description: The server's port (matters only with policy routing by port).
     type: int
     default: 25
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
 seealso:
   - module: mailops.xclient.xclient_hosts
 """

@@ -35,13 +35,6 @@ description:
     atomic replacement, C(postfix check), byte-for-byte rollback on failure.
 author:
   - mailops.xclient contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: Predicts the change without writing.
-  diff_mode:
-    support: full
-    description: Shows C(main.cf) / C(master.cf) before and after.
 options:
   hosts:
     description:
@@ -79,14 +72,10 @@ options:
         top-level C(.domain), also inside a C(/file/name) list.
     type: bool
     default: false
-  config_dir:
-    description: Postfix configuration directory.
-    type: path
-    default: /etc/postfix
-  backup:
-    description: Keep a timestamped copy of each file that changes.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.config_dir
+  - mailops.xclient.config_dir.edit
 seealso:
   - module: mailops.xclient.postconf
   - module: mailops.xclient.postfix_info
@@ -143,6 +132,7 @@ backup_file:
 """
 
 import os
+from typing import Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
@@ -245,7 +235,7 @@ def main() -> None:
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
 
-    lists = {}
+    lists: Dict[str, List[str]] = {}
 
     def edit(pc) -> None:
         # Read, merge and write under the lock, on the work copy: a concurrent run that

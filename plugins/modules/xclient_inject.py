@@ -28,7 +28,13 @@ description:
     identity that would be used.
 author:
   - mailops.xclient contributors (@mailops)
-attributes: {}
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is sent and nothing removed; each message's result shows the identity
+      that would be used.
+  diff_mode:
+    details: Sends messages and removes files; there is no diff.
 options:
   path:
     description: A message file (RFC 5322) or a Maildir (with C(new/) and C(cur/)).
@@ -78,8 +84,9 @@ options:
     description: Fail the task when a message is not accepted (rejected, deferred or an error).
     type: bool
     default: true
-notes:
-  - Supports check mode (a dry run).
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.no_diff
 seealso:
   - module: mailops.xclient.xclient_probe
 """
@@ -133,7 +140,6 @@ summary:
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UNPARSED_CHOICES,
     Target,

@@ -28,8 +28,11 @@ description:
     with a per-case table of what was expected and what the server answered.
 author:
   - mailops.xclient contributors (@mailops)
-extends_documentation_fragment: []
-attributes: {}
+attributes:
+  check_mode:
+    support: full
+    details: Never changes anything. In check mode the cases run as usual, but no message
+      is sent - a case's C(DATA) stage is skipped.
 options:
   server:
     description: Host name or IP address of the SMTP server to probe.
@@ -108,7 +111,8 @@ options:
             type: raw
             aliases: [NAME]
           addr:
-            description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or C([UNAVAILABLE]).
+            description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or
+              C([UNAVAILABLE]).
             type: raw
             aliases: [ADDR]
           port:
@@ -198,6 +202,9 @@ options:
           - A C(421) reply at any stage ends the case at once; it passes only when that
             stage expects exactly V(421).
         type: dict
+extends_documentation_fragment:
+  - mailops.xclient.attributes
+  - mailops.xclient.attributes.read_only
 notes:
   - Check mode is supported; probes change nothing, and C(DATA) is skipped.
   - The probing host must be in C(smtpd_authorized_xclient_hosts) of the listener for
@@ -326,7 +333,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     ATTRIBUTES,
 )
-
 
 # Above this many cases the result's invocation shows their number, not the cases.
 INVOCATION_CASES_MAX = 100

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -35,9 +36,6 @@ sys.path.insert(0, os.path.join(ROOT, "build", "source-collections"))
 
 # conftest links the source tree as the collection
 import conftest  # noqa: E402,F401 pylint: disable=unused-import
-from private_postfix import PrivatePostfix, free_port  # noqa: E402
-from test_postfix_safety import REFUSED, Foreign, set_inline_list  # noqa: E402
-
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (  # noqa: E402
     Postconf,
 )
@@ -45,6 +43,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
     greeting,
     smtp_endpoints,
 )
+from private_postfix import PrivatePostfix, free_port  # noqa: E402
+from test_postfix_safety import REFUSED, Foreign, set_inline_list  # noqa: E402
 
 # Inputs that the old code wrote (or broke on) although they are not refusals now: the
 # README quick-start default, an inline table with nested braces, a pipe argv with -o.
@@ -195,7 +195,7 @@ def main():
     pristine = {n: open(os.path.join(inst.config_dir, n), "rb").read()
                 for n in ("main.cf", "master.cf")}
     rows = []
-    cases = [(c[0], c[1], c[2], c[4], None) for c in REFUSED] + \
+    cases: List[Tuple[Any, ...]] = [(c[0], c[1], c[2], c[4], None) for c in REFUSED] + \
         [(c[0], c[1], c[2], None, c[3]) for c in EXTRA]
     if opts.only:
         cases = [c for c in cases if c[0] in opts.only]

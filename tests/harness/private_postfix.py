@@ -216,7 +216,8 @@ class PrivatePostfix:
                 "check_reverse_client_hostname_access"
                 " inline:{ {rev-blocked.example = REJECT reverse name blocked by test policy} },",
                 "check_helo_access"
-                " inline:{ {bad-helo.example = REJECT helo bad-helo.example blocked by test policy} },",
+                " inline:{ {bad-helo.example = REJECT helo bad-helo.example"
+                " blocked by test policy} },",
                 "reject_unknown_client_hostname,",
                 "permit_mynetworks,",
                 "permit_sasl_authenticated,",

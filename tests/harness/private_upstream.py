@@ -249,7 +249,7 @@ class PrivateUpstream:
 
     def messages(self, user: str) -> List[str]:
         """Files in the user's Maildir (new/ and cur/)."""
-        found = []
+        found: List[str] = []
         for sub in ("new", "cur"):
             path = os.path.join(self.maildir(user), sub)
             if os.path.isdir(path):
@@ -274,7 +274,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv[0] == "stop":
         PrivateUpstream(base=base).stop()
         return 0
-    ports = dict(zip(("smtp", "pop3", "imap"), map(int, argv[2:]))) if len(argv) == 5 else {}
+    ports = (dict(zip(("smtp", "pop3", "imap"), map(int, argv[2:]), strict=True))
+             if len(argv) == 5 else {})
     upstream = PrivateUpstream(base=base, ports=ports).start()
     print(json.dumps(upstream.facts()))
     return 0
