@@ -40,6 +40,9 @@ unit: deps
 integration: deps
 	$(PYTHON) -m pytest -q tests/integration
 
+lint: deps
+	bash scripts/lint.sh
+
 sanity: deps
 	bash scripts/sanity.sh
 
@@ -61,12 +64,12 @@ bench-quick: deps
 # The many-hosts lab (tests/lab/lab.py): network namespaces on a bridge, TEST-NET addresses,
 # an sshd per host. `make lab` prints the inventory path; `make lab-stop` removes it all.
 HOSTS ?= 3
-lab:
+lab: deps
 	$(PYTHON) tests/lab/lab.py up --hosts $(HOSTS)
 
 lab-stop:
 	$(PYTHON) tests/lab/lab.py down
 
 # Lab up, the scenario over ssh and over paramiko, faults, checks, lab down; last line JSON.
-lab-test:
+lab-test: deps
 	$(PYTHON) tests/lab/lab_test.py --hosts $(HOSTS)

@@ -40,6 +40,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+    # Debian enables the daemons it installs; we only ever run private instances, so the
+    # ones this run installed stay off after a reboot too (systemd hosts only).
+    if [ -d /run/systemd/system ]; then
+        declare -A unit_of=([postfix]=postfix [nginx]=nginx [proxsmtp]=proxsmtp
+                            [dovecot-core]=dovecot [fetchmail]=fetchmail [openssh-server]=ssh)
+        for p in "${missing[@]}"; do
+            if [ -n "${unit_of[$p]:-}" ]; then
+                systemctl disable --quiet "${unit_of[$p]}" 2>/dev/null || true
+            fi
+        done
+    fi
 fi
 
 # Debian's interpreter, whatever else is first on PATH: it is the one a user's managed
@@ -66,12 +77,12 @@ fi
 # ansible-test sanity per claimed ansible-core version: $VENV/cores/X.Y.Z holds only that
 # ansible-core; its sanity environments (~/.ansible/test/venv, and the one ansible-test
 # delegates to under build/sanity-X.Y.Z) are primed here, online.
-grep -v '^#' "$req_sanity" | while read -r core; do
+grep -Ev '^[[:space:]]*(#|$)' "$req_sanity" | while read -r core; do
     cvenv="$VENV/cores/$core"
     if [ ! -f "$cvenv/.installed" ]; then
         echo "install-deps: ansible-core $core for ansible-test sanity"
         rm -rf "$cvenv"
-        "$SYSPY" -m venv "$cvenv"
+        "$SYSPY" -m venv "$cvenv" </dev/null
         "$cvenv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$core" </dev/null
         touch "$cvenv/.installed"
     fi

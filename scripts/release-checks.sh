@@ -20,7 +20,7 @@ ansible-galaxy collection build --output-path "$out" "$here" >/dev/null
 tarball=$(ls "$out"/mailops-xclient-*.tar.gz)
 files=$(tar -tzf "$tarball" | grep -cv '/$')
 echo "release-checks: $(basename "$tarball"): $files files, $(du -k "$tarball" | cut -f1) KiB"
-stray=$(tar -tzf "$tarball" | grep -E '^(tests|scripts|build|benchmarks|playbooks|requirements)/|^\.[^/]+(/|$)|^(Makefile|BENCHMARKS\.md|pyproject\.toml)$' || true)
+stray=$(tar -tzf "$tarball" | grep -E '^(tests|scripts|build|benchmarks|playbooks|requirements)/|(^|/)\.[^/]+(/|$)|^(Makefile|BENCHMARKS\.md|pyproject\.toml)$' || true)
 [ -z "$stray" ] || { echo "release-checks: the tarball ships development files:"; echo "$stray"; exit 1; }
 
 (cd "$out" && python -m galaxy_importer.main "$tarball") >"$out/importer.log" 2>&1 || {

@@ -11,7 +11,7 @@ VENV=${VENV:-$here/.venv}
 
 if [ -z "${SANITY_VENV:-}" ]; then
     pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    grep -v '^#' "$here/requirements/sanity-cores-py$pyver.txt" | while read -r core; do
+    grep -Ev '^[[:space:]]*(#|$)' "$here/requirements/sanity-cores-py$pyver.txt" | while read -r core; do
         echo "== ansible-test sanity, ansible-core $core =="
         SANITY_VENV="$VENV/cores/$core" bash "$0" "$@" </dev/null
     done

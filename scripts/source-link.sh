@@ -7,4 +7,4 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 link="$here/build/source-collections/ansible_collections/mailops/xclient"
 mkdir -p "$(dirname "$link")"
-[ -e "$link" ] || ln -s "$here" "$link"
+ln -sfn "$here" "$link"  # also mends a link left by a moved or copied checkout

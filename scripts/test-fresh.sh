@@ -18,14 +18,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 FRESH_CACHE=${FRESH_CACHE:-/var/cache/mailops-xclient-fresh}
 FRESH_DISTS=${FRESH_DISTS:-bookworm trixie}
 FRESH_KEEP=${FRESH_KEEP:-0}
-work=$(mktemp -d /var/tmp/xclient-fresh.XXXXXX)
+# No step may use up CI's time: each is cut after this many seconds.
+FRESH_STEP_TIMEOUT=${FRESH_STEP_TIMEOUT:-1800}
 mkdir -p "$FRESH_CACHE"
 
 # The mirror apt already uses (deb822 or one-line sources).
-mirror=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -1)
-[ -n "$mirror" ] || mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}' | grep -v security | head -1)
+mirror=$( (grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources || true) | awk '{print $2}' | (grep -v security || true) | head -1)
+[ -n "$mirror" ] || mirror=$( (grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true) | awk '{print $2}' | (grep -v security || true) | head -1)
 [ -n "$mirror" ] || { echo "test-fresh: no Debian mirror found in /etc/apt" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "test-fresh: debootstrap missing (make deps installs it)" >&2; exit 1; }
+work=$(mktemp -d /var/tmp/xclient-fresh.XXXXXX)
 
 cleanup() {
     # Nothing is mounted into the trees outside the per-step namespaces; still, never
@@ -44,12 +46,16 @@ run_in() {
     local root=$1 net=$2 log=$3 cmd=$4 netflag=()
     [ "$net" = none ] && netflag=(--net)
     # shellcheck disable=SC2016  # the inner script expands its own arguments
-    unshare --mount --pid --fork --mount-proc="$root/proc" "${netflag[@]}" \
+    timeout -k 60 "$FRESH_STEP_TIMEOUT" \
+    unshare --mount --pid --fork --kill-child --mount-proc="$root/proc" "${netflag[@]}" \
         bash -c '
             set -e
             root=$1; cmd=$2
             ip link set lo up 2>/dev/null || true
             mount --make-rprivate /
+            # The tree is a mount point, as "/" is on a real machine: unshare -m and
+            # ip netns exec make "/" private first, which fails on a plain directory.
+            mount --rbind "$root" "$root"
             mount -t sysfs sysfs "$root/sys"
             mount -t tmpfs -o mode=755 tmpfs "$root/dev"
             for d in null zero full random urandom tty; do

@@ -38,7 +38,7 @@ def postfix_instance():
     """A private Postfix instance on loopback ports for the whole test session."""
     if shutil.which("postfix") is None and not os.path.exists("/usr/sbin/postfix"):
         pytest.fail("Postfix is not installed: run scripts/install-deps.sh (make test does)")
-    inst = PrivatePostfix(base=_new_base("xclient-pf-"), ipv6=True, own_resolver=True).start()
+    inst = PrivatePostfix(base=_new_base("xclient-pf-"), ipv6=True).start()
     try:
         yield inst
     finally:
@@ -49,8 +49,7 @@ def postfix_instance():
 @pytest.fixture
 def fresh_postfix():
     """A private instance of its own, for tests that change its configuration."""
-    inst = PrivatePostfix(base=_new_base("xclient-pf-own-"), ipv6=True,
-                          own_resolver=True).start()
+    inst = PrivatePostfix(base=_new_base("xclient-pf-own-"), ipv6=True).start()
     try:
         yield inst
     finally:

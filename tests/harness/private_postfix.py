@@ -128,8 +128,8 @@ class PrivatePostfix:
     extra_main: Dict[str, str] = field(default_factory=dict)
     # Answer every DNS lookup of the instance with "no such name" (tests/harness/
     # stub_resolver.py), so its verdicts never depend on the machine's DNS. Needs the
-    # pytest process to live as long as the instance: off for the command line.
-    own_resolver: bool = False
+    # process that started it to live as long as the instance: off for the command line.
+    own_resolver: bool = True
     _resolver: Optional[StubResolver] = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- paths
@@ -434,7 +434,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     state = os.path.join(base, "instance.json")
     if action == "start":
         os.makedirs(base, exist_ok=True)
-        inst = PrivatePostfix(base=base, ipv6=True).start()
+        inst = PrivatePostfix(base=base, ipv6=True, own_resolver=False).start()
         with open(state, "w", encoding="utf-8") as fh:
             json.dump(inst.facts(), fh, indent=2)
         print(json.dumps(inst.facts()))
@@ -444,7 +444,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     with open(state, encoding="utf-8") as fh:
         facts = json.load(fh)
-    inst = PrivatePostfix(base=base, ports=facts["ports"], ipv6=facts["ipv6"])
+    inst = PrivatePostfix(base=base, ports=facts["ports"], ipv6=facts["ipv6"],
+                          own_resolver=False)
     if action == "status":
         return 0 if inst.running() else 3
     inst.stop()
