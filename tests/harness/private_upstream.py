@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,74 @@ service stats {{
   }}
 }}
 """
+
+# The same instance for Dovecot 2.4 (Debian 13), whose configuration language changed:
+# a version header, mail_driver/mail_path, %{...} variables, named passdb/userdb blocks.
+_DOVECOT_CONF_24 = """\
+dovecot_config_version = 2.4.1
+dovecot_storage_version = 2.4.1
+# Private Dovecot instance of the mailops.xclient tests (never the machine's default)
+base_dir = {base}/dovecot/run
+state_dir = {base}/dovecot/state
+instance_name = xclient-upstream-{port_pop3}
+log_path = {base}/dovecot/dovecot.log
+protocols = pop3 imap
+listen = 127.0.0.1
+ssl = no
+auth_allow_cleartext = yes
+auth_mechanisms = plain login
+first_valid_uid = {uid}
+last_valid_uid = 0
+first_valid_gid = {gid}
+mail_driver = maildir
+mail_path = {base}/mail/%{{user | domain}}/%{{user | username}}/Maildir
+mail_home = {base}/mail/%{{user | domain}}/%{{user | username}}
+pop3_uidl_format = %{{uid | hex(8)}}%{{uidvalidity | hex(8)}}
+passdb passwd-file {{
+  passwd_file_path = {base}/dovecot/users
+  default_password_scheme = PLAIN
+}}
+userdb static {{
+  fields {{
+    uid = {uid}
+    gid = {gid}
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    listen = 127.0.0.1
+    port = {port_pop3}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    listen = 127.0.0.1
+    port = {port_imap}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0600
+  }}
+  unix_listener stats-writer {{
+    mode = 0600
+  }}
+}}
+"""
+
+
+def _dovecot_conf_template() -> str:
+    """The configuration language of the installed Dovecot (2.3 on Debian 12, 2.4 on 13)."""
+    out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True,
+                         check=False).stdout.strip()
+    major_minor = tuple(int(x) for x in re.findall(r"\d+", out)[:2])
+    return _DOVECOT_CONF_24 if major_minor >= (2, 4) else _DOVECOT_CONF
 
 
 class UpstreamPostfix(PrivatePostfix):
@@ -203,7 +272,7 @@ class PrivateUpstream:
         for sub in ("run", "state"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         with open(self.dovecot_conf, "w", encoding="utf-8") as fh:
-            fh.write(_DOVECOT_CONF.format(base=self.base, uid=MAIL_UID, gid=MAIL_GID,
+            fh.write(_dovecot_conf_template().format(base=self.base, uid=MAIL_UID, gid=MAIL_GID,
                                           port_pop3=self.ports["pop3"],
                                           port_imap=self.ports["imap"]).replace(
                                               f"{self.base}/mail",
