@@ -272,11 +272,10 @@ class PrivateUpstream:
         for sub in ("run", "state"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         with open(self.dovecot_conf, "w", encoding="utf-8") as fh:
-            fh.write(_dovecot_conf_template().format(base=self.base, uid=MAIL_UID, gid=MAIL_GID,
-                                          port_pop3=self.ports["pop3"],
-                                          port_imap=self.ports["imap"]).replace(
-                                              f"{self.base}/mail",
-                                              f"{self.base}/postfix/mail"))
+            conf = _dovecot_conf_template().format(
+                base=self.base, uid=MAIL_UID, gid=MAIL_GID, port_pop3=self.ports["pop3"],
+                port_imap=self.ports["imap"])
+            fh.write(conf.replace(f"{self.base}/mail", f"{self.base}/postfix/mail"))
         users = os.path.join(root, "users")
         with open(users, "w", encoding="utf-8") as fh:
             for user, password in self.users.items():

@@ -68,7 +68,10 @@ class StubResolver:
             reply = nxdomain_reply(data)
             if reply is not None:
                 self.queries += 1
-                self.sock.sendto(reply, peer)
+                try:
+                    self.sock.sendto(reply, peer)
+                except OSError:  # closed by close() meanwhile
+                    return
 
     def resolv_conf(self) -> str:
         return f"nameserver {self.address}\noptions attempts:1 timeout:1\n"

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import pytest
+from ansible.module_utils.common.parameters import PASS_VARS
 
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
@@ -209,11 +210,24 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
     full = {"server": "127.0.0.1", "port": rules_postfix.ports["authorized"],
             "cases": [{"name": "c", "xclient": {"addr": "192.0.2.1"}}]}
     full.update({k: (fifo if v == "FIFO" else v) for k, v in args.items()})
-    before = len(rules_postfix.log_lines())
+    # Postfix logs asynchronously: let earlier sessions (the instance's own start-up
+    # probes of its ports) reach the log before counting.
+    before, deadline = -1, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        now = len(rules_postfix.log_lines())
+        if now == before:
+            break
+        before = now
+        time.sleep(0.3)
     started = time.monotonic()
     r = run_module("xclient_probe", full, timeout=30)
     assert time.monotonic() - started < 10
     assert r["failed"] and "exception" not in r, r
+    if "embedded null character" in r["msg"] and any("\0" in str(v) for v in args.values()):
+        # ansible-core 2.21 refuses a NUL in any argument itself, before the module runs
+        # (it cannot log the arguments to syslog): a one-line error too, just not ours.
+        assert PASS_VARS.get("inject_invocation"), r["msg"]
+        needle = "Failed to log to syslog (embedded null character)"
     assert r["msg"].startswith(needle.split(" ")[0]) and needle in r["msg"], r["msg"]
     assert "\n" not in r["msg"]
     assert "cases" not in r  # failed before any case ran

@@ -335,7 +335,10 @@ def test_every_verdict_agrees_with_postfix_log(postfix_instance):
         assert " ehlo=2 xclient=0/1 mail=1 " in lines[0]
 
 
-def test_case_source_address_is_the_real_client(postfix_instance):
+def test_case_source_address_is_the_real_client(fresh_postfix):
+    # An instance of its own: other tests restart the shared one, and a restart from a
+    # module leaves the stub resolver's mount namespace.
+    postfix_instance = fresh_postfix
     # 127.0.0.66 is a loopback address too; the access rule blocks it without XCLIENT.
     # "No such host" for 127.0.0.10 comes from the instance's own stub resolver, not from
     # the machine's DNS (tests/harness/stub_resolver.py).
