@@ -59,32 +59,6 @@ userdb {{
   driver = static
   args = uid={uid} gid={gid} home={base}/mail/%d/%n
 }}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {port_pop3}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port_imap}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service stats {{
-  unix_listener stats-reader {{
-    mode = 0600
-  }}
-  unix_listener stats-writer {{
-    mode = 0600
-  }}
-}}
 """
 
 # The same instance for Dovecot 2.4 (Debian 13), whose configuration language changed:
@@ -119,9 +93,14 @@ userdb static {{
     gid = {gid}
   }}
 }}
+"""
+
+
+# The listeners, the same in both languages but for the name of the address setting.
+_DOVECOT_SERVICES = """\
 service pop3-login {{
   inet_listener pop3 {{
-    listen = 127.0.0.1
+    {address_setting} = 127.0.0.1
     port = {port_pop3}
   }}
   inet_listener pop3s {{
@@ -130,7 +109,7 @@ service pop3-login {{
 }}
 service imap-login {{
   inet_listener imap {{
-    listen = 127.0.0.1
+    {address_setting} = 127.0.0.1
     port = {port_imap}
   }}
   inet_listener imaps {{
@@ -153,7 +132,9 @@ def _dovecot_conf_template() -> str:
     out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True,
                          check=False).stdout.strip()
     major_minor = tuple(int(x) for x in re.findall(r"\d+", out)[:2])
-    return _DOVECOT_CONF_24 if major_minor >= (2, 4) else _DOVECOT_CONF
+    if major_minor >= (2, 4):
+        return _DOVECOT_CONF_24 + _DOVECOT_SERVICES.replace("{address_setting}", "listen")
+    return _DOVECOT_CONF + _DOVECOT_SERVICES.replace("{address_setting}", "address")
 
 
 class UpstreamPostfix(PrivatePostfix):
