@@ -1,10 +1,14 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Probe cases: validating what the user declared, and judging what Postfix answered.
+"""Probe cases: the shape of a case, and the semantic checks of what the user declared.
 
-Pure functions, stdlib only. Every error names the case and the field, and is raised
-before any connection is made.
+The shape (keys, types, choices) is defined once, as the argument spec of one case
+(``case_options``): xclient_probe declares it, so Ansible checks it and ansible-doc lists
+it; Python callers (the benchmarks, tests) get it checked by Ansible's own validator in
+``parse_case``. What no argument spec can say - addresses, xtext, lengths, regular
+expressions, how the fields fit together - is checked here, in small functions. Every error
+names the case and the field, and is raised before any connection is made.
 """
 
 from __future__ import annotations
@@ -13,10 +17,20 @@ import ipaddress
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import NoLogError
 from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
     bounded_search,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    ANY,
+    REPLY_WORDS,
+    SENT_OUTCOMES,
+    STAGE_EXPECT_WORDS,
+    STAGES,
+    XCLIENT_EXPECT_WORDS,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
     DataPayload,
@@ -29,6 +43,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     _LABEL,
+    ATTRIBUTES,
+    PROTOCOLS,
     TEMPUNAVAIL,
     UNAVAILABLE,
     XclientValueError,
@@ -37,41 +53,128 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command i
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._xtext import encode
 
-STAGE_WORDS = {
-    "accept": (2, 3),
-    "reject": (5,),
-    "tempfail": (4,),
-}
-# XCLIENT outcomes: accepted (the new identity is in force: Postfix greeted with 220);
-# refused (Postfix refused the command itself: not authorized 550 5.7.0, syntax and
-# sequence errors 500-504); rejected / deferred (the identity was applied, then the
-# restrictions refused it: smtpd_delay_reject=no, 5xx / 4xx); not_offered / offered (the
-# EHLO keyword).
-XCLIENT_WORDS = ("accepted", "refused", "rejected", "deferred", "not_offered", "offered",
-                 "any")
-STAGES = ("connect", "xclient", "mail", "rcpt", "data")
-_CASE_KEYS = {"name", "xclient", "mail_from", "rcpt_to", "data", "expect", "helo",
-              "source_address", "force_xclient"}
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$", re.ASCII)
 MAX_TIMEOUT = 86400.0  # seconds
+# Attribute values that are free text or a number ([UNAVAILABLE] for the ports).
+_RAW_ATTRIBUTES = ("port", "destport")
 
 
 class ProbeInputError(ValueError):
     """Bad input in a case; the message names case and field."""
 
 
+# ---------------------------------------------------------------------- the shape
+
+def _xclient_option(key: str, wire: str) -> Dict[str, Any]:
+    option: Dict[str, Any] = {"type": "raw" if key in _RAW_ATTRIBUTES else "str",
+                              "aliases": [wire]}
+    if key == "proto":
+        option["choices"] = [*PROTOCOLS, *(p.lower() for p in PROTOCOLS)]
+    if key == "login":
+        # A secret: no_log masks it in the whole result; the probe masks it (also its
+        # xtext form) in transcripts and in replies that quote it.
+        option["no_log"] = True
+    return option
+
+
+def case_options() -> Dict[str, Any]:
+    """The argument spec of one case (xclient_probe's ``cases[]``): the one shape check."""
+    return dict(
+        name=dict(type="str", required=True),
+        xclient=dict(type="dict", options={key: _xclient_option(key, wire)
+                                           for key, wire in ATTRIBUTES.items()}),
+        helo=dict(type="str"),
+        source_address=dict(type="str"),
+        force_xclient=dict(type="bool", default=False),
+        mail_from=dict(type="str"),
+        rcpt_to=dict(type="list", elements="str"),
+        data=dict(type="str"),
+        # A stage's value is a word, a reply code or {status, text}: no fixed choices.
+        expect=dict(type="dict", options=dict(
+            {stage: dict(type="raw") for stage in STAGES}, text=dict(type="str"))),
+    )
+
+
+_CASE_OPTIONS = case_options()
+_VALIDATOR = ArgumentSpecValidator(_CASE_OPTIONS)
+
+
+def _key_problem(raw: Mapping[str, Any], options: Mapping[str, Any], prefix: str
+                 ) -> Optional[str]:
+    """Unknown keys, twice-given keys, choices and non-dictionaries, named by their path
+    (``expect.rcp: ...``): what Ansible's validator reports without saying which case."""
+    aliases = {alias: key for key, opt in options.items() for alias in opt.get("aliases", [])}
+    for key in raw:
+        if key not in options and key not in aliases:
+            return f"{prefix}{key}: unknown key; known: {', '.join(sorted(options))}"
+        if key in aliases and aliases[key] in raw and raw[aliases[key]] != raw[key]:
+            return f"{prefix}{key}: {key} is given twice (also as {aliases[key]})"
+    for key, value in raw.items():
+        opt = options[aliases.get(key, key)]
+        if value is None:
+            continue
+        if "choices" in opt and value not in opt["choices"]:
+            return f"{prefix}{key}: {value!r} is not one of {', '.join(opt['choices'])}"
+        if "options" in opt:
+            if not isinstance(value, Mapping):
+                return f"{prefix}{key}: must be a dictionary"
+            problem = _key_problem(value, opt["options"], f"{prefix}{key}.")
+            if problem:
+                return problem
+    return None
+
+
+def _without_none(raw: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: _without_none(v) if isinstance(v, Mapping) else v
+            for k, v in raw.items() if v is not None}
+
+
+def shape_problem(raw: Any) -> Optional[str]:
+    """What is wrong with the shape of one case (``field: message``), or None."""
+    if not isinstance(raw, Mapping):
+        return "case: must be a dictionary"
+    problem = _key_problem(raw, _CASE_OPTIONS, "")
+    if problem:
+        return problem
+    errors = [e for e in _VALIDATOR.validate(_without_none(raw)).errors
+              if not isinstance(e, NoLogError)]
+    return str(errors[0]) if errors else None
+
+
+def explain_cases(cases: Any) -> Optional[str]:
+    """The first shape problem of a list of cases, naming case and field; for the module,
+    whose argument spec found a problem Ansible reports without the case."""
+    for index, raw in enumerate(cases if isinstance(cases, list) else []):
+        problem = shape_problem(raw)
+        if problem:
+            name = raw.get("name") if isinstance(raw, Mapping) else None
+            return str(_err(index, name if isinstance(name, str) else None, problem))
+    return None
+
+
+def _checked_shape(index: int, raw: Any) -> Mapping[str, Any]:
+    """A case as the argument spec gives it to the module (options not set are None)."""
+    problem = shape_problem(raw)
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if problem:
+        raise _err(index, name if isinstance(name, str) else None, problem)
+    return _VALIDATOR.validate(_without_none(raw)).validated_parameters
+
+
+# ---------------------------------------------------------------------- expectations
+
 @dataclass
 class Expectation:
     """What one stage must answer: a word, a reply code or an enhanced code; and a regex."""
 
-    value: str = "any"
+    value: str = ANY
     text: Optional[Pattern] = None
 
     def describe(self) -> str:
         return self.value + (f" /{self.text.pattern}/" if self.text else "")
 
     def is_any(self) -> bool:
-        return self.value == "any" and self.text is None
+        return self.value == ANY and self.text is None
 
     def matches_reply(self, code: Optional[int], enhanced: Optional[str], text: str,
                       deadline: Optional[float] = None) -> bool:
@@ -80,15 +183,18 @@ class Expectation:
         return self.text is None or bounded_search(self.text, text or "", deadline)
 
     def _status_matches(self, code: Optional[int], enhanced: Optional[str]) -> bool:
-        if self.value == "any":
+        if self.value == ANY:
             return True
         if code is None:
             return False
-        if self.value in STAGE_WORDS:
-            return code // 100 in STAGE_WORDS[self.value]
+        if self.value in REPLY_WORDS:
+            return code // 100 in REPLY_WORDS[self.value]
         if self.value.isdigit():
             return code == int(self.value)
         return enhanced == self.value
+
+
+StageExpectation = Union[Expectation, List[Expectation]]
 
 
 @dataclass
@@ -101,7 +207,7 @@ class CaseSpec:
     mail_from: Optional[str]
     rcpt_to: List[str]
     data: Optional[DataPayload]  # the message, ready for the wire
-    expect: Dict[str, Union[Expectation, List[Expectation]]] = field(default_factory=dict)
+    expect: Dict[str, StageExpectation] = field(default_factory=dict)
     text: Optional[Pattern] = None  # expect.text: regex on the decisive stage's reply
     source_address: Optional[str] = None  # connect from here instead of the module's
     force_xclient: bool = False  # send XCLIENT even when the server does not offer it
@@ -120,179 +226,176 @@ class CaseSpec:
         return sorted({login, encode(login)}, key=len, reverse=True)
 
 
-def _err(index: int, name: Optional[str], fieldname: str, message: str) -> ProbeInputError:
+# ---------------------------------------------------------------------- semantic checks
+
+def _err(index: int, name: Optional[str], message: str) -> ProbeInputError:
+    """``cases[3] (name): field: message``."""
     who = f"cases[{index}]" + (f" ({name})" if name else "")
-    return ProbeInputError(f"{who}: {fieldname}: {message}")
+    return ProbeInputError(f"{who}: {message}")
 
 
-def _regex(index: int, name: str, fieldname: str, value: Any) -> Pattern:
+@dataclass
+class _At:
+    """Where a value comes from: raises errors naming the case and the field."""
+
+    index: int
+    name: Optional[str]
+
+    def where(self, fieldname: str) -> str:
+        """``cases[3] (name): field``."""
+        return f"cases[{self.index}]" + (f" ({self.name})" if self.name else "") \
+            + f": {fieldname}"
+
+    def error(self, fieldname: str, message: str) -> ProbeInputError:
+        return ProbeInputError(f"{self.where(fieldname)}: {message}")
+
+
+def _regex(at: _At, fieldname: str, value: Any) -> Pattern:
     if not isinstance(value, str):
-        raise _err(index, name, fieldname, "must be a regular expression string")
+        raise at.error(fieldname, "must be a regular expression string")
     try:
         return re.compile(value)
     except re.error as exc:
-        raise _err(index, name, fieldname, f"not a valid regular expression: {exc}") from None
+        raise at.error(fieldname, f"not a valid regular expression: {exc}") from None
 
 
-def _stage_expectation(index: int, name: str, stage: str, value: Any) -> Expectation:
+def _status_word(at: _At, fieldname: str, value: Any, words: Sequence[str]) -> str:
+    """A word of ``words``, a reply code (200-599) or an enhanced code (like 5.7.1)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise at.error(fieldname, f"{value!r} is not an expectation")
+    word = str(value).strip().lower()
+    if word in words or _ENHANCED.match(word) or (
+            word.isascii() and word.isdigit() and len(word) == 3 and 200 <= int(word) <= 599):
+        return word
+    raise at.error(fieldname, f"{value!r} is not one of {', '.join(words)}, a reply code"
+                   " like 554 or an enhanced code like 5.7.1")
+
+
+def _stage_expectation(at: _At, stage: str, value: Any) -> Expectation:
+    """``accept`` / ``554`` / ``{status: 5.7.1, text: regex}``."""
     fieldname = f"expect.{stage}"
     text = None
     if isinstance(value, Mapping):
         unknown = set(value) - {"status", "text"}
         if unknown:
-            raise _err(index, name, fieldname, f"unknown keys {sorted(unknown)}; use status"
-                       " and text")
+            raise at.error(fieldname, f"unknown keys {sorted(unknown)}; use status and text")
         if "text" in value:
-            text = _regex(index, name, fieldname + ".text", value["text"])
-        value = value.get("status", "any")
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _err(index, name, fieldname, f"{value!r} is not an expectation")
-    word = str(value).strip().lower()
-    words = XCLIENT_WORDS if stage == "xclient" else tuple(STAGE_WORDS) + ("any",)
-    if word in words:
-        return Expectation(word, text)
-    if word.isascii() and word.isdigit() and len(word) == 3 and 200 <= int(word) <= 599:
-        return Expectation(word, text)
-    if _ENHANCED.match(word):
-        return Expectation(word, text)
-    raise _err(index, name, fieldname, f"{value!r} is not one of {', '.join(words)}, a reply"
-               " code like 554 or an enhanced code like 5.7.1")
+            text = _regex(at, fieldname + ".text", value["text"])
+        value = value.get("status", ANY)
+    words = XCLIENT_EXPECT_WORDS if stage == "xclient" else STAGE_EXPECT_WORDS
+    return Expectation(_status_word(at, fieldname, value, words), text)
 
 
-def _address(index: int, name: str, fieldname: str, value: Any) -> str:
+def _address(at: _At, fieldname: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _err(index, name, fieldname, f"{value!r} must be a string")
+        raise at.error(fieldname, f"{value!r} must be a string")
     problem = word_problem(value) if value else None
     if problem:
-        raise _err(index, name, fieldname, f"{value!r} {problem}")
+        raise at.error(fieldname, f"{value!r} {problem}")
     if any(ch in value for ch in "<>"):
-        raise _err(index, name, fieldname, f"{value!r} must not contain < or >")
+        raise at.error(fieldname, f"{value!r} must not contain < or >")
     if value and "@" not in value:
-        raise _err(index, name, fieldname, f"{value!r} is not an address like user@domain"
-                   " (empty means the null sender)")
+        raise at.error(fieldname, f"{value!r} is not an address like user@domain (empty"
+                       " means the null sender)")
     return value
 
 
-def parse_case(index: int, raw: Any) -> CaseSpec:
-    """Validate one case as given by the user."""
-    if not isinstance(raw, Mapping):
-        raise _err(index, None, "case", "must be a dictionary")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise _err(index, None, "name", "every case needs a name")
-    unknown = set(raw) - _CASE_KEYS
-    if unknown:
-        raise _err(index, name, "case", f"unknown keys {sorted(unknown)}; known:"
-                   f" {', '.join(sorted(_CASE_KEYS))}")
+def _name(index: int, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _err(index, None, "name: every case needs a name")
+    return value
 
-    xclient = None
-    commands: List[str] = []
-    if raw.get("xclient") is not None:
-        if not isinstance(raw["xclient"], Mapping):
-            raise _err(index, name, "xclient", "must be a dictionary of attributes")
-        try:
-            xclient = normalize_attributes(raw["xclient"])
-            commands = build_commands(xclient)
-        except XclientValueError as exc:
-            raise _err(index, name, exc.field, exc.message) from None
 
-    helo = raw.get("helo")
+def _xclient(at: _At, raw: Optional[Mapping[str, Any]]
+             ) -> Tuple[Optional[Dict[str, str]], List[str]]:
+    """The attributes as they go on the wire, and the XCLIENT commands."""
+    if raw is None:
+        return None, []
+    # The spec keeps the upper-case aliases next to the options and gives options not
+    # set as None: the options that are set.
+    given = {k: v for k, v in raw.items() if k in ATTRIBUTES and v is not None}
+    try:
+        attributes = normalize_attributes(given)
+        return attributes, build_commands(attributes)
+    except XclientValueError as exc:
+        raise at.error(exc.field, exc.message) from None
+
+
+def _greeting(at: _At, helo: Optional[str], xclient: Optional[Mapping[str, str]]
+              ) -> Tuple[Optional[str], bool]:
+    """The EHLO name after XCLIENT, and whether to greet at all: after XCLIENT with a
+    declared HELO, the HELO Postfix checks is exactly the declared one - greet with it, or
+    not at all for [UNAVAILABLE] / [TEMPUNAVAIL]."""
     if helo is not None:
-        problem = word_problem(helo) if isinstance(helo, str) else "must be a string"
-        if problem:
-            raise _err(index, name, "helo", f"{helo!r} is not a HELO name: {problem}")
-    # After XCLIENT with a declared HELO, the HELO Postfix checks is exactly the declared
-    # one: greet with it, or not at all for [UNAVAILABLE] / [TEMPUNAVAIL].
-    greet = True
+        check_helo(at.where("helo"), helo)
     declared = (xclient or {}).get("HELO")
     if declared in (UNAVAILABLE, TEMPUNAVAIL):
         if helo is not None:
-            raise _err(index, name, "helo", f"xclient.helo is {declared}: the probe sends no"
-                       " HELO/EHLO after XCLIENT, so helo cannot be used")
-        greet = False
-    elif declared is not None:
-        if helo is not None and helo != declared:
-            raise _err(index, name, "helo", f"{helo!r} differs from xclient.helo"
-                       f" {declared!r}; after XCLIENT the probe greets with the declared"
-                       " HELO")
-        helo = declared
+            raise at.error("helo", f"xclient.helo is {declared}: the probe sends no"
+                           " HELO/EHLO after XCLIENT, so helo cannot be used")
+        return None, False
+    if declared is not None and helo is not None and helo != declared:
+        raise at.error("helo", f"{helo!r} differs from xclient.helo {declared!r}; after"
+                       " XCLIENT the probe greets with the declared HELO")
+    return declared if declared is not None else helo, True
 
-    if raw.get("force_xclient") and xclient is None:
-        raise _err(index, name, "force_xclient", "needs an xclient identity to send")
-    source = raw.get("source_address")
-    if source is not None:
-        try:
-            source = str(ipaddress.ip_address(str(source).strip()))
-        except ValueError:
-            raise _err(index, name, "source_address", f"{source!r} is not an IP address") \
-                from None
-    mail_from = raw.get("mail_from")
-    if mail_from is not None:
-        mail_from = _address(index, name, "mail_from", mail_from)
-    rcpt_raw = raw.get("rcpt_to") or []
-    if isinstance(rcpt_raw, str):
-        rcpt_raw = [rcpt_raw]
-    if not isinstance(rcpt_raw, Sequence):
-        raise _err(index, name, "rcpt_to", "must be a list of addresses")
-    rcpt_to = [_address(index, name, f"rcpt_to[{i}]", r) for i, r in enumerate(rcpt_raw)]
+
+def _recipients(at: _At, raw: Any, mail_from: Optional[str]) -> List[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise at.error("rcpt_to", "must be a list of addresses")
+    rcpt_to = [_address(at, f"rcpt_to[{i}]", r) for i, r in enumerate(raw)]
     for i, rcpt in enumerate(rcpt_to):
         if not rcpt:
-            raise _err(index, name, f"rcpt_to[{i}]", "must not be empty")
+            raise at.error(f"rcpt_to[{i}]", "must not be empty")
     if rcpt_to and mail_from is None:
-        raise _err(index, name, "mail_from", "is required when rcpt_to is given")
-    data = raw.get("data")
-    if data is not None:
-        if not isinstance(data, str):
-            raise _err(index, name, "data", "must be the message text")
-        if not rcpt_to:
-            raise _err(index, name, "data", "needs at least one rcpt_to")
-        try:
-            data = prepare_message(data)
-        except MessageError as exc:
-            raise _err(index, name, "data", str(exc)) from None
+        raise at.error("mail_from", "is required when rcpt_to is given")
+    return rcpt_to
 
-    expect_raw = raw.get("expect") or {}
-    if not isinstance(expect_raw, Mapping):
-        raise _err(index, name, "expect", "must be a dictionary")
-    unknown = set(expect_raw) - set(STAGES) - {"text"}
-    if unknown:
-        raise _err(index, name, "expect", f"unknown keys {sorted(unknown)}; known:"
-                   f" {', '.join(STAGES)}, text")
-    expect: Dict[str, Union[Expectation, List[Expectation]]] = {}
+
+def _message(at: _At, raw: Optional[str], rcpt_to: List[str]) -> Optional[DataPayload]:
+    if raw is None:
+        return None
+    if not rcpt_to:
+        raise at.error("data", "needs at least one rcpt_to")
+    try:
+        return prepare_message(raw)
+    except MessageError as exc:
+        raise at.error("data", str(exc)) from None
+
+
+def _expectations(at: _At, raw: Mapping[str, Any], rcpt_count: int
+                  ) -> Dict[str, StageExpectation]:
+    expect: Dict[str, StageExpectation] = {}
     for stage in STAGES:
-        if stage not in expect_raw:
+        value = raw.get(stage)
+        if value is None:
             continue
-        value = expect_raw[stage]
         if stage == "rcpt" and isinstance(value, list):
-            if len(value) != len(rcpt_to):
-                raise _err(index, name, "expect.rcpt", f"a list needs one entry per"
-                           f" rcpt_to ({len(rcpt_to)}), got {len(value)}")
-            expect[stage] = [_stage_expectation(index, name, f"rcpt[{i}]", v)
+            if len(value) != rcpt_count:
+                raise at.error("expect.rcpt", f"a list needs one entry per rcpt_to"
+                               f" ({rcpt_count}), got {len(value)}")
+            expect[stage] = [_stage_expectation(at, f"rcpt[{i}]", v)
                              for i, v in enumerate(value)]
         else:
-            expect[stage] = _stage_expectation(index, name, stage, value)
+            expect[stage] = _stage_expectation(at, stage, value)
+    return expect
+
+
+def _xclient_expectation(at: _At, expect: Dict[str, StageExpectation],
+                         sends: bool) -> None:
+    """Default ``accepted`` when XCLIENT is sent; outcomes only a sent (or an unsent)
+    XCLIENT can have."""
     xc = expect.get("xclient")
-    if xclient is not None and xc is None:
+    if sends and xc is None:
         expect["xclient"] = Expectation("accepted")
-    elif xclient is None and isinstance(xc, Expectation) \
-            and xc.value in ("accepted", "refused", "rejected", "deferred"):
-        raise _err(index, name, "expect.xclient", f"{xc.value!r} needs an xclient identity"
-                   " to send; without one use offered or not_offered")
-    elif xclient is not None and isinstance(xc, Expectation) and xc.value == "offered":
-        raise _err(index, name, "expect.xclient", "'offered' is for cases without xclient;"
-                   " with an identity use accepted, refused, rejected or deferred")
-    for stage in ("mail", "rcpt", "data"):
-        if stage in expect and not _has_stage(stage, mail_from, rcpt_to, data):
-            exp = expect[stage]
-            if not (isinstance(exp, Expectation) and exp.is_any()):
-                raise _err(index, name, f"expect.{stage}", _MISSING[stage])
-    text = _regex(index, name, "expect.text", expect_raw["text"]) \
-        if "text" in expect_raw else None
-    return CaseSpec(index=index, name=name, xclient=xclient, xclient_commands=commands,
-                    helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,
-                    expect=expect, text=text, source_address=source,
-                    force_xclient=bool(raw.get("force_xclient")),
-                    greet_after_xclient=greet)
+    elif not sends and isinstance(xc, Expectation) and xc.value in SENT_OUTCOMES:
+        raise at.error("expect.xclient", f"{xc.value!r} needs an xclient identity to send;"
+                       " without one use offered or not_offered")
+    elif sends and isinstance(xc, Expectation) and xc.value == "offered":
+        raise at.error("expect.xclient", "'offered' is for cases without xclient; with an"
+                       " identity use accepted, refused, rejected or deferred")
 
 
 _MISSING = {
@@ -302,17 +405,55 @@ _MISSING = {
 }
 
 
-def _has_stage(stage: str, mail_from, rcpt_to, data) -> bool:
-    return {"mail": mail_from is not None, "rcpt": bool(rcpt_to),
-            "data": data is not None}[stage]
+def _reachable(at: _At, expect: Mapping[str, StageExpectation],
+               has: Mapping[str, bool]) -> None:
+    """No expectation on a stage the case never gets to."""
+    for stage, present in has.items():
+        exp = expect.get(stage)
+        if exp is not None and not present and not (
+                isinstance(exp, Expectation) and exp.is_any()):
+            raise at.error(f"expect.{stage}", _MISSING[stage])
 
 
-def parse_cases(cases: Any) -> List[CaseSpec]:
+def parse_case(index: int, raw: Any, shape_checked: bool = False) -> CaseSpec:
+    """One case as given by the user -> CaseSpec. ``shape_checked``: ``raw`` comes from
+    the module, whose argument spec checked its shape already."""
+    case = raw if shape_checked else _checked_shape(index, raw)
+    at = _At(index, None)
+    at.name = _name(index, case.get("name"))
+    xclient, commands = _xclient(at, case.get("xclient"))
+    helo, greet = _greeting(at, case.get("helo"), xclient)
+    force = bool(case.get("force_xclient"))
+    if force and xclient is None:
+        raise at.error("force_xclient", "needs an xclient identity to send")
+    source = case.get("source_address")
+    if source is not None:
+        source = check_source_address(at.where("source_address"), source)
+    mail_from = case.get("mail_from")
+    if mail_from is not None:
+        mail_from = _address(at, "mail_from", mail_from)
+    rcpt_to = _recipients(at, case.get("rcpt_to"), mail_from)
+    data = _message(at, case.get("data"), rcpt_to)
+    expect_raw = case.get("expect") or {}
+    expect = _expectations(at, expect_raw, len(rcpt_to))
+    _xclient_expectation(at, expect, xclient is not None)
+    _reachable(at, expect, {"mail": mail_from is not None, "rcpt": bool(rcpt_to),
+                            "data": data is not None})
+    text = expect_raw.get("text")
+    return CaseSpec(index=index, name=at.name, xclient=xclient, xclient_commands=commands,
+                    helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,
+                    expect=expect, source_address=source, force_xclient=force,
+                    text=None if text is None else _regex(at, "expect.text", text),
+                    greet_after_xclient=greet)
+
+
+def parse_cases(cases: Any, shape_checked: bool = False) -> List[CaseSpec]:
+    """Every case (see ``parse_case``); names must be unique."""
     if not isinstance(cases, Sequence) or isinstance(cases, (str, bytes)):
         raise ProbeInputError("cases: must be a list of cases")
     if not cases:
         raise ProbeInputError("cases: the list is empty; give at least one case")
-    specs = [parse_case(i, raw) for i, raw in enumerate(cases)]
+    specs = [parse_case(i, raw, shape_checked) for i, raw in enumerate(cases)]
     seen: Dict[str, int] = {}
     for spec in specs:
         if spec.name in seen:
@@ -320,94 +461,6 @@ def parse_cases(cases: Any) -> List[CaseSpec]:
                                   f" cases[{seen[spec.name]}]; names must be unique")
         seen[spec.name] = spec.index
     return specs
-
-
-# ---------------------------------------------------------------------- judging
-
-def _got(result: Optional[Mapping[str, Any]]) -> str:
-    """How a stage result reads in a mismatch line."""
-    if result is None:
-        return "not reached"
-    if result.get("skipped"):
-        return f"skipped ({result['skipped']})"
-    parts = [str(result.get("code") or ""), result.get("enhanced") or "",
-             (result.get("text") or "").split("\n")[0]]
-    reply = " ".join(p for p in parts if p)
-    if "outcome" in result:
-        return f"{result['outcome']} ({reply})" if reply else result["outcome"]
-    return reply
-
-
-def xclient_matches(exp: Expectation, result: Mapping[str, Any],
-                    deadline: Optional[float] = None) -> bool:
-    outcome = result["outcome"]
-    if exp.value == "any":
-        ok = True
-    elif exp.value in XCLIENT_WORDS:
-        ok = outcome == exp.value or (exp.value == "offered" and outcome == "accepted")
-    else:  # a code
-        ok = result.get("code") is not None and exp.matches_reply(
-            result.get("code"), result.get("enhanced"), result.get("text") or "", deadline)
-    if ok and exp.text is not None:
-        ok = bounded_search(exp.text, result.get("text") or "", deadline)
-    return ok
-
-
-def xclient_outcome(code: int, enhanced: Optional[str]) -> str:
-    """The outcome word for Postfix's reply to XCLIENT (see XCLIENT_WORDS)."""
-    if code // 100 == 2:
-        return "accepted"
-    if 500 <= code <= 504 or (code == 550 and enhanced == "5.7.0"):
-        return "refused"
-    return "rejected" if code // 100 == 5 else "deferred"
-
-
-def judge(spec: CaseSpec, stages: Mapping[str, Any],
-          deadline: Optional[float] = None) -> List[str]:
-    """Mismatches between what the case expects and what each stage got ([] = passed).
-
-    Regular expressions run against server-controlled text; none runs past ``deadline``
-    (time.monotonic()): _bounded_regex.RegexTimeout is raised instead."""
-    problems: List[str] = []
-    decisive = None
-    for stage in STAGES:
-        exp = spec.expect.get(stage)
-        if exp is None:
-            continue
-        result = stages.get(stage)
-        if stage == "rcpt":
-            results = result or []
-            exps = exp if isinstance(exp, list) else [exp] * max(len(spec.rcpt_to), 1)
-            for i, one in enumerate(exps):
-                got = results[i] if i < len(results) else None
-                if one.is_any():
-                    continue
-                decisive = got
-                label = f"rcpt {spec.rcpt_to[i]}" if i < len(spec.rcpt_to) else "rcpt"
-                if got is None or not one.matches_reply(
-                        got.get("code"), got.get("enhanced"), got.get("text") or "",
-                        deadline):
-                    problems.append(f"{label}: expected {one.describe()}, got {_got(got)}")
-            continue
-        if isinstance(exp, list) or exp.is_any():
-            continue
-        if result is not None and result.get("skipped"):
-            continue  # e.g. DATA in check mode: nothing to judge
-        decisive = result
-        if result is None:
-            problems.append(f"{stage}: expected {exp.describe()}, got not reached")
-        elif stage == "xclient":
-            if not xclient_matches(exp, result, deadline):
-                problems.append(f"xclient: expected {exp.describe()}, got {_got(result)}")
-        elif not exp.matches_reply(result.get("code"), result.get("enhanced"),
-                                   result.get("text") or "", deadline):
-            problems.append(f"{stage}: expected {exp.describe()}, got {_got(result)}")
-    if spec.text is not None:
-        text = (decisive or {}).get("text") or ""
-        if decisive is None or not bounded_search(spec.text, text, deadline):
-            problems.append(f"text: expected /{spec.text.pattern}/ in the decisive reply,"
-                            f" got {_got(decisive)}")
-    return problems
 
 
 # ---------------------------------------------------------------------- target options

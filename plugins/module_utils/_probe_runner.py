@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import socket
 import ssl
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
     RegexTimeout,
@@ -24,7 +23,16 @@ from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex imp
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     CaseSpec,
     Expectation,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    CaseResult,
+    StageResult,
+    Stages,
+    case_result,
     judge,
+    reply_stage,
+    skipped_stage,
+    unsent_xclient_stage,
     xclient_outcome,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
@@ -41,9 +49,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command i
     mask_login,
 )
 
+# transcript option: which cases return the transcript. Its choices in the module's
+# argument spec; a Python caller with another value gets the transcript of failures.
 TRANSCRIPT_MODES = ("failures", "all", "none")
-# Stages a passed case reports only with transcript: all (or when it had an expectation).
-GREETING_STAGES = ("connect", "ehlo", "helo")
+Advertised = Dict[int, Optional[List[str]]]  # case index -> XCLIENT attributes offered
 
 
 @dataclass
@@ -60,169 +69,187 @@ class ProbeTarget:
     server_name: Optional[str] = None
 
 
-def _stage(reply: Reply, first_line: bool = False, **extra: Any) -> Dict[str, Any]:
-    """One stage's reply. ``first_line`` for EHLO/HELO: the keywords are the same for
-    every case (the run reports them once, as ``xclient_attributes``) and are in the
-    transcript; repeating them per case would make a 10,000-case result much larger."""
-    text = (reply.lines[0] if reply.lines else "") if first_line else reply.text
-    # Most replies are the same for many cases (banner, "Ok", the same rejection): share
-    # one string object among them, so a 10,000-case result does not hold 10,000 copies.
-    result = {"code": reply.code, "enhanced": _shared(reply.enhanced), "text": _shared(text)}
-    result.update(extra)
-    return result
+class _Dialogue:
+    """The dialogue of one case. Fills ``stages`` as it goes; ``at`` names the stage
+    whose command is in flight (for a 421 reply, which ends the session at once). Each
+    step returns False when the case ends there."""
 
+    def __init__(self, spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
+                 check_mode: bool) -> None:
+        self.spec = spec
+        self.target = target
+        self.session = session
+        self.check_mode = check_mode
+        self.stages: Stages = {}
+        self.at = "connect"
+        self.advertised: Optional[List[str]] = None
+        self.reached_ehlo = False
 
-def _shared(text: Optional[str]) -> Optional[str]:
-    return sys.intern(text) if text is not None and len(text) <= 200 else text
+    def run(self) -> None:
+        steps = (self._connect, self._ehlo, self._xclient, self._mail, self._rcpt,
+                 self._data)
+        for step in steps:
+            if not step():
+                return
 
+    def _reply(self, stage: str, reply: Reply, first_line: bool = False) -> bool:
+        self.stages[stage] = reply_stage(reply, first_line=first_line)
+        return reply.klass == 2
 
-def _ehlo(session: SmtpSession, name: str) -> Reply:
-    reply = session.ehlo(name)
-    if reply.code >= 500 and reply.code != 554:
-        # A server without ESMTP: fall back to HELO, as RFC 5321 4.1.4 allows.
-        reply = session.helo(name)
-    return reply
+    def _greet(self, name: str) -> Reply:
+        reply = self.session.ehlo(name)
+        if reply.code >= 500 and reply.code != 554:
+            # A server without ESMTP: fall back to HELO, as RFC 5321 4.1.4 allows.
+            reply = self.session.helo(name)
+        return reply
 
+    def _connect(self) -> bool:
+        return self._reply("connect", self.session.open())
 
-def _converse(spec: CaseSpec, target: ProbeTarget, session: SmtpSession,
-              stages: Dict[str, Any], check_mode: bool,
-              seen_by_case: Dict[int, Optional[List[str]]], at: List[str]) -> None:
-    """The dialogue of one case; fills ``stages`` as it goes, ``at[0]`` names the stage
-    whose command is in flight (for a 421 reply, which ends the session at once)."""
-    at[0] = "connect"
-    greeting = session.open()
-    stages["connect"] = _stage(greeting)
-    if greeting.klass != 2:
-        return
-    at[0] = "ehlo"
-    ehlo = _ehlo(session, target.helo)
-    stages["ehlo"] = _stage(ehlo, first_line=True)
-    if ehlo.klass != 2:
-        return
-    if target.tls == "starttls":
+    def _ehlo(self) -> bool:
+        self.at = "ehlo"
+        ehlo = self._greet(self.target.helo)
+        if not self._reply("ehlo", ehlo, first_line=True):
+            return False
+        if self.target.tls == "starttls":
+            ehlo = self._starttls(ehlo)
+            if not self._reply("ehlo", ehlo, first_line=True):
+                return False
+        self.advertised = xclient_attributes(ehlo_keywords(ehlo))
+        self.reached_ehlo = True
+        return True
+
+    def _starttls(self, ehlo: Reply) -> Reply:
+        """STARTTLS, and EHLO again (its reply) over TLS."""
         if "STARTTLS" not in ehlo_keywords(ehlo):
-            raise SmtpSessionError(f"{target.server}:{target.port} does not offer STARTTLS")
-        reply = session.starttls()
+            raise SmtpSessionError(f"{self.target.server}:{self.target.port} does not offer"
+                                   " STARTTLS")
+        reply = self.session.starttls()
         if reply.code != 220:
             raise SmtpSessionError(f"STARTTLS refused: {reply.render()}")
-        ehlo = _ehlo(session, target.helo)
-        stages["ehlo"] = _stage(ehlo, first_line=True)
-        if ehlo.klass != 2:
-            return
-    advertised = xclient_attributes(ehlo_keywords(ehlo))
-    seen_by_case[spec.index] = advertised
-    if spec.xclient is None:
-        if "xclient" in spec.expect:
-            stages["xclient"] = {"outcome": "offered" if advertised is not None
-                                 else "not_offered", "code": None, "enhanced": None,
-                                 "text": "", "attributes": advertised}
-    else:
-        if advertised is None and not spec.force_xclient:
-            stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
-                                 "text": "XCLIENT is not in the EHLO reply"}
-            return
+        return self._greet(self.target.helo)
+
+    def _xclient(self) -> bool:
+        spec, advertised = self.spec, self.advertised
+        if spec.xclient is None:
+            if "xclient" in spec.expect:
+                self.stages["xclient"] = unsent_xclient_stage(
+                    "offered" if advertised is not None else "not_offered", "",
+                    advertised, with_attributes=True)
+            return True
         missing = [a for a in spec.xclient if a not in (advertised or [])]
         if missing and not spec.force_xclient:
-            stages["xclient"] = {"outcome": "not_offered", "code": None, "enhanced": None,
-                                 "text": "the server does not advertise the attributes "
-                                 + " ".join(missing)}
-            return
-        at[0] = "xclient"
+            self.stages["xclient"] = unsent_xclient_stage(
+                "not_offered", "XCLIENT is not in the EHLO reply" if advertised is None
+                else "the server does not advertise the attributes " + " ".join(missing))
+            return False
+        self.at = "xclient"
         for command in spec.xclient_commands:
             # Send nothing after XCLIENT before its reply: smtpd treats anything queued
             # as improper pipelining once it resets to the greeting stage.
-            reply = session.command(command, shown=mask_login(command))
+            reply = self.session.command(command, shown=mask_login(command))
             if reply.klass != 2:
                 # refused: the command itself (authorization, syntax); rejected/deferred:
                 # the identity was applied and the restrictions refused it at once
                 # (smtpd_delay_reject=no). Either way nothing else is in force.
-                stages["xclient"] = _stage(
+                self.stages["xclient"] = reply_stage(
                     reply, outcome=xclient_outcome(reply.code, reply.enhanced))
-                return
-        stages["xclient"] = _stage(reply, outcome="accepted")
+                return False
+        self.stages["xclient"] = reply_stage(reply, outcome="accepted")
+        return self._greet_again()
+
+    def _greet_again(self) -> bool:
+        """smtpd reset to the 220 stage after XCLIENT: greet again, with the declared
+        HELO when there is one (parse_case made sure). A declared PROTO=SMTP would be
+        turned back into ESMTP by EHLO, so then greet with HELO."""
+        spec = self.spec
+        assert spec.xclient is not None
         if not spec.greet_after_xclient:
             # Declared HELO [UNAVAILABLE] / [TEMPUNAVAIL]: any greeting would set a name.
-            stages["helo"] = {"skipped": f"xclient.helo is {spec.xclient['HELO']}: no"
-                              " HELO/EHLO after XCLIENT"}
+            self.stages["helo"] = skipped_stage(f"xclient.helo is {spec.xclient['HELO']}:"
+                                                " no HELO/EHLO after XCLIENT")
+            return True
+        self.at = "helo"
+        name = spec.helo or self.target.helo
+        smtp = spec.xclient.get("PROTO") == "SMTP"
+        return self._reply("helo", self.session.helo(name) if smtp else self._greet(name),
+                           first_line=True)
+
+    def _mail(self) -> bool:
+        if self.spec.mail_from is None:
+            return False
+        # The message decides BODY=8BITMIME / SMTPUTF8 only when it will be sent.
+        payload = self.spec.data if not self.check_mode else None
+        self.at = "mail"
+        return self._reply("mail", self.session.mail(self.spec.mail_from, payload,
+                                                     self.spec.rcpt_to))
+
+    def _rcpt(self) -> bool:
+        rcpts: List[StageResult] = []
+        self.stages["rcpt"] = rcpts
+        self.at = "rcpt"
+        for rcpt in self.spec.rcpt_to:
+            rcpts.append(reply_stage(self.session.command(f"RCPT TO:<{rcpt}>"),
+                                     recipient=rcpt))
+        return True
+
+    def _data(self) -> bool:
+        if self.spec.data is None:
+            return False
+        if self.check_mode:
+            self.stages["data"] = skipped_stage("check mode: no message is sent")
+            return False
+        if not any((r.get("code") or 0) // 100 == 2 for r in self.stages["rcpt"]):
+            return False
+        self.at = "data"
+        first, final = self.session.data(self.spec.data)
+        return self._reply("data", final if final is not None else first)
+
+    def record_closing(self, exc: SmtpServiceClosing) -> bool:
+        """Put the 421 reply where it came; True when the case expected exactly that
+        code there."""
+        reply, stage, stages = exc.reply, self.at, self.stages
+        if stage == "rcpt":
+            rcpts = stages.setdefault("rcpt", [])
+            rcpts.append(reply_stage(reply, recipient=self.spec.rcpt_to[len(rcpts)]))
         else:
-            # Greet again: smtpd reset to the 220 stage. With a declared HELO the name is
-            # the declared one (parse_case made sure). A declared PROTO=SMTP would be
-            # turned back into ESMTP by EHLO, so then greet with HELO.
-            at[0] = "helo"
-            name = spec.helo or target.helo
-            if spec.xclient.get("PROTO") == "SMTP":
-                helo = session.helo(name)
-            else:
-                helo = _ehlo(session, name)
-            stages["helo"] = _stage(helo, first_line=True)
-            if helo.klass != 2:
-                return
-    if spec.mail_from is None:
-        return
-    # The message decides BODY=8BITMIME / SMTPUTF8 only when it will be sent.
-    payload = spec.data if not check_mode else None
-    at[0] = "mail"
-    mail = session.mail(spec.mail_from, payload, spec.rcpt_to)
-    stages["mail"] = _stage(mail)
-    if mail.klass != 2:
-        return
-    rcpts: List[Dict[str, Any]] = []
-    stages["rcpt"] = rcpts
-    at[0] = "rcpt"
-    for rcpt in spec.rcpt_to:
-        reply = session.command(f"RCPT TO:<{rcpt}>")
-        rcpts.append(_stage(reply, recipient=rcpt))
-    if spec.data is None:
-        return
-    if check_mode:
-        stages["data"] = {"skipped": "check mode: no message is sent"}
-        return
-    if not any(r["code"] // 100 == 2 for r in rcpts):
-        return
-    at[0] = "data"
-    first, final = session.data(spec.data)
-    stages["data"] = _stage(final if final is not None else first)
+            outcome = xclient_outcome(reply.code, reply.enhanced) if stage == "xclient" \
+                else None
+            stages[stage] = reply_stage(reply, outcome=outcome)
+        exp = self.spec.expect.get(stage)
+        exps = exp if isinstance(exp, list) else [exp]
+        return any(isinstance(e, Expectation) and e.value == "421" for e in exps)
 
 
-def _record_closing(spec: CaseSpec, stages: Dict[str, Any], stage: str,
-                    exc: SmtpServiceClosing) -> bool:
-    """Put the 421 reply where it came; True when the case expected exactly that code."""
-    reply = exc.reply
-    if stage == "rcpt":
-        stages.setdefault("rcpt", []).append(
-            _stage(reply, recipient=spec.rcpt_to[len(stages.get("rcpt", []))]))
-    elif stage == "xclient":
-        stages["xclient"] = _stage(reply, outcome=xclient_outcome(reply.code,
-                                                                  reply.enhanced))
-    else:
-        stages[stage] = _stage(reply)
-    exp = spec.expect.get(stage)
-    exps = exp if isinstance(exp, list) else [exp]
-    return any(isinstance(e, Expectation) and e.value == "421" for e in exps)
+@dataclass
+class _Session:
+    """The network part of a case, done in any thread; judged later in the main one."""
+
+    started: float
+    deadline: float
+    stages: Stages
+    error: Optional[str]
+    transcript: Optional[List[str]]
 
 
 def _run_session(spec: CaseSpec, target: ProbeTarget, check_mode: bool,
-                 transcript_mode: str,
-                 advertised: Optional[Dict[int, Optional[List[str]]]]) -> Dict[str, Any]:
-    """The network part of a case (any thread): stages, error, transcript, deadline."""
+                 transcript_mode: str, advertised: Optional[Advertised]) -> _Session:
     started = time.monotonic()
     transcript: Optional[List[str]] = [] if transcript_mode != "none" else None
-    stages: Dict[str, Any] = {}
     error = None
-    at = ["connect"]
     session = SmtpSession(target.server, target.port, timeout=target.timeout,
                           source_address=spec.source_address or target.source_address,
                           tls=target.tls,
                           tls_context=target.tls_context, server_name=target.server_name,
                           transcript=transcript)
+    dialogue = _Dialogue(spec, target, session, check_mode)
     try:
-        _converse(spec, target, session, stages, check_mode,
-                  {} if advertised is None else advertised, at)
+        dialogue.run()
         session.quit()
     except SmtpServiceClosing as exc:
         # 421: the session is over, nothing more is sent. Only a case that expected
         # exactly 421 at that stage can pass.
-        if not _record_closing(spec, stages, at[0], exc):
+        if not dialogue.record_closing(exc):
             error = str(exc)
     except SmtpSessionError as exc:
         error = str(exc)
@@ -230,59 +257,28 @@ def _run_session(spec: CaseSpec, target: ProbeTarget, check_mode: bool,
         error = f"network error: {exc}"
     finally:
         session.close()
-    return {"started": started, "deadline": session.deadline, "stages": stages,
-            "error": error, "transcript": transcript}
+    if advertised is not None and dialogue.reached_ehlo:
+        advertised[spec.index] = dialogue.advertised
+    return _Session(started, session.deadline, dialogue.stages, error, transcript)
 
 
-def _mask(value: Any, secrets: List[str]) -> Any:
-    """``value`` with every secret replaced by ********, in every string it holds."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "********")
-        return value
-    if isinstance(value, list):
-        return [_mask(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: _mask(v, secrets) for k, v in value.items()}
-    return value
-
-
-def _finish(spec: CaseSpec, part: Dict[str, Any], transcript_mode: str) -> Dict[str, Any]:
+def _finish(spec: CaseSpec, part: _Session, transcript_mode: str) -> CaseResult:
     """Judge a case (call in the main thread: user regexes are bounded there by a timer)
     and build its result, with the LOGIN masked everywhere."""
-    stages, error, transcript = part["stages"], part["error"], part["transcript"]
+    error = part.error
     try:
-        mismatches = judge(spec, stages, part["deadline"])
+        mismatches = judge(spec, part.stages, part.deadline)
     except RegexTimeout:
         mismatches = []
         error = error or ("a regular expression of expect did not finish within the case's"
                           " timeout (the reply text comes from the server)")
-    passed = error is None and not mismatches
-    if passed and transcript_mode != "all":
-        # What a passed case proves is in the stages it judged; the greetings are the
-        # same for every case and only help to explain a failure.
-        for stage in GREETING_STAGES:
-            if stage not in spec.expect:
-                stages.pop(stage, None)
-    status = "passed" if passed else ("error" if error else "failed")
-    result: Dict[str, Any] = {
-        "name": spec.name,
-        "passed": passed,
-        "status": status,
-        "error": error,
-        "mismatches": mismatches,
-        "stages": stages,
-        "elapsed_ms": round((time.monotonic() - part["started"]) * 1000, 1),
-    }
-    if transcript is not None and (transcript_mode == "all" or not passed):
-        result["transcript"] = transcript
-    secrets = spec.secrets()
-    return _mask(result, secrets) if secrets else result
+    return case_result(spec.name, part.stages, error, mismatches, part.started,
+                       part.transcript, transcript_mode, spec.expect, spec.secrets())
 
 
 def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
              transcript_mode: str = "failures",
-             advertised: Optional[Dict[int, Optional[List[str]]]] = None) -> Dict[str, Any]:
+             advertised: Optional[Advertised] = None) -> CaseResult:
     """Run one case; never raises for server or network trouble.
 
     ``advertised``, if given, receives what the server's EHLO advertised for XCLIENT,
@@ -293,15 +289,12 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
 
 def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
               check_mode: bool = False, transcript_mode: str = "failures",
-              advertised: Optional[Dict[int, Optional[List[str]]]] = None
-              ) -> List[Dict[str, Any]]:
+              advertised: Optional[Advertised] = None) -> List[CaseResult]:
     """Run all cases, up to ``concurrency`` at once; results in the order of ``specs``.
 
     Pass a dict as ``advertised`` to learn what the server advertised for XCLIENT."""
-    if transcript_mode not in TRANSCRIPT_MODES:
-        raise ValueError(f"transcript must be one of {', '.join(TRANSCRIPT_MODES)}")
 
-    def one(spec: CaseSpec) -> Dict[str, Any]:
+    def one(spec: CaseSpec) -> _Session:
         return _run_session(spec, target, check_mode, transcript_mode, advertised)
 
     workers = max(1, min(concurrency, len(specs)))
@@ -311,7 +304,7 @@ def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
     # it is done (user regexes are bounded by a timer there, see _bounded_regex) - not in
     # order, or a case that ran into its timeout would hold back the judging of the cases
     # that ran beside it until their own deadlines had passed too.
-    results: List[Optional[Dict[str, Any]]] = [None] * len(specs)
+    results: List[Optional[CaseResult]] = [None] * len(specs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(one, spec): i for i, spec in enumerate(specs)}
         for future in as_completed(futures):
@@ -320,53 +313,10 @@ def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
     return results  # type: ignore[return-value]  # every slot is filled
 
 
-def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
-    return {
-        "total": len(results),
-        "passed": sum(1 for r in results if r["status"] == "passed"),
-        "failed": sum(1 for r in results if r["status"] == "failed"),
-        "errors": sum(1 for r in results if r["status"] == "error"),
-    }
-
-
-def advertised_attributes(advertised: Dict[int, Optional[List[str]]]) -> Optional[List[str]]:
+def advertised_attributes(advertised: Advertised) -> Optional[List[str]]:
     """What the server advertised, from the first case (in declared order) that got as
     far as EHLO and was offered XCLIENT."""
     for index in sorted(advertised):
         if advertised[index] is not None:
             return advertised[index]
     return None
-
-
-def render_table(results: List[Dict[str, Any]], only_problems: bool = False) -> str:
-    """A readable per-case table: case, result, and what was expected vs what came back."""
-    rows = []
-    for r in results:
-        if only_problems and r["passed"]:
-            continue
-        if r["error"]:
-            rows.append((r["name"], "ERROR", r["error"]))
-        for problem in r["mismatches"]:
-            rows.append((r["name"], "FAILED", problem))
-        if r["passed"]:
-            rows.append((r["name"], "passed", _passed_detail(r)))
-    if not rows:
-        return ""
-    width = min(max(len(row[0]) for row in rows), 48)
-    lines = [f"{'CASE':<{width}}  {'RESULT':<6}  DETAIL"]
-    for name, verdict, detail in rows:
-        lines.append(f"{name[:width]:<{width}}  {verdict:<6}  {detail}")
-    return "\n".join(lines)
-
-
-def _passed_detail(result: Dict[str, Any]) -> str:
-    stages = result["stages"]
-    parts = []
-    if "xclient" in stages:
-        parts.append(f"xclient {stages['xclient']['outcome']}")
-    for stage in ("mail", "data"):
-        if stage in stages and "code" in stages[stage]:
-            parts.append(f"{stage} {stages[stage]['code']}")
-    for rcpt in stages.get("rcpt", []):
-        parts.append(f"rcpt {rcpt['code']} {rcpt.get('enhanced') or ''}".rstrip())
-    return ", ".join(parts)

@@ -39,9 +39,14 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import
     ehlo_keywords,
 )
 
+# How to use TLS: the choices of the modules' tls option, and the one check of it here,
+# for Python callers too: a wrong word must never mean plaintext where TLS was meant.
+TLS_MODES = ("none", "starttls", "smtps")
+
 
 class SmtpSessionError(Exception):
-    """A session that could not go on; ``kind`` says why in one word."""
+    """A session that could not go on; ``kind`` says why in one word (the injector
+    reports it with a deferred delivery)."""
 
     kind = "error"
 
@@ -161,8 +166,8 @@ class SmtpSession:
                  tls_context: Optional[ssl.SSLContext] = None,
                  server_name: Optional[str] = None,
                  transcript: Optional[List[str]] = None) -> None:
-        if tls not in ("none", "starttls", "smtps"):
-            raise ValueError(f"tls must be none, starttls or smtps, not {tls!r}")
+        if tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}, not {tls!r}")
         self.host = host
         self.port = port
         self.timeout = timeout

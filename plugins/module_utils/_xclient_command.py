@@ -48,6 +48,8 @@ SPLITTABLE = ("DESTADDR", "DESTPORT", "PORT")
 MAX_COMMAND = 512  # octets, including "XCLIENT" and CRLF (RFC 5321 4.5.3.1.4)
 MAX_VALUE = 255  # octets of the encoded value; smtpd: "501 5.5.4 Error: attribute value too long"
 
+PROTOCOLS = ("SMTP", "ESMTP")  # PROTO values
+
 UNAVAILABLE = "[UNAVAILABLE]"
 TEMPUNAVAIL = "[TEMPUNAVAIL]"
 
@@ -124,8 +126,8 @@ def validate_port(field: str, value) -> str:
 
 def validate_proto(field: str, value: str) -> str:
     upper = str(value).strip().upper()
-    if upper not in ("SMTP", "ESMTP"):
-        raise XclientValueError(field, f"{value!r} must be SMTP or ESMTP")
+    if upper not in PROTOCOLS:
+        raise XclientValueError(field, f"{value!r} must be {' or '.join(PROTOCOLS)}")
     return upper
 
 

@@ -309,40 +309,43 @@ report:
 """
 
 import socket
+from typing import Any, Dict
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
+    case_options,
     check_helo,
     check_host,
     check_source_address,
     check_timeout,
+    explain_cases,
     parse_cases,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    render_table,
+    summarize,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
     TRANSCRIPT_MODES,
     ProbeTarget,
     advertised_attributes,
-    render_table,
     run_cases,
-    summarize,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
+    TLS_MODES,
     make_tls_context,
-)
-from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
-    ATTRIBUTES,
 )
 
 # Above this many cases the result's invocation shows their number, not the cases.
 INVOCATION_CASES_MAX = 100
 
 
-def argument_spec() -> dict:
+def argument_spec() -> Dict[str, Any]:
     return dict(
         server=dict(type="str", required=True),
         port=dict(type="int", default=25),
-        tls=dict(type="str", default="none", choices=["none", "starttls", "smtps"]),
+        tls=dict(type="str", default="none", choices=list(TLS_MODES)),
         validate_certs=dict(type="bool", default=True),
         ca_file=dict(type="path"),
         server_name=dict(type="str"),
@@ -352,38 +355,33 @@ def argument_spec() -> dict:
         concurrency=dict(type="int", default=10),
         fail_on_mismatch=dict(type="bool", default=True),
         transcript=dict(type="str", default="failures", choices=list(TRANSCRIPT_MODES)),
-        cases=dict(type="list", elements="dict", required=True, options=dict(
-            name=dict(type="str", required=True),
-            # Keys in lower or upper case; values checked by _xclient_command. LOGIN is a
-            # secret: no_log masks it in the whole result, and the probe masks it (also
-            # its xtext form) in transcripts and replies that quote it.
-            xclient=dict(type="dict", options={
-                key: dict(type="raw", aliases=[wire], no_log=(key == "login"))
-                for key, wire in ATTRIBUTES.items()}),
-            helo=dict(type="str"),
-            source_address=dict(type="str"),
-            force_xclient=dict(type="bool", default=False),
-            mail_from=dict(type="str"),
-            rcpt_to=dict(type="list", elements="str"),
-            data=dict(type="str"),
-            expect=dict(type="dict"),
-        )),
+        cases=dict(type="list", elements="dict", required=True, options=case_options()),
     )
 
 
-def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+class ProbeModule(AnsibleModule):
+    """AnsibleModule whose argument errors about a case say which case: Ansible's own
+    message names the field (``cases.expect.rcp``) but not the case among thousands."""
+
+    _arguments_checked = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._arguments_checked = True
+
+    def fail_json(self, msg: str, **kwargs: Any) -> Any:
+        if not self._arguments_checked:
+            msg = explain_cases(getattr(self, "params", {}).get("cases")) or msg
+        super().fail_json(msg=msg, **kwargs)
+
+
+def _target(module: AnsibleModule) -> ProbeTarget:
+    """The target options, checked (fails the module naming the field)."""
     p = module.params
     if not 0 < p["port"] <= 65535:
         module.fail_json(msg=f"port: {p['port']} is not a TCP port (1 to 65535)")
     if p["concurrency"] < 1:
         module.fail_json(msg="concurrency: must be at least 1")
-    for case in p["cases"]:
-        if case.get("xclient") is not None:
-            # Ansible keeps the upper-case aliases next to the options, and gives options
-            # not set as None: keep the options that are set.
-            case["xclient"] = {k: v for k, v in case["xclient"].items()
-                               if k in ATTRIBUTES and v is not None}
     try:
         server = check_host("server", p["server"])
         if p["server_name"] is not None:
@@ -392,7 +390,19 @@ def main() -> None:
         helo = check_helo("helo", p["helo"] if p["helo"] is not None else socket.getfqdn())
         source = (check_source_address("source_address", p["source_address"])
                   if p["source_address"] is not None else None)
-        specs = parse_cases(p["cases"])
+    except ProbeInputError as exc:
+        module.fail_json(msg=str(exc))
+    return ProbeTarget(server=server, port=p["port"], tls=p["tls"], helo=helo,
+                       source_address=source, timeout=timeout,
+                       server_name=p["server_name"])
+
+
+def main() -> None:
+    module = ProbeModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    target = _target(module)
+    try:
+        specs = parse_cases(p["cases"], shape_checked=True)
     except ProbeInputError as exc:
         module.fail_json(msg=str(exc))
     # The parsed specs are all that is needed of the cases from here on. Ansible echoes
@@ -403,30 +413,26 @@ def main() -> None:
         invocation["cases"] = (f"{len(p['cases'])} cases (more than {INVOCATION_CASES_MAX}"
                                " are not echoed; the cases result names each one)")
         module.params["cases"] = module.validation_result.validated_parameters["cases"] = None
-    context = None
     if p["tls"] != "none":
         try:
-            context = make_tls_context(p["validate_certs"], p["ca_file"])
+            target.tls_context = make_tls_context(p["validate_certs"], p["ca_file"])
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"ca_file: cannot load {p['ca_file']}: {exc}")
-    target = ProbeTarget(server=server, port=p["port"], tls=p["tls"], helo=helo,
-                         source_address=source, timeout=timeout,
-                         tls_context=context, server_name=p["server_name"])
     advertised: dict = {}
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
                         advertised=advertised)
     del specs
     summary = summarize(results)
-    report = render_table(results)
-    out = dict(changed=False, cases=results, summary=summary, report=report,
+    out = dict(changed=False, cases=results, summary=summary,
+               report="\n".join(render_table(results)),
                xclient_attributes=advertised_attributes(advertised),
                invocation={"module_args": invocation})
     if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
         bad = summary["failed"] + summary["errors"]
         module.fail_json(msg=f"{bad} of {summary['total']} cases did not behave as expected"
                          f" ({summary['failed']} failed, {summary['errors']} errors):\n"
-                         + render_table(results, only_problems=True), **out)
+                         + "\n".join(render_table(results, only_problems=True)), **out)
     module.exit_json(**out)
 
 

@@ -6,9 +6,12 @@ import pytest
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     Expectation,
     ProbeInputError,
-    judge,
     parse_case,
     parse_cases,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    judge,
+    xclient_outcome,
 )
 
 BASE = {"name": "c", "xclient": {"addr": "192.0.2.66"}, "mail_from": "p@example.org",
@@ -58,9 +61,9 @@ def test_issue_example_cases_parse():
     ("x", "cases: must be a list"),
     ([case(), case()], "cases[1] (c): name: the same name"),
     ([case(name="")], "cases[0]: name"),
-    ([case(colour=1)], "cases[0] (c): case: unknown keys ['colour']"),
+    ([case(colour=1)], "cases[0] (c): colour: unknown key; known: data, expect,"),
     ([case(xclient={"addr": "300.1.1.1"})], "cases[0] (c): xclient.addr:"),
-    ([case(xclient={"proto": "LMTP"})], "cases[0] (c): xclient.proto:"),
+    ([case(xclient={"proto": "LMTP"})], "cases[0] (c): xclient.proto: 'LMTP' is not one of"),
     ([case(xclient={"port": 70000})], "cases[0] (c): xclient.port:"),
     ([case(xclient={"frobnicate": 1})], "cases[0] (c): xclient.frobnicate: unknown"),
     ([case(xclient="192.0.2.1")], "cases[0] (c): xclient: must be a dictionary"),
@@ -68,7 +71,8 @@ def test_issue_example_cases_parse():
     ([case(expect={"xclient": "reject"})], "expect.xclient: 'reject' is not one of"),
     ([case(expect={"rcpt": 999})], "expect.rcpt: 999"),
     ([case(expect={"rcpt": "6.1.1"})], "expect.rcpt: '6.1.1'"),
-    ([case(expect={"bounce": "accept"})], "expect: unknown keys ['bounce']"),
+    ([case(expect={"bounce": "accept"})], "cases[0] (c): expect.bounce: unknown key; known:"
+     " connect, data, mail, rcpt, text, xclient"),
     ([case(expect={"rcpt": ["accept", "reject"]})], "one entry per rcpt_to (1), got 2"),
     ([case(expect={"text": "("})], "expect.text: not a valid regular expression"),
     ([case(expect={"rcpt": {"status": "reject", "txt": "x"}})], "unknown keys ['txt']"),
@@ -76,7 +80,10 @@ def test_issue_example_cases_parse():
     ([case(rcpt_to=["no-at-sign"])], "rcpt_to[0]: 'no-at-sign' is not an address"),
     ([case(rcpt_to=[""])], "rcpt_to[0]: must not be empty"),
     ([case(mail_from=None)], "mail_from: is required when rcpt_to is given"),
-    ([case(data=1)], "data: must be the message text"),
+    ([case(force_xclient="maybe")], "cases[0] (c): argument 'force_xclient' is of type str"),
+    ([case(rcpt_to={"a": 1})], "cases[0] (c): argument 'rcpt_to' is of type dict"),
+    ([{"xclient": {"addr": "192.0.2.1"}}], "cases[0]: missing required arguments: name"),
+    ([case(expect="reject")], "cases[0] (c): expect: must be a dictionary"),
     ([case(rcpt_to=[], data="x")], "data: needs at least one rcpt_to"),
     ([{"name": "n", "expect": {"xclient": "accepted"}}], "needs an xclient identity"),
     ([case(expect={"xclient": "offered"})], "'offered' is for cases without xclient"),
@@ -161,7 +168,6 @@ def test_judge_skipped_data_in_check_mode_is_not_a_failure():
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (  # noqa: E402
     check_host,
     check_timeout,
-    xclient_outcome,
 )
 
 
@@ -190,7 +196,7 @@ def test_declared_helo_is_the_greeting_whatever_the_key_case():
     (spec,) = parse_cases([{"name": "h", "xclient": {"HELO": "x+41y.example"}}])
     assert spec.helo == "x+41y.example" and spec.greet_after_xclient
     assert spec.xclient_commands == ["XCLIENT HELO=x+2B41y.example"]
-    (spec,) = parse_cases([{"name": "u", "xclient": {"Helo": "[unavailable]"}}])
+    (spec,) = parse_cases([{"name": "u", "xclient": {"HELO": "[unavailable]"}}])
     assert spec.helo is None and not spec.greet_after_xclient
     with pytest.raises(ProbeInputError, match=r"xclient\.helo: 'a b' must not contain ' '"):
         parse_cases([{"name": "s", "xclient": {"helo": "a b"}}])
