@@ -41,6 +41,10 @@ from _bench_common import (
 )
 
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    render_table,
+    summarize,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner import (
     ProbeTarget,
     run_cases,
@@ -112,9 +116,10 @@ def run_core(port: int, cases: List[Dict[str, Any]], concurrency: int) -> None:
     results = run_cases(parse_cases(cases), ProbeTarget(server="127.0.0.1", port=port,
                                                         helo="bench.test"),
                         concurrency=concurrency, transcript_mode="none")
-    bad = [r for r in results if not r["passed"]]
-    if bad:
-        raise SystemExit(f"probe core: {len(bad)} cases failed, first: {bad[0]}")
+    summary = summarize(results)
+    if summary["passed"] != summary["total"]:
+        raise SystemExit(f"probe core: {summary}\n"
+                         + "\n".join(render_table(results, only_problems=True)[:6]))
 
 
 def swaks_argv(port: int, case: Dict[str, Any]) -> List[str]:

@@ -35,18 +35,19 @@ _value:
 """
 
 
-def finding_result(finding):
-    return {
-        "group": "postfix_info",
-        "name": f"{finding.get('code')} on {finding.get('service')}",
-        "passed": False,
-        "status": "failed",
-        "error": None,
-        "mismatches": [f"{finding.get('message')} Fix: {finding.get('fix')}"],
-        "elapsed_ms": 0,
-    }
+from typing import Any, Dict, Mapping
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    CaseResult,
+    check_result,
+)
+
+
+def finding_result(finding: Mapping[str, Any]) -> CaseResult:
+    return check_result("postfix_info", f"{finding.get('code')} on {finding.get('service')}",
+                        [f"{finding.get('message')} Fix: {finding.get('fix')}"])
 
 
 class FilterModule:
-    def filters(self):
+    def filters(self) -> Dict[str, Any]:
         return {"finding_result": finding_result}

@@ -11,14 +11,24 @@ version_added: 0.1.0
 author:
   - mailops.xclient contributors (@mailops)
 description:
-  - Renders result rows (probe cases with a C(group), and findings) as table lines - group,
-    case, result, and what was expected and got, or what the reply was.
+  - Renders result rows (cases of M(mailops.xclient.xclient_probe) with a C(group), and
+    postfix_info findings as rows) as table lines - group, case, result, and what was
+    expected and got, or what the replies were. The same rows as the C(report) of
+    M(mailops.xclient.xclient_probe), with a group column.
 options:
   _input:
     description: Result rows.
     type: list
     elements: dict
     required: true
+  format:
+    description:
+      - V(lines) for the table as text lines (with a header line), V(rows) for one
+        dictionary per row with C(group), C(name), C(result) (V(passed), V(FAILED) or
+        V(ERROR)) and C(detail), in the order given.
+    type: str
+    choices: [lines, rows]
+    default: lines
 """
 
 EXAMPLES = r"""
@@ -29,67 +39,35 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Table lines.
+  description: Table lines, or one dictionary per row with O(format=rows).
   type: list
-  elements: str
+  elements: raw
 """
 
+from typing import Any, Dict, Iterable, List, Mapping, Union
 
-# What each XCLIENT outcome word of xclient_probe means, for readers of the table.
-XCLIENT_OUTCOMES = {
-    "accepted": "the identity is in force",
-    "refused": "Postfix refused the command (authorization or syntax)",
-    "rejected": "the identity was applied, then rejected by the restrictions",
-    "deferred": "the identity was applied, then deferred by the restrictions",
-    "not_offered": "XCLIENT is not offered to this client",
-    "offered": "XCLIENT is offered",
-}
+from ansible.errors import AnsibleFilterError
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    render_table,
+    table_row,
+)
 
 
-def xclient_detail(xc):
-    """``xclient rejected 554 (the identity was applied, then ...)``."""
-    outcome = xc.get("outcome")
-    note = XCLIENT_OUTCOMES.get(outcome)
-    return (f"xclient {outcome}" + (f" {xc['code']}" if xc.get("code") else "")
-            + (f" ({note})" if note and outcome not in ("accepted", "offered") else ""))
+def _row(result: Mapping[str, Any]) -> Dict[str, str]:
+    group, name, verdict, detail = table_row(result)
+    return {"group": group, "name": name, "result": verdict, "detail": detail}
 
 
-def _detail(row):
-    if row.get("error"):
-        return row["error"]
-    stages = row.get("stages") or {}
-    if row.get("mismatches"):
-        xc = stages.get("xclient") or {}
-        note = XCLIENT_OUTCOMES.get(xc.get("outcome") or "")
-        explain = any(m.startswith("xclient:") for m in row["mismatches"]) and note
-        return "; ".join(row["mismatches"]) + (f" ({xc['outcome']}: {note})" if explain
-                                               else "")
-    parts = []
-    xc = stages.get("xclient")
-    if xc:
-        parts.append(xclient_detail(xc))
-    for rcpt in stages.get("rcpt") or []:
-        text = (rcpt.get("text") or "").split("\n")[0]
-        parts.append(f"rcpt {rcpt.get('code')} {text}".strip())
-    data = stages.get("data")
-    if data and data.get("code"):
-        parts.append(f"data {data['code']} {(data.get('text') or '').split(chr(10))[0]}")
-    return ", ".join(parts)
-
-
-def verify_report(rows):
+def verify_report(rows: Iterable[Mapping[str, Any]], format: str = "lines"
+                  ) -> Union[List[str], List[Dict[str, str]]]:
     rows = list(rows or [])
-    if not rows:
-        return []
-    width = min(max(len(str(r.get("name", ""))) for r in rows), 60)
-    lines = [f"{'GROUP':<12} {'CASE':<{width}}  {'RESULT':<6}  DETAIL"]
-    for r in rows:
-        verdict = "passed" if r.get("passed") else ("ERROR" if r.get("error") else "FAILED")
-        lines.append(f"{str(r.get('group', '')):<12} {str(r.get('name', ''))[:width]:<{width}}"
-                     f"  {verdict:<6}  {_detail(r)}")
-    return lines
+    if format == "rows":
+        return [_row(r) for r in rows]
+    if format != "lines":
+        raise AnsibleFilterError(f"verify_report: format must be lines or rows, not {format!r}")
+    return render_table(rows, groups=True, max_name=60)
 
 
 class FilterModule:
-    def filters(self):
+    def filters(self) -> Dict[str, Any]:
         return {"verify_report": verify_report}

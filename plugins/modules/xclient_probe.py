@@ -102,26 +102,27 @@ options:
       xclient:
         description:
           - Client identity to send with C(XCLIENT). Omitted means no C(XCLIENT) is sent.
-          - Keys in lower case or in upper case (the XCLIENT attribute names). Values are
-            xtext-encoded; each must stay within 255 octets.
+          - Keys in lower case or in upper case (the XCLIENT attribute names), each key once.
+            Values are xtext-encoded; each must stay within 255 octets.
         type: dict
         suboptions:
           name:
             description: Client host name, C([UNAVAILABLE]) or C([TEMPUNAVAIL]).
-            type: raw
+            type: str
             aliases: [NAME]
           addr:
             description: Client IPv4 or IPv6 address (sent in the C(IPV6:) form) or
               C([UNAVAILABLE]).
-            type: raw
+            type: str
             aliases: [ADDR]
           port:
-            description: Client port, 0 to 65535, or C([UNAVAILABLE]).
+            description: Client port, 0 to 65535 (a number or a string), or C([UNAVAILABLE]).
             type: raw
             aliases: [PORT]
           proto:
-            description: C(SMTP) or C(ESMTP).
-            type: raw
+            description: The protocol Postfix logs and checks; lower case is accepted too.
+            type: str
+            choices: [SMTP, ESMTP, smtp, esmtp]
             aliases: [PROTO]
           helo:
             description:
@@ -129,25 +130,26 @@ options:
                 exactly this name (one word), so the HELO Postfix checks is the declared
                 one; with C([UNAVAILABLE]) or C([TEMPUNAVAIL]) it sends no C(HELO)/C(EHLO)
                 at all and C(MAIL) follows the new greeting.
-            type: raw
+            type: str
             aliases: [HELO]
           login:
             description:
               - SASL login name. A secret - masked in the whole result, also where the
                 server quotes it in a reply.
-            type: raw
+            type: str
             aliases: [LOGIN]
           destaddr:
             description: Server address the client connected to (IPv4 or IPv6).
-            type: raw
+            type: str
             aliases: [DESTADDR]
           destport:
-            description: Server port the client connected to.
+            description: Server port the client connected to, 0 to 65535 (a number or a
+              string), or C([UNAVAILABLE]).
             type: raw
             aliases: [DESTPORT]
           reverse_name:
             description: Client reverse host name, C([UNAVAILABLE]) or C([TEMPUNAVAIL]).
-            type: raw
+            type: str
             aliases: [REVERSE_NAME]
       helo:
         description:
@@ -185,23 +187,56 @@ options:
         type: str
       expect:
         description:
-          - What the server must answer. C(xclient) is one of V(accepted) (the new identity
-            is in force), V(refused) (Postfix refused the command itself - not authorized
-            C(550 5.7.0), syntax or sequence C(500) to C(504)), V(rejected) or V(deferred)
-            (the identity was applied and the restrictions refused it at once, 5xx or 4xx,
-            as with C(smtpd_delay_reject=no)), V(not_offered), V(any) (default V(accepted)
-            when C(xclient) is given), or a reply code; for a case without C(xclient),
-            V(offered) or V(not_offered) checks the EHLO keyword.
-          - C(connect), C(mail), C(rcpt) and C(data) are V(accept), V(reject), V(tempfail),
-            V(any), a reply code such as V(554) or an enhanced code such as V(5.7.1). C(rcpt)
-            applies to every recipient, or give a list with one entry per recipient.
-          - Any stage may be a dictionary with C(status) and C(text), a regular expression
-            the reply text must match. C(text) at the top level applies to the last stage
-            that has an expectation. A regular expression that has not finished when the
-            case's O(timeout) is over ends the case as an error.
+          - What the server must answer, per stage. A stage left out is not judged.
+          - Each stage is a word, a reply code such as V(554), an enhanced status code such
+            as V(5.7.1), or a dictionary with C(status) (one of those) and C(text), a
+            regular expression the reply text must match.
           - A C(421) reply at any stage ends the case at once; it passes only when that
             stage expects exactly V(421).
+          - A regular expression that has not finished when the case's O(timeout) is over
+            ends the case as an error.
         type: dict
+        suboptions:
+          connect:
+            description:
+              - The greeting. V(accept) (2xx or 3xx), V(reject) (5xx), V(tempfail) (4xx),
+                V(any), a reply code or an enhanced code; or a dictionary with C(status)
+                and C(text).
+            type: raw
+          xclient:
+            description:
+              - The reply to C(XCLIENT). V(accepted) (the new identity is in force),
+                V(refused) (Postfix refused the command itself - not authorized
+                C(550 5.7.0), syntax or sequence C(500) to C(504)), V(rejected) or
+                V(deferred) (the identity was applied and the restrictions refused it at
+                once, 5xx or 4xx, as with C(smtpd_delay_reject=no)), V(not_offered),
+                V(any), a reply code or an enhanced code; or a dictionary with C(status)
+                and C(text).
+              - Default V(accepted) when O(cases[].xclient) is given. For a case without
+                it, V(offered) or V(not_offered) checks the EHLO keyword.
+            type: raw
+          mail:
+            description:
+              - The reply to C(MAIL FROM); needs O(cases[].mail_from). Words and codes as
+                for O(cases[].expect.connect).
+            type: raw
+          rcpt:
+            description:
+              - The reply to C(RCPT TO), for every recipient; or a list with one entry per
+                recipient of O(cases[].rcpt_to). Words and codes as for
+                O(cases[].expect.connect).
+            type: raw
+          data:
+            description:
+              - The reply to the message (or to C(DATA) when it refuses); needs
+                O(cases[].data). Skipped in check mode. Words and codes as for
+                O(cases[].expect.connect).
+            type: raw
+          text:
+            description:
+              - A regular expression the reply of the last stage that has an expectation
+                must match.
+            type: str
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.attributes.read_only

@@ -50,17 +50,67 @@ def test_verify_report_explains_the_xclient_outcome_words():
 
     rows = [
         {"group": "backend", "name": "applied then rejected", "passed": False, "error": None,
+         "status": "failed",
          "mismatches": ["xclient: expected refused, got rejected (554 5.7.1 blocked)"],
          "stages": {"xclient": {"outcome": "rejected", "code": 554}}},
         {"group": "backend", "name": "refused", "passed": True, "error": None,
+         "status": "passed",
          "mismatches": [], "stages": {"xclient": {"outcome": "refused", "code": 550}}},
         {"group": "backend", "name": "deferred", "passed": True, "error": None,
+         "status": "passed",
          "mismatches": [], "stages": {"xclient": {"outcome": "deferred", "code": 450}}},
     ]
     lines = verify_report(rows)
+    assert lines[0].split() == ["GROUP", "CASE", "RESULT", "DETAIL"]
+    assert lines[1].startswith("backend      applied then rejected  FAILED  ")
     assert lines[1].endswith("got rejected (554 5.7.1 blocked) (rejected: the identity was"
                              " applied, then rejected by the restrictions)")
     assert lines[2].endswith("xclient refused 550 (Postfix refused the command"
                              " (authorization or syntax))")
     assert lines[3].endswith("xclient deferred 450 (the identity was applied, then deferred"
                              " by the restrictions)")
+    table = verify_report(rows, format="rows")
+    assert [r["result"] for r in table] == ["FAILED", "passed", "passed"]
+    assert lines[1].endswith(table[0]["detail"])
+
+
+def test_verify_report_passed_detail_names_the_deciding_replies():
+    from ansible_collections.mailops.xclient.plugins.filter.verify_report import verify_report
+
+    row = {"group": "proxy", "name": "n", "passed": True, "status": "passed", "error": None,
+           "mismatches": [], "stages": {
+               "xclient": {"outcome": "accepted", "code": 220, "enhanced": None, "text": "x"},
+               "mail": {"code": 250, "enhanced": "2.1.0", "text": "Ok"},
+               "rcpt": [{"code": 554, "enhanced": "5.7.1", "recipient": "a@b.example",
+                         "text": "<a@b.example>: Relay access denied\nmore"}],
+               "data": {"skipped": "check mode: no message is sent"}}}
+    (line,) = verify_report([row], format="rows")
+    assert line["detail"] == ("xclient accepted 220, mail 250 2.1.0 Ok, rcpt 554 5.7.1"
+                              " <a@b.example>: Relay access denied")
+    error = dict(row, passed=False, status="error", error="network error: refused")
+    assert verify_report([error], format="rows")[0] == {
+        "group": "proxy", "name": "n", "result": "ERROR", "detail": "network error: refused"}
+
+
+def test_audit_and_finding_results_are_result_rows():
+    from ansible_collections.mailops.xclient.plugins.filter.audit_results import audit_results
+    from ansible_collections.mailops.xclient.plugins.filter.finding_result import (
+        finding_result,
+    )
+    from ansible_collections.mailops.xclient.plugins.filter.verify_report import verify_report
+    from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+        summarize,
+    )
+
+    finding = {"severity": "error", "code": "open_xclient", "service": "smtp",
+               "message": "XCLIENT is open to all.", "fix": "Restrict it."}
+    row = finding_result(finding)
+    assert row["status"] == "failed" and not row["passed"]
+    assert row["mismatches"] == ["XCLIENT is open to all. Fix: Restrict it."]
+    (ok,) = audit_results([dict(finding, severity="warning")])
+    assert ok["status"] == "passed" and ok["group"] == "postfix_info"
+    assert audit_results([finding, dict(finding, severity="info")]) == [row]
+    assert summarize([row, ok]) == {"total": 2, "passed": 1, "failed": 1, "errors": 0}
+    lines = verify_report([row, ok])
+    assert "FAILED  XCLIENT is open to all. Fix: Restrict it." in lines[1]
+    assert lines[2].rstrip().endswith("passed")
