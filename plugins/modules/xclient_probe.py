@@ -290,47 +290,275 @@ cases:
     name:
       description: The case name.
       type: str
+      returned: always
+      sample: relay is denied
     passed:
       description: Whether every expectation held and the session ran to the end.
       type: bool
+      returned: always
+      sample: true
     status:
       description: V(passed), V(failed) (the server answered otherwise) or V(error).
       type: str
+      returned: always
+      sample: passed
     error:
-      description: Why the case could not be run (connection refused, timeout, TLS...).
+      description: Why the case could not be run (connection refused, timeout, TLS...);
+        null when it ran.
       type: str
+      returned: always
+      sample: null
     mismatches:
       description: One line per expectation that did not hold.
       type: list
       elements: str
+      returned: always
+      sample:
+        - "rcpt someone@elsewhere.example: expected accept, got 554 5.7.1
+          <someone@elsewhere.example>: Relay access denied"
     stages:
       description:
-        - Per stage (C(connect), C(ehlo), C(xclient), C(helo), C(mail), C(rcpt) (a list),
-          C(data)) the reply C(code), C(enhanced) status code and C(text). C(xclient) also
-          has C(outcome) - V(accepted), V(refused), V(rejected), V(deferred), V(not_offered)
-          or V(offered). Stages not reached are absent; a stage not run on purpose has
-          C(skipped) with the reason instead (C(data) in check mode, C(helo) after a declared
-          C([UNAVAILABLE]) HELO).
-        - For C(ehlo) and C(helo), C(text) is the first line of the reply (the server's
-          name); the keywords are reported once for the whole run as RV(xclient_attributes),
-          and in full in the transcript.
+        - What the server answered, per stage. Stages not reached are absent.
         - A passed case leaves out C(connect), C(ehlo) and C(helo), which are the same for
           every case and only explain failures, unless it had an expectation on
           C(connect) or O(transcript=all) is set. A failed case has every stage it reached.
       type: dict
+      returned: always
+      contains:
+        connect:
+          description: The greeting.
+          type: dict
+          returned: when reached
+          contains:
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 220
+            enhanced:
+              description: The RFC 3463 enhanced status code of the reply; null when it
+                has none.
+              type: str
+              returned: always
+              sample: null
+            text:
+              description: The reply text, without codes; lines joined with newlines.
+              type: str
+              returned: always
+              sample: probe-target.test ESMTP private-test-instance
+        ehlo:
+          description: The reply to the first C(EHLO) (to C(HELO) from a server without
+            ESMTP; with O(tls=starttls), the one after C(STARTTLS)).
+          type: dict
+          returned: when reached
+          contains:
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: null
+            text:
+              description: The first line of the reply (the server's name); the keywords
+                are reported once for the whole run as RV(xclient_attributes), and in full
+                in the transcript.
+              type: str
+              returned: always
+              sample: probe-target.test
+        xclient:
+          description: The reply to C(XCLIENT) (the last command, when the attributes
+            took more than one), or why none was sent.
+          type: dict
+          returned: when the case gives O(cases[].xclient) or expects something of it
+          contains:
+            outcome:
+              description: V(accepted) (the new identity is in force), V(refused)
+                (Postfix refused the command itself), V(rejected) or V(deferred) (the
+                identity was applied, then the restrictions refused it), V(not_offered)
+                (not sent - the EHLO reply does not offer XCLIENT or the attributes) or
+                V(offered) (a case without identity, offered XCLIENT).
+              type: str
+              returned: always
+              sample: accepted
+            code:
+              description: The reply code; null when no XCLIENT was sent.
+              type: int
+              returned: always
+              sample: 220
+            enhanced:
+              description: The enhanced status code; null when there is none.
+              type: str
+              returned: always
+              sample: null
+            text:
+              description: The reply text; when no XCLIENT was sent, why (empty for a
+                case without identity).
+              type: str
+              returned: always
+              sample: probe-target.test ESMTP private-test-instance
+            attributes:
+              description: For a case without O(cases[].xclient) - the XCLIENT attributes
+                the EHLO reply advertised, null when XCLIENT is not offered.
+              type: list
+              elements: str
+              returned: for a case without O(cases[].xclient)
+              sample: [NAME, ADDR, PROTO, HELO, REVERSE_NAME, PORT, LOGIN, DESTADDR,
+                       DESTPORT]
+        helo:
+          description: The reply to the greeting after C(XCLIENT) (C(EHLO), or C(HELO)
+            for a declared C(PROTO=SMTP)).
+          type: dict
+          returned: when reached after an accepted XCLIENT
+          contains:
+            code:
+              description: The reply code.
+              type: int
+              returned: unless skipped
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: unless skipped
+              sample: null
+            text:
+              description: The first line of the reply (the server's name).
+              type: str
+              returned: unless skipped
+              sample: probe-target.test
+            skipped:
+              description: Why no greeting was sent (the only key then) - a declared
+                C([UNAVAILABLE]) or C([TEMPUNAVAIL]) HELO.
+              type: str
+              returned: when skipped
+              sample: "xclient.helo is [UNAVAILABLE]: no HELO/EHLO after XCLIENT"
+        mail:
+          description: The reply to C(MAIL FROM).
+          type: dict
+          returned: when reached
+          contains:
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: 2.1.0
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: always
+              sample: Ok
+        rcpt:
+          description: The replies to C(RCPT TO), one per recipient, in order.
+          type: list
+          elements: dict
+          returned: when reached
+          contains:
+            recipient:
+              description: The recipient this reply is for.
+              type: str
+              returned: always
+              sample: someone@elsewhere.example
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 554
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: 5.7.1
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: always
+              sample: "<someone@elsewhere.example>: Relay access denied"
+        data:
+          description: The reply to the message (to C(DATA) when the server refused it).
+          type: dict
+          returned: when reached
+          contains:
+            code:
+              description: The reply code.
+              type: int
+              returned: unless skipped
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: unless skipped
+              sample: 2.0.0
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: unless skipped
+              sample: "Ok: queued as F20BF21CA38"
+            skipped:
+              description: Why no message was sent (the only key then) - check mode.
+              type: str
+              returned: in check mode
+              sample: "check mode: no message is sent"
     elapsed_ms:
       description: Wall time of the case.
       type: float
+      returned: always
+      sample: 12.7
     transcript:
-      description: The SMTP dialogue (C(C:) client, C(S:) server), LOGIN masked.
+      description: The SMTP dialogue (C(C:) client, C(S:) server, C(--) what happened),
+        LOGIN masked.
       type: list
       elements: str
       returned: per O(transcript)
+      sample:
+        - "-- connected to 127.0.0.1:60331 from 127.0.0.1:46744"
+        - "S: 220 probe-target.test ESMTP private-test-instance"
+        - "C: EHLO probe-client.test"
+        - "S: 250-probe-target.test"
+        - "S: 250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT"
+        - "S: 250 CHUNKING"
+        - "C: XCLIENT NAME=h251.example ADDR=192.0.2.251"
+        - "S: 220 probe-target.test ESMTP private-test-instance"
+        - "C: EHLO probe-client.test"
+        - "S: 250-probe-target.test"
+        - "S: 250 CHUNKING"
+        - "C: MAIL FROM:<probe@example.org>"
+        - "S: 250 2.1.0 Ok"
+        - "C: RCPT TO:<someone@elsewhere.example>"
+        - "S: 554 5.7.1 <someone@elsewhere.example>: Relay access denied"
+        - "C: RSET"
+        - "S: 250 2.0.0 Ok"
+        - "C: QUIT"
+        - "S: 221 2.0.0 Bye"
 summary:
   description: Counts of cases.
   returned: always
   type: dict
-  sample: {total: 2, passed: 2, failed: 0, errors: 0}
+  sample: {total: 6, passed: 5, failed: 1, errors: 0}
+  contains:
+    total:
+      description: All cases.
+      type: int
+      returned: always
+    passed:
+      description: Cases whose expectations all held.
+      type: int
+      returned: always
+    failed:
+      description: Cases the server answered otherwise than expected.
+      type: int
+      returned: always
+    errors:
+      description: Cases that could not be run to the end.
+      type: int
+      returned: always
 xclient_attributes:
   description: The XCLIENT attributes the server advertised (null when not offered).
   returned: always
@@ -338,9 +566,15 @@ xclient_attributes:
   elements: str
   sample: [NAME, ADDR, PROTO, HELO, REVERSE_NAME, PORT, LOGIN, DESTADDR, DESTPORT]
 report:
-  description: The per-case table as text.
+  description: The per-case table as text - one line per case, the same rows as the
+    verify role's report (filter P(mailops.xclient.verify_report#filter)).
   returned: always
   type: str
+  sample: |-
+    CASE                               RESULT  DETAIL
+    relay is denied                    passed  xclient accepted 220, mail 250 2.1.0 Ok, rcpt 554 5.7.1 <someone@elsewhere.example>: Relay access denied
+    this host may use XCLIENT          passed  xclient offered
+    expects what Postfix will not do   FAILED  rcpt someone@elsewhere.example: expected accept, got 554 5.7.1 <someone@elsewhere.example>: Relay access denied
 """
 
 import socket

@@ -237,6 +237,43 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
     os.rmdir(tmp)
 
 
+@pytest.mark.parametrize("case,needle", [
+    # Shape errors: found by the argument spec; the message names the case, not only the
+    # path Ansible gives (cases.expect.rcp)
+    ({"expect": {"rcp": "reject"}},
+     "cases[1] (bad): expect.rcp: unknown key; known: connect, data, mail, rcpt, text, xclient"),
+    ({"xclient": {"adr": "192.0.2.1"}}, "cases[1] (bad): xclient.adr: unknown key; known:"),
+    ({"xclient": "192.0.2.1"}, "cases[1] (bad): xclient: must be a dictionary"),
+    ({"expect": "accept"}, "cases[1] (bad): expect: must be a dictionary"),
+    ({"xclient": {"addr": "192.0.2.1", "proto": "LMTP"}},
+     "cases[1] (bad): xclient.proto: 'LMTP' is not one of SMTP, ESMTP"),
+    ({"colour": "red"}, "cases[1] (bad): colour: unknown key; known: data, expect,"),
+    ({"force_xclient": "maybe"}, "cases[1] (bad): argument 'force_xclient' is of type str"),
+    # semantic errors, found after the spec
+    ({"xclient": {"addr": "192.0.2.1"}, "expect": {"rcpt": "reject"}},
+     "cases[1] (bad): expect.rcpt: needs rcpt_to"),
+])
+def test_7_a_bad_key_is_a_one_line_error_naming_case_and_field(rules_postfix, case, needle):
+    good = {"name": "good", "xclient": {"addr": "192.0.2.1"}}
+    before, deadline = -1, time.monotonic() + 5
+    while time.monotonic() < deadline:  # let earlier sessions reach the log
+        now = len(rules_postfix.log_lines())
+        if now == before:
+            break
+        before = now
+        time.sleep(0.3)
+    r = run_module("xclient_probe", {"server": "127.0.0.1",
+                                     "port": rules_postfix.ports["authorized"],
+                                     "cases": [good, dict({"name": "bad"}, **case)]},
+                   timeout=30)
+    assert r["failed"] and "exception" not in r, r
+    assert r["msg"].startswith(needle), r["msg"]
+    assert "\n" not in r["msg"] and "Traceback" not in r["msg"]
+    assert "cases" not in r  # failed before any case ran
+    time.sleep(0.2)
+    assert not [line for line in rules_postfix.log_lines()[before:] if "connect from" in line]
+
+
 # ------------------------------------------------------------------ 8. one command per line
 
 def test_8_session_refuses_a_line_that_is_two_commands(rules_postfix):

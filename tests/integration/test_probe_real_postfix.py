@@ -408,3 +408,80 @@ def test_module_echoes_at_most_100_cases_as_its_invocation(postfix_instance):
     few = run_module("xclient_probe", dict(args, cases=[
         {"name": "offered", "expect": {"xclient": "offered"}}]))
     assert few["invocation"]["module_args"]["cases"][0]["name"] == "offered"
+
+
+# ------------------------------------------------------------------ RETURN is what returns
+
+# One case per kind of stage the result can hold (RETURN's samples come from this run).
+RESULT_CASES = [
+    {"name": "blocked client is refused at RCPT",
+     "xclient": {"addr": "192.0.2.66", "name": "spam.example"},
+     "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "reject"}},
+    {"name": "relay is denied", "xclient": {"addr": "192.0.2.251", "name": "h251.example"},
+     "mail_from": FROM, "rcpt_to": [REMOTE],
+     "expect": {"rcpt": {"status": "5.7.1", "text": "Relay access denied"}}},
+    {"name": "this host may use XCLIENT", "expect": {"xclient": "offered"}},
+    {"name": "no HELO after an unavailable one",
+     "xclient": {"addr": "192.0.2.252", "helo": "[UNAVAILABLE]"},
+     "mail_from": FROM, "rcpt_to": [LOCAL], "expect": {"rcpt": "accept"}},
+    {"name": "a message is queued", "xclient": {"addr": "192.0.2.253", "name": "h253.example"},
+     "mail_from": FROM, "rcpt_to": [LOCAL], "data": "Subject: probe\n\nhello\n",
+     "expect": {"data": "accept"}},
+    {"name": "expects what Postfix will not do",
+     "xclient": {"addr": "192.0.2.254", "name": "h254.example"},
+     "mail_from": FROM, "rcpt_to": [REMOTE], "expect": {"rcpt": "accept"}},
+]
+
+
+def _paths(value, prefix=""):
+    """Every key path of a result: ``cases.stages.rcpt.recipient`` (lists are walked)."""
+    if isinstance(value, list):
+        return set().union(*(_paths(v, prefix) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    out = set()
+    for key, sub in value.items():
+        out.add(prefix + key)
+        out |= _paths(sub, prefix + key + ".")
+    return out
+
+
+def _documented(doc, prefix=""):
+    out = set()
+    for key, entry in doc.items():
+        out.add(prefix + key)
+        out |= _documented(entry.get("contains") or {}, prefix + key + ".")
+    return out
+
+
+def test_every_returned_key_is_documented_in_return(postfix_instance):
+    import json
+    import os
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+    from run_module import run_module
+
+    from ansible_collections.mailops.xclient.plugins.modules import xclient_probe
+
+    args = {"server": "127.0.0.1", "port": postfix_instance.ports["authorized"],
+            "helo": "probe-client.test", "fail_on_mismatch": False, "cases": RESULT_CASES}
+    real = run_module("xclient_probe", dict(args, transcript="all"))
+    checked = run_module("xclient_probe", args, check_mode=True)
+    if os.environ.get("PROBE_RESULT_DUMP"):  # to refresh RETURN's samples
+        with open(os.environ["PROBE_RESULT_DUMP"], "w", encoding="utf-8") as fh:
+            json.dump({"real": real, "check_mode": checked}, fh, indent=1)
+    for r in (real, checked):
+        assert r["summary"] == {"total": 6, "passed": 5, "failed": 1, "errors": 0}, r
+    assert real["cases"][4]["stages"]["data"]["code"] == 250
+    assert checked["cases"][4]["stages"]["data"] == {"skipped": "check mode: no message is sent"}
+    assert real["cases"][3]["stages"]["helo"]["skipped"].startswith("xclient.helo is")
+    assert real["cases"][2]["stages"]["xclient"]["attributes"] == ALL_NINE
+    assert "transcript" in checked["cases"][5] and "transcript" not in checked["cases"][0]
+    returned = (_paths(real) | _paths(checked)) - {"changed", "failed", "invocation"} \
+        - {p for p in _paths(real) if p.startswith("invocation.")}
+    documented = _documented(yaml.safe_load(xclient_probe.RETURN))
+    assert returned - documented == set(), "returned but not in RETURN"
+    assert documented - returned == set(), "in RETURN but never returned"

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""xclient_probe documents exactly what it takes and what it returns.
+
+RETURN against the result's one definition (_probe_result) and a serialized result; the
+argument spec against DOCUMENTATION, down to the suboptions of cases[].xclient and
+cases[].expect. (tests/integration/test_probe_real_postfix.py compares RETURN with a real
+run against Postfix too.)
+"""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_case
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    CaseResult,
+    StageResult,
+    case_result,
+    judge,
+    reply_stage,
+    skipped_stage,
+    unsent_xclient_stage,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import Reply
+from ansible_collections.mailops.xclient.plugins.modules import xclient_probe
+
+RETURN = yaml.safe_load(xclient_probe.RETURN)
+DOC = yaml.safe_load(xclient_probe.DOCUMENTATION)
+CASE = RETURN["cases"]["contains"]
+STAGES = CASE["stages"]["contains"]
+
+
+def _paths(value, prefix=""):
+    if isinstance(value, list):
+        return set().union(*(_paths(v, prefix) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    out = set()
+    for key, sub in value.items():
+        out |= {prefix + key} | _paths(sub, prefix + key + ".")
+    return out
+
+
+def _documented(doc, prefix=""):
+    out = set()
+    for key, entry in doc.items():
+        out |= {prefix + key} | _documented(entry.get("contains") or {}, prefix + key + ".")
+    return out
+
+
+def test_case_keys_are_the_documented_ones():
+    # group is added by the verify role, not by the module
+    assert set(CaseResult.__annotations__) - {"group"} == set(CASE)
+
+
+def test_stage_keys_are_the_documented_ones():
+    documented = set().union(*(set(s["contains"]) for s in STAGES.values()))
+    assert set(StageResult.__annotations__) == documented
+    assert set(STAGES) == {"connect", "ehlo", "xclient", "helo", "mail", "rcpt", "data"}
+
+
+def test_a_serialized_result_has_only_documented_keys():
+    spec = parse_case(0, {"name": "c", "xclient": {"addr": "192.0.2.1"},
+                          "mail_from": "a@example.org", "rcpt_to": ["b@example.net"],
+                          "data": "Subject: x\n\nbody\n", "expect": {"rcpt": "accept"}})
+    stages = {
+        "connect": reply_stage(Reply(220, ["mx ESMTP"])),
+        "ehlo": reply_stage(Reply(250, ["mx", "XCLIENT ADDR"]), first_line=True),
+        "xclient": reply_stage(Reply(220, ["mx ESMTP"]), outcome="accepted"),
+        "helo": skipped_stage("xclient.helo is [UNAVAILABLE]"),
+        "mail": reply_stage(Reply(250, ["2.1.0 Ok"], "2.1.0")),
+        "rcpt": [reply_stage(Reply(554, ["5.7.1 no"], "5.7.1"), recipient="b@example.net")],
+        "data": skipped_stage("check mode: no message is sent"),
+    }
+    result = case_result("c", stages, None, judge(spec, stages), time.monotonic(),
+                         ["S: 220 mx ESMTP"], "all")
+    assert result["status"] == "failed"
+    unsent = unsent_xclient_stage("offered", "", ["ADDR"], with_attributes=True)
+    other = case_result("d", {"xclient": unsent}, None, [], time.monotonic())
+    returned = _paths({"cases": [result, other]})
+    assert returned <= _documented({"cases": RETURN["cases"]})
+
+
+def _spec_matches_doc(spec, doc, where):
+    assert set(spec) == set(doc), where
+    for key, opt in spec.items():
+        entry = doc[key]
+        here = f"{where}.{key}"
+        assert opt.get("type", "str") == entry.get("type", "str"), here
+        assert opt.get("choices") == entry.get("choices"), here
+        assert opt.get("aliases", []) == entry.get("aliases", []), here
+        assert bool(opt.get("required")) == bool(entry.get("required")), here
+        if "default" in opt:
+            assert opt["default"] == entry.get("default"), here
+        if "elements" in opt:
+            assert opt["elements"] == entry.get("elements"), here
+        if "options" in opt:
+            _spec_matches_doc(opt["options"], entry["suboptions"], here)
+        else:
+            assert "suboptions" not in entry, here
+
+
+def test_argument_spec_is_what_documentation_says():
+    _spec_matches_doc(xclient_probe.argument_spec(), DOC["options"], "options")
+    expect = DOC["options"]["cases"]["suboptions"]["expect"]["suboptions"]
+    assert set(expect) == {"connect", "xclient", "mail", "rcpt", "data", "text"}
+    proto = DOC["options"]["cases"]["suboptions"]["xclient"]["suboptions"]["proto"]
+    assert proto["choices"][:2] == ["SMTP", "ESMTP"]
