@@ -570,11 +570,12 @@ report:
     verify role's report (filter P(mailops.xclient.verify_report#filter)).
   returned: always
   type: str
-  sample: |-
-    CASE                               RESULT  DETAIL
-    relay is denied                    passed  xclient accepted 220, mail 250 2.1.0 Ok, rcpt 554 5.7.1 <someone@elsewhere.example>: Relay access denied
-    this host may use XCLIENT          passed  xclient offered
-    expects what Postfix will not do   FAILED  rcpt someone@elsewhere.example: expected accept, got 554 5.7.1 <someone@elsewhere.example>: Relay access denied
+  sample: "CASE                               RESULT  DETAIL\n\
+    relay is denied                    passed  xclient accepted 220, mail 250 2.1.0 Ok,\
+    \ rcpt 554 5.7.1 <someone@elsewhere.example>: Relay access denied\n\
+    this host may use XCLIENT          passed  xclient offered\n\
+    expects what Postfix will not do   FAILED  rcpt someone@elsewhere.example: expected\
+    \ accept, got 554 5.7.1 <someone@elsewhere.example>: Relay access denied"
 """
 
 import socket

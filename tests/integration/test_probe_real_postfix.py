@@ -457,14 +457,10 @@ def _documented(doc, prefix=""):
 def test_every_returned_key_is_documented_in_return(postfix_instance):
     import json
     import os
-    import sys
 
     import yaml
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-    from run_module import run_module
-
     from ansible_collections.mailops.xclient.plugins.modules import xclient_probe
+    from run_module import run_module
 
     args = {"server": "127.0.0.1", "port": postfix_instance.ports["authorized"],
             "helo": "probe-client.test", "fail_on_mismatch": False, "cases": RESULT_CASES}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 import yaml
-
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_case
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
