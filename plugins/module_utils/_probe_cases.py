@@ -5,10 +5,12 @@
 
 The shape (keys, types, choices) is defined once, as the argument spec of one case
 (``case_options``): xclient_probe declares it, so Ansible checks it and ansible-doc lists
-it; Python callers (the benchmarks, tests) get it checked by Ansible's own validator in
-``parse_case``. What no argument spec can say - addresses, xtext, lengths, regular
-expressions, how the fields fit together - is checked here, in small functions. Every error
-names the case and the field, and is raised before any connection is made.
+it. Python callers (the injector's tests, the benchmarks) get the same spec checked by
+``parse_case`` (``_shape``: strictly, without Ansible's conversions); the module passes
+``shape_checked=True`` and is not checked twice. What no argument spec can say - addresses,
+xtext, lengths, regular expressions, how the fields fit together - is checked here, in small
+functions. Every error names the case and the field (``cases[3] (name): xclient.addr: ...``)
+and is raised before any connection is made.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import NoLogError
 from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
     bounded_search,
 )
@@ -96,69 +96,82 @@ def case_options() -> Dict[str, Any]:
 
 
 _CASE_OPTIONS = case_options()
-_VALIDATOR = ArgumentSpecValidator(_CASE_OPTIONS)
+_TYPES: Dict[str, Tuple[Tuple[type, ...], str]] = {
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "true or false"),
+    "list": ((list, tuple), "a list"),
+    "dict": ((Mapping,), "a dictionary"),
+}
 
 
-def _key_problem(raw: Mapping[str, Any], options: Mapping[str, Any], prefix: str
-                 ) -> Optional[str]:
-    """Unknown keys, twice-given keys, choices and non-dictionaries, named by their path
-    (``expect.rcp: ...``): what Ansible's validator reports without saying which case."""
+def _is_a(value: Any, types: Tuple[type, ...]) -> bool:
+    return isinstance(value, types)
+
+
+def _shape_value(value: Any, option: Mapping[str, Any], path: str) -> Any:
+    """One value against its option: type, list elements, choices, suboptions."""
+    wanted, words = _TYPES.get(option.get("type", "str"), ((object,), ""))
+    if not _is_a(value, wanted):
+        raise ProbeInputError(f"{path}: {value!r} must be {words}")
+    if "elements" in option:
+        element = {"type": option["elements"]}
+        return [_shape_value(v, element, f"{path}[{i}]") for i, v in enumerate(value)]
+    if "choices" in option and value not in option["choices"]:
+        raise ProbeInputError(f"{path}: {value!r} is not one of"
+                              f" {', '.join(option['choices'])}")
+    if "options" in option:
+        return _shape(value, option["options"], path + ".")
+    return value
+
+
+def _shape(raw: Mapping[str, Any], options: Mapping[str, Any], prefix: str
+           ) -> Dict[str, Any]:
+    """``raw`` checked against the argument spec ``options`` - the checks Ansible makes
+    for the module, strictly (no conversions) - with aliases resolved and options not set
+    left out. ProbeInputError names the field by its path (``expect.rcp: ...``)."""
     aliases = {alias: key for key, opt in options.items() for alias in opt.get("aliases", [])}
-    for key in raw:
-        if key not in options and key not in aliases:
-            return f"{prefix}{key}: unknown key; known: {', '.join(sorted(options))}"
-        if key in aliases and aliases[key] in raw and raw[aliases[key]] != raw[key]:
-            return f"{prefix}{key}: {key} is given twice (also as {aliases[key]})"
+    out: Dict[str, Any] = {}
     for key, value in raw.items():
-        opt = options[aliases.get(key, key)]
+        name = aliases.get(key, key)
+        if name not in options:
+            raise ProbeInputError(f"{prefix}{key}: unknown key; known:"
+                                  f" {', '.join(sorted(options))}")
         if value is None:
             continue
-        if "choices" in opt and value not in opt["choices"]:
-            return f"{prefix}{key}: {value!r} is not one of {', '.join(opt['choices'])}"
-        if "options" in opt:
-            if not isinstance(value, Mapping):
-                return f"{prefix}{key}: must be a dictionary"
-            problem = _key_problem(value, opt["options"], f"{prefix}{key}.")
-            if problem:
-                return problem
-    return None
+        if name in out and out[name] != value:
+            raise ProbeInputError(f"{prefix}{key}: {key} is given twice (also as {name})")
+        out[name] = _shape_value(value, options[name], prefix + key)
+    for name, opt in options.items():
+        if opt.get("required") and name not in out:
+            raise ProbeInputError(f"{prefix}{name}: is required")
+    return out
 
 
-def _without_none(raw: Mapping[str, Any]) -> Dict[str, Any]:
-    return {k: _without_none(v) if isinstance(v, Mapping) else v
-            for k, v in raw.items() if v is not None}
+def _name_of(raw: Any) -> Optional[str]:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
-def shape_problem(raw: Any) -> Optional[str]:
-    """What is wrong with the shape of one case (``field: message``), or None."""
+def _checked_shape(index: int, raw: Any) -> Dict[str, Any]:
+    """One case checked against its argument spec (see ``_shape``), or ProbeInputError
+    naming case and field."""
     if not isinstance(raw, Mapping):
-        return "case: must be a dictionary"
-    problem = _key_problem(raw, _CASE_OPTIONS, "")
-    if problem:
-        return problem
-    errors = [e for e in _VALIDATOR.validate(_without_none(raw)).errors
-              if not isinstance(e, NoLogError)]
-    return str(errors[0]) if errors else None
+        raise _err(index, None, "case: must be a dictionary")
+    try:
+        return _shape(raw, _CASE_OPTIONS, "")
+    except ProbeInputError as exc:
+        raise _err(index, _name_of(raw), str(exc)) from None
 
 
 def explain_cases(cases: Any) -> Optional[str]:
     """The first shape problem of a list of cases, naming case and field; for the module,
-    whose argument spec found a problem Ansible reports without the case."""
+    whose argument spec found a problem that Ansible reports without saying which case."""
     for index, raw in enumerate(cases if isinstance(cases, list) else []):
-        problem = shape_problem(raw)
-        if problem:
-            name = raw.get("name") if isinstance(raw, Mapping) else None
-            return str(_err(index, name if isinstance(name, str) else None, problem))
+        try:
+            _checked_shape(index, raw)
+        except ProbeInputError as exc:
+            return str(exc)
     return None
-
-
-def _checked_shape(index: int, raw: Any) -> Mapping[str, Any]:
-    """A case as the argument spec gives it to the module (options not set are None)."""
-    problem = shape_problem(raw)
-    name = raw.get("name") if isinstance(raw, Mapping) else None
-    if problem:
-        raise _err(index, name if isinstance(name, str) else None, problem)
-    return _VALIDATOR.validate(_without_none(raw)).validated_parameters
 
 
 # ---------------------------------------------------------------------- expectations
