@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 # Longest reply line we accept: RFC 5321 allows 512 octets; be generous, but bounded so a
 # hostile server cannot make us buffer without end.
@@ -56,7 +56,7 @@ class Reply:
         return f"{self.code} {first}".rstrip()
 
 
-def split_line(line: str) -> tuple:
+def split_line(line: str) -> Tuple[int, bool, str]:
     """Split one reply line into (code, is_last, text); raise MalformedReply."""
     if len(line) > MAX_LINE:
         raise MalformedReply(f"reply line longer than {MAX_LINE} characters")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
     wire_problem,
@@ -112,7 +112,7 @@ def validate_address(field: str, value: str) -> str:
     return str(addr)
 
 
-def validate_port(field: str, value) -> str:
+def validate_port(field: str, value: object) -> str:
     if isinstance(value, bool):
         raise XclientValueError(field, f"{value!r} is not a port number")
     if isinstance(value, str) and _special(value, (UNAVAILABLE,)):
@@ -154,7 +154,8 @@ def validate_helo(field: str, value: str) -> str:
     return value
 
 
-_VALIDATORS = {
+# Wire name -> validator(field, value) -> the plain value for the wire.
+_VALIDATORS: Dict[str, Callable[[str, Any], str]] = {
     "NAME": validate_hostname,
     "REVERSE_NAME": validate_hostname,
     "ADDR": validate_address,
