@@ -156,22 +156,21 @@ class _Dialogue:
                     reply, outcome=xclient_outcome(reply.code, reply.enhanced))
                 return False
         self.stages["xclient"] = reply_stage(reply, outcome="accepted")
-        return self._greet_again()
+        return self._greet_again(spec.xclient)
 
-    def _greet_again(self) -> bool:
+    def _greet_again(self, xclient: Dict[str, str]) -> bool:
         """smtpd reset to the 220 stage after XCLIENT: greet again, with the declared
         HELO when there is one (parse_case made sure). A declared PROTO=SMTP would be
         turned back into ESMTP by EHLO, so then greet with HELO."""
         spec = self.spec
-        assert spec.xclient is not None
         if not spec.greet_after_xclient:
             # Declared HELO [UNAVAILABLE] / [TEMPUNAVAIL]: any greeting would set a name.
-            self.stages["helo"] = skipped_stage(f"xclient.helo is {spec.xclient['HELO']}:"
+            self.stages["helo"] = skipped_stage(f"xclient.helo is {xclient['HELO']}:"
                                                 " no HELO/EHLO after XCLIENT")
             return True
         self.at = "helo"
         name = spec.helo or self.target.helo
-        smtp = spec.xclient.get("PROTO") == "SMTP"
+        smtp = xclient.get("PROTO") == "SMTP"
         return self._reply("helo", self.session.helo(name) if smtp else self._greet(name),
                            first_line=True)
 
