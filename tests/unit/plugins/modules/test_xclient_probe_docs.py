@@ -107,3 +107,33 @@ def test_argument_spec_is_what_documentation_says():
     assert set(expect) == {"connect", "xclient", "mail", "rcpt", "data", "text"}
     proto = DOC["options"]["cases"]["suboptions"]["xclient"]["suboptions"]["proto"]
     assert proto["choices"][:2] == ["SMTP", "ESMTP"]
+
+
+def test_ansible_doc_lists_every_key_of_xclient_and_expect():
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(root, "build",
+                                                                 "source-collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=os.path.join(root, "build", "tmp"))
+    ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    done = subprocess.run([ansible_doc, "--json", "mailops.xclient.xclient_probe"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)["mailops.xclient.xclient_probe"]["doc"]
+    case = doc["options"]["cases"]["suboptions"]
+    assert set(case["expect"]["suboptions"]) == {"connect", "xclient", "mail", "rcpt", "data",
+                                                 "text"}
+    assert set(case["xclient"]["suboptions"]) == {"name", "addr", "port", "proto", "helo",
+                                                  "login", "destaddr", "destport",
+                                                  "reverse_name"}
+    text = subprocess.run([ansible_doc, "mailops.xclient.xclient_probe"], env=env,
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # option names are in bold
+    for key in ("connect", "reverse_name", "destport"):
+        assert re.search(rf"^\s+{key}\s", text, re.M), key
