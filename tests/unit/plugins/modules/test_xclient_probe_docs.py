@@ -136,4 +136,4 @@ def test_ansible_doc_lists_every_key_of_xclient_and_expect():
                           capture_output=True, text=True, timeout=120, check=True).stdout
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # option names are in bold
     for key in ("connect", "reverse_name", "destport"):
-        assert re.search(rf"^\s+{key}\s", text, re.M), key
+        assert re.search(rf"^\s+(- )?{key}\s", text, re.M), key
