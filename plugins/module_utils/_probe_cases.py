@@ -432,8 +432,8 @@ def parse_case(index: int, raw: Any, shape_checked: bool = False) -> CaseSpec:
     """One case as given by the user -> CaseSpec. ``shape_checked``: ``raw`` comes from
     the module, whose argument spec checked its shape already."""
     case = raw if shape_checked else _checked_shape(index, raw)
-    at = _At(index, None)
-    at.name = _name(index, case.get("name"))
+    name = _name(index, case.get("name"))
+    at = _At(index, name)
     xclient, commands = _xclient(at, case.get("xclient"))
     helo, greet = _greeting(at, case.get("helo"), xclient)
     force = bool(case.get("force_xclient"))
@@ -453,7 +453,7 @@ def parse_case(index: int, raw: Any, shape_checked: bool = False) -> CaseSpec:
     _reachable(at, expect, {"mail": mail_from is not None, "rcpt": bool(rcpt_to),
                             "data": data is not None})
     text = expect_raw.get("text")
-    return CaseSpec(index=index, name=at.name, xclient=xclient, xclient_commands=commands,
+    return CaseSpec(index=index, name=name, xclient=xclient, xclient_commands=commands,
                     helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,
                     expect=expect, source_address=source, force_xclient=force,
                     text=None if text is None else _regex(at, "expect.text", text),
