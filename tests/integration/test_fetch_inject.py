@@ -15,18 +15,17 @@ import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from private_postfix import PrivatePostfix, free_port
+import collection
+from private_postfix import PrivatePostfix, free_port, new_base
 from private_upstream import PrivateUpstream
-from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INJECT = os.path.join(ROOT, "roles", "fetch_inject", "files", "xclient-inject")
-COLLECTIONS = os.path.join(ROOT, "build", "source-collections")
+COLLECTIONS = collection.source_collections()
 USER = "demo@upstream.test"
 RCPT = "postmaster@example.net"
 MX = r"mx\.upstream\.test"
@@ -37,15 +36,9 @@ ACCESS = """\
 """
 
 
-def _base(prefix):
-    base = tempfile.mkdtemp(prefix=prefix)
-    os.chmod(base, 0o755)
-    return base
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    up = PrivateUpstream(base=_base("xclient-upstream-")).start()
+    up = PrivateUpstream(base=new_base("xclient-upstream-")).start()
     try:
         yield up
     finally:
@@ -55,7 +48,7 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def downstream():
-    base = _base("xclient-downstream-")
+    base = new_base("xclient-downstream-")
     os.makedirs(os.path.join(base, "etc"))
     access = os.path.join(base, "etc", "inject_access.cidr")
     with open(access, "w", encoding="utf-8") as fh:
@@ -82,7 +75,7 @@ def downstream():
 
 @pytest.fixture
 def fetcher(upstream, downstream):
-    work = _base("xclient-fetch-")
+    work = new_base("xclient-fetch-")
     try:
         yield Fetcher(work, upstream, downstream)
     finally:
@@ -398,7 +391,7 @@ def test_module_bad_input_names_the_field(tmp_path):
     assert norcpt["failed"] and norcpt["messages"][0]["outcome"] == "error"
 
 
-def test_runs_straight_from_an_installed_collection(installed_collection, downstream):  # noqa: F811
+def test_runs_straight_from_an_installed_collection(installed_collection, downstream):
     """PYTHONPATH=<collections dir> python3 <collection>/roles/fetch_inject/files/xclient-inject"""
     script = os.path.join(installed_collection, "ansible_collections", "mailops", "xclient",
                           "roles", "fetch_inject", "files", "xclient-inject")
@@ -449,7 +442,7 @@ class Getmail(Fetcher):
 
 def test_getmail_delivers_as_the_upstream_client_defers_on_4xx_quarantines_5xx(
         upstream, downstream):
-    work = _base("xclient-getmail-")
+    work = new_base("xclient-getmail-")
     fetcher = Getmail(work, upstream, downstream)
     try:
         send_upstream(upstream, "127.0.0.12", "h12.client.test")

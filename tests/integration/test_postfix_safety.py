@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from private_postfix import free_port
+from private_postfix import free_port, running_instance
 from run_module import ROOT, run_module
 
 POSTMAP = "/usr/sbin/postmap"
@@ -41,28 +41,26 @@ def reload_alive(inst):
     return result
 
 
+# Tables the cases name: one that does not parse, a good one, one not built with postmap,
+# a regexp table that does not parse.
+TABLES = {"bad.cidr": "127.0.0.1 OK\n300.1.1.1 OK\n", "good.cidr": "127.0.0.1 OK\n",
+          "unbuilt": "127.0.0.1 OK\n", "bad.regexp": "/^(unclosed/ OK\n"}
+
+
+def write_tables(inst):
+    tables = os.path.join(inst.config_dir, "tables")
+    os.makedirs(tables)
+    for name, text in TABLES.items():
+        with open(os.path.join(tables, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 @pytest.fixture(scope="module")
-def running(tmp_path_factory):
+def running():
     """One running private instance; every case here is refused, so it stays as it was."""
-    from conftest import _new_base
-    from private_postfix import PrivatePostfix
-    inst = PrivatePostfix(base=_new_base("xclient-pf-safety-"), ipv6=True, tls=False).start()
-    try:
-        tables = os.path.join(inst.config_dir, "tables")
-        os.makedirs(tables)
-        with open(os.path.join(tables, "bad.cidr"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n300.1.1.1 OK\n")
-        with open(os.path.join(tables, "good.cidr"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n")
-        with open(os.path.join(tables, "unbuilt"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n")
-        with open(os.path.join(tables, "bad.regexp"), "w", encoding="utf-8") as fh:
-            fh.write("/^(unclosed/ OK\n")
+    with running_instance("xclient-pf-safety-", ipv6=True, tls=False) as inst:
+        write_tables(inst)
         yield inst
-    finally:
-        inst.stop()
-        import shutil
-        shutil.rmtree(inst.base, ignore_errors=True)
 
 
 class Foreign:
@@ -88,18 +86,16 @@ REFUSED = [
     ("inet-private-true", "postfix_service",
      lambda i, p: {"name": f"127.0.0.1:{p}", "command": "smtpd", "private": True},
      "private:", None),
-    ("port-taken-v4", "postfix_service",
-     lambda i, p: {"name": f"127.0.0.1:{p}", "command": "smtpd", "chroot": False},
-     "name: 127.0.0.1:{p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
-    ("port-taken-v6", "postfix_service",
-     lambda i, p: {"name": f"[::1]:{p}", "command": "smtpd", "chroot": False},
-     "name: [::1]:{p}/inet: port {p} on ::1 is already used by", "::1"),
-    ("port-taken-wildcard", "postfix_service",
-     lambda i, p: {"name": f"0.0.0.0:{p}", "command": "smtpd", "chroot": False},
-     "name: 0.0.0.0:{p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
-    ("port-only-taken", "postfix_service",
-     lambda i, p: {"name": f"{p}", "command": "smtpd", "chroot": False},
-     "name: {p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
+    *[(case_id, "postfix_service",
+       lambda i, p, listen=listen: {"name": listen.format(p=p), "command": "smtpd",
+                                    "chroot": False},
+       f"name: {listen}/inet: port {{p}} on {seen} is already used by", foreign)
+      # (id, the listener asked for, the address the message names, the other listener)
+      for case_id, listen, seen, foreign in [
+          ("port-taken-v4", "127.0.0.1:{p}", "127.0.0.1", "127.0.0.1"),
+          ("port-taken-v6", "[::1]:{p}", "::1", "::1"),
+          ("port-taken-wildcard", "0.0.0.0:{p}", "127.0.0.1", "127.0.0.1"),
+          ("port-only-taken", "{p}", "127.0.0.1", "127.0.0.1")]],
     ("address-not-on-host", "postfix_service",
      lambda i, p: {"name": f"192.0.2.200:{p}", "command": "smtpd", "chroot": False},
      "name: 192.0.2.200:{p}/inet: this host has no address 192.0.2.200", None),
@@ -159,20 +155,27 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
-def test_hazard_refused_before_writing(running, case):
+def run_case(inst, case, check_mode=False):
+    """The case's module run on ``inst`` (with the foreign listener it needs): the result
+    and the message it must contain."""
     _id, module, make_args, needle, foreign_host = case
     port = free_port()
     foreign = Foreign(foreign_host, port) if foreign_host else None
     try:
-        before = digest(running.config_dir)
-        result = run_module(module, dict(make_args(running, port),
-                                         config_dir=running.config_dir))
+        result = run_module(module, dict(make_args(inst, port), config_dir=inst.config_dir),
+                            check_mode=check_mode)
     finally:
         if foreign:
             foreign.close()
-    assert result.get("failed"), result
-    assert needle.format(p=port) in result["msg"], result["msg"]
+    return result, needle.format(p=port)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
+def test_hazard_refused_before_writing(running, case):
+    before = digest(running.config_dir)
+    result, needle = run_case(running, case)
+    assert result.get("failed") is True, result
+    assert needle in result["msg"], result["msg"]
     assert "Traceback" not in result["msg"]
     assert digest(running.config_dir) == before
     reload_alive(running)
@@ -183,16 +186,8 @@ CHECK_MODE = [c for c in REFUSED if c[0] in ("port-taken-v4", "xclient-cidr-does
 
 @pytest.mark.parametrize("case", CHECK_MODE, ids=[c[0] for c in CHECK_MODE])
 def test_hazard_refused_in_check_mode_too(running, case):
-    _id, module, make_args, needle, foreign_host = case
-    port = free_port()
-    foreign = Foreign(foreign_host, port) if foreign_host else None
-    try:
-        result = run_module(module, dict(make_args(running, port),
-                                         config_dir=running.config_dir), check_mode=True)
-    finally:
-        if foreign:
-            foreign.close()
-    assert result.get("failed") and needle.format(p=port) in result["msg"], result
+    result, needle = run_case(running, case, check_mode=True)
+    assert result.get("failed") is True and needle in result["msg"], result
 
 
 def test_allow_unbound_accepts_an_address_that_comes_later(config_dir_copy):
