@@ -15,7 +15,7 @@ import subprocess
 from typing import Any, Dict, List
 
 import jinja2
-import yaml
+from ansible.module_utils.common.yaml import yaml_load
 
 ROLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "roles")
@@ -31,7 +31,7 @@ def render_template(role: str, name: str, **variables: Any) -> str:
 
 def role_vars(role: str) -> Dict[str, Any]:
     with open(os.path.join(ROLES, role, "vars", "main.yml"), encoding="utf-8") as fh:
-        data: Dict[str, Any] = yaml.safe_load(fh)
+        data: Dict[str, Any] = yaml_load(fh)
     return data
 
 
