@@ -42,6 +42,14 @@ def fresh_postfix():
     yield from _private_instance("xclient-pf-own-")
 
 
+@pytest.fixture(scope="module")
+def rules_postfix():
+    """A private instance with a rule at every SMTP stage (tests/integration/rules_postfix.py),
+    one per test module."""
+    from rules_postfix import rules_instance
+    yield from rules_instance()
+
+
 @pytest.fixture(scope="session")
 def installed_collection(tmp_path_factory):
     """The collection built from this tree and installed (scripts/collection.sh install):

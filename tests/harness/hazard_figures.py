@@ -42,7 +42,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
     greeting,
     smtp_endpoints,
 )
-from private_postfix import free_port, running_instance  # noqa: E402
+from private_postfix import free_port, running_instance, smtp_replies  # noqa: E402
 from run_module import run_module  # noqa: E402
 from test_postfix_safety import REFUSED, Foreign, set_inline_list, write_tables  # noqa: E402
 
@@ -79,30 +79,14 @@ def run(tree, module, args):
         return {"failed": True, "msg": str(exc)[-300:]}
 
 
-def _last_reply(port, commands, timeout=10):
-    """The reply to the last of ``commands``, sent one by one after EHLO."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"EHLO probe.test\r\n")
-        while True:
-            line = reader.readline()
-            if line[3:4] != b"-":
-                break
-        for command in commands:
-            sock.sendall(command + b"\r\n")
-            line = reader.readline()
-        return line.decode(errors="replace").strip()
-
-
 def xclient_reply(port):
-    return _last_reply(port, [b"XCLIENT NAME=probe.example"], timeout=5)
+    return smtp_replies(port, (b"XCLIENT NAME=probe.example",), timeout=5)[-1][-1]
 
 
 def rcpt_reply(port):
     """The reply to RCPT on a plain mail transaction (no XCLIENT)."""
-    return _last_reply(port, [b"MAIL FROM:<probe@example.org>",
-                              b"RCPT TO:<postmaster@example.net>"])
+    return smtp_replies(port, (b"MAIL FROM:<probe@example.org>",
+                               b"RCPT TO:<postmaster@example.net>"))[-1][-1]
 
 
 def health(inst, touched_port=None):

@@ -397,6 +397,27 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def smtp_replies(port: int, commands: Tuple[bytes, ...] = (), timeout: float = 10.0,
+                 host: str = "127.0.0.1") -> List[List[str]]:
+    """A plain SMTP exchange: the greeting, the reply to ``EHLO probe.test``, then the reply
+    to each of ``commands``; each reply is its lines. A raw client (not the collection's),
+    for checks of the instance itself."""
+    replies = []
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        for command in (None, b"EHLO probe.test", *commands):
+            if command is not None:
+                sock.sendall(command + b"\r\n")
+            lines = []
+            while True:
+                line = reader.readline().decode(errors="replace").rstrip("\r\n")
+                lines.append(line)
+                if line[3:4] != "-":
+                    break
+            replies.append(lines)
+    return replies
+
+
 def wait_ports(ports: List[int], timeout: float, where: str) -> None:
     """Until every one of ``ports`` on 127.0.0.1 accepts a connection, or RuntimeError."""
     deadline = time.monotonic() + timeout

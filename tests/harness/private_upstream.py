@@ -89,26 +89,21 @@ userdb static {{
 """
 
 
-# The listeners, the same in both languages but for the name of the address setting.
-_DOVECOT_SERVICES = """\
-service pop3-login {{
-  inet_listener pop3 {{
-    {address_setting} = 127.0.0.1
-    port = {port_pop3}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    {address_setting} = 127.0.0.1
-    port = {port_imap}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
+def _login_service(proto: str) -> str:
+    """A login service's listeners (a str.format template): the plain one on its port,
+    the TLS one off. The same in both languages but for the name of the address setting."""
+    return (f"service {proto}-login {{{{\n"
+            f"  inet_listener {proto} {{{{\n"
+            "    {address_setting} = 127.0.0.1\n"
+            f"    port = {{port_{proto}}}\n"
+            "  }}\n"
+            f"  inet_listener {proto}s {{{{\n"
+            "    port = 0\n"
+            "  }}\n"
+            "}}\n")
+
+
+_DOVECOT_SERVICES = _login_service("pop3") + _login_service("imap") + """\
 service stats {{
   unix_listener stats-reader {{
     mode = 0600

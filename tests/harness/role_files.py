@@ -6,6 +6,9 @@ roles deploy is read from the role, not written here a second time.
   role's main.cf.j2 / master.cf.j2 are the base of every private test instance);
 - ``selfsigned_certificate``: the nginx_proxy role's self-signed certificate command
   (roles/nginx_proxy/vars/main.yml), run for a test instance.
+
+jinja2 and Ansible's YAML loader are imported where they are used: the harness also runs
+under a Python without them (``private_upstream.py stop`` from scripts/demo-stop.sh).
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ import os
 import subprocess
 from typing import Any, Dict, List
 
-import jinja2
-from ansible.module_utils.common.yaml import yaml_load
-
 ROLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "roles")
 ANSIBLE_MANAGED = "Ansible managed (here: written by the mailops.xclient test harness)"
 
 
 def render_template(role: str, name: str, **variables: Any) -> str:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -30,12 +32,16 @@ def render_template(role: str, name: str, **variables: Any) -> str:
 
 
 def role_vars(role: str) -> Dict[str, Any]:
+    from ansible.module_utils.common.yaml import yaml_load
+
     with open(os.path.join(ROLES, role, "vars", "main.yml"), encoding="utf-8") as fh:
         data: Dict[str, Any] = yaml_load(fh)
     return data
 
 
 def selfsigned_argv(server_name: str, cert_file: str, key_file: str) -> List[str]:
+    import jinja2
+
     values = {"nginx_proxy_server_name": server_name, "nginx_proxy__cert": cert_file,
               "nginx_proxy__key": key_file}
     return [jinja2.Template(str(arg), undefined=jinja2.StrictUndefined).render(**values)
