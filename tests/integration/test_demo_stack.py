@@ -152,10 +152,19 @@ def test_junit_report(stack):
     base = stack[0]
     root = ET.parse(os.path.join(base, "verify-junit.xml")).getroot()
     assert root.tag == "testsuites"
-    assert int(root.get("tests")) >= 7
-    assert root.get("failures") == "0" and root.get("errors") == "0"
-    suites = {s.get("name") for s in root.findall("testsuite")}
-    assert suites == {"proxy", "filter", "security", "postfix_info"}
+    # the demo's four cases (two through each hop), the security check of each of the two
+    # backend listeners, and the audit of the Postfix configuration
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("7", "0", "0")
+    suites = {s.get("name"): [c.get("name") for c in s.findall("testcase")]
+              for s in root.findall("testsuite")}
+    assert suites == {
+        "proxy": ["via proxy from 127.0.0.66 is rejected as 127.0.0.66",
+                  "via proxy from 127.0.0.10 is accepted"],
+        "filter": ["via filter from 127.0.0.66 is rejected as 127.0.0.66",
+                   "via filter from 127.0.0.10 is accepted and delivered"],
+        "security": ["postfix-proxy-listener refuses XCLIENT from 127.0.0.2",
+                     "postfix-filter-listener refuses XCLIENT from 127.0.0.2"],
+        "postfix_info": ["no findings of severity error"]}
 
 
 BAD = [
