@@ -272,8 +272,9 @@ class PrivateUpstream:
         return found
 
     def facts(self) -> dict:
+        # the users without their passwords: the facts are printed (and logged by Ansible)
         return {"base": self.base, "hostname": self.hostname, "domain": self.domain,
-                "users": self.users, "ports": self.ports, "maillog": self.maillog,
+                "users": sorted(self.users), "ports": self.ports, "maillog": self.maillog,
                 "dovecot_conf": self.dovecot_conf}
 
 
