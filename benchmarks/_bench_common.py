@@ -11,20 +11,17 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "tests", "harness"),
-                os.path.join(ROOT, "build", "source-collections")]
-_LINK = os.path.join(ROOT, "build", "source-collections", "ansible_collections", "mailops",
-                     "xclient")
-if not os.path.exists(_LINK):
-    os.makedirs(os.path.dirname(_LINK), exist_ok=True)
-    os.symlink(ROOT, _LINK)
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 
-from private_postfix import PrivatePostfix  # noqa: E402
+import collection  # noqa: E402
+
+collection.source_collections(on_sys_path=True)
+
+from private_postfix import PrivatePostfix, new_base  # noqa: E402
 
 FROM = "probe@example.org"
 LOCAL = "postmaster@example.net"
@@ -32,9 +29,8 @@ LOCAL = "postmaster@example.net"
 
 def start_postfix() -> PrivatePostfix:
     """IPv4 only (so ADDR=IPV6:... is refused with 501), no policy logger, high limits."""
-    base = tempfile.mkdtemp(prefix="xclient-bench-")
-    os.chmod(base, 0o755)
-    inst = PrivatePostfix(base=base, ipv6=False, tls=False, policy_logger=False,
+    inst = PrivatePostfix(base=new_base("xclient-bench-"), ipv6=False, tls=False,
+                          policy_logger=False,
                           extra_main={"default_process_limit": "300",
                                       "smtpd_client_event_limit_exceptions": "0.0.0.0/0"})
     return inst.start()
@@ -98,9 +94,8 @@ def emit(result: Dict[str, Any]) -> None:
     print(json.dumps(result, sort_keys=True))
 
 
-def ansible_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    env.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "source-collections"),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-    return env
+def ansible_playbook(playbook: str, *args: str) -> collection.PlaybookRun:
+    """ansible-playbook -i localhost, -c local PLAYBOOK ARGS against this source tree, run
+    as the tests and the demo run it (scripts/collection.sh), nothing recorded."""
+    return collection.playbook(collection.SOURCE, playbook, *args, timeout=None,
+                               record=False)

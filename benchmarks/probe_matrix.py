@@ -30,7 +30,7 @@ from typing import Any, Dict, List
 from _bench_common import (
     FROM,
     LOCAL,
-    ansible_env,
+    ansible_playbook,
     emit,
     machine,
     matrix,
@@ -105,11 +105,9 @@ def run_ansible(playbook: str, port: int, cases: List[Dict[str, Any]], concurren
     extra = os.path.join(workdir, "vars.json")
     with open(extra, "w", encoding="utf-8") as fh:
         json.dump({"port": port, "cases": cases, "concurrency": concurrency}, fh)
-    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", book,
-                           "-e", "@" + extra], env=ansible_env(), capture_output=True,
-                          text=True, check=False)
+    done = ansible_playbook(book, "-e", "@" + extra)
     if done.returncode != 0:
-        raise SystemExit(f"ansible-playbook failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+        raise SystemExit(f"ansible-playbook failed:\n{done.tail(3000)}")
 
 
 def run_core(port: int, cases: List[Dict[str, Any]], concurrency: int) -> None:

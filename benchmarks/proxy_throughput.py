@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Dict, List
 
-from _bench_common import ROOT, ansible_env, emit, machine, median, timed
+from _bench_common import ROOT, ansible_playbook, emit, machine, median, timed
 
 from private_postfix import free_port
 
@@ -37,12 +37,10 @@ def deploy(base: str) -> Dict[str, int]:
              "demo_auth_port": free_port(), "demo_postfix_proxy_port": free_port(),
              "demo_postfix_filter_port": free_port()}
     extra = dict(ports, demo_base=base, demo_install=False)
-    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local",
-                           os.path.join(ROOT, "playbooks", "demo.yml"),
-                           "-e", json.dumps(extra)], env=ansible_env(),
-                          capture_output=True, text=True, check=False)
+    done = ansible_playbook(os.path.join(ROOT, "playbooks", "demo.yml"),
+                            "-e", json.dumps(extra))
     if done.returncode != 0:
-        raise SystemExit(f"deploying the stack failed:\n{done.stdout[-3000:]}")
+        raise SystemExit(f"deploying the stack failed:\n{done.tail(3000)}")
     return ports
 
 

@@ -11,10 +11,8 @@ bash "$here/scripts/install-deps.sh"
 export PATH="${VENV:-$here/.venv}/bin:$PATH"
 work=$(mktemp -d /tmp/xclient-demo-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-ansible-galaxy collection build --force --output-path "$work" "$here" >/dev/null
-ansible-galaxy collection install --force -p "$work/collections" "$work"/mailops-xclient-*.tar.gz >/dev/null
-ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_LOCALHOST_WARNING=false \
-ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 \
-ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_NOCOLOR=1 \
-    ansible-playbook -i localhost, -c local "$here/playbooks/demo.yml" -e "demo_base=$base" "$@"
+collections=$(bash "$here/scripts/collection.sh" install "$work")
+ANSIBLE_CALLBACK_RESULT_FORMAT=yaml \
+    bash "$here/scripts/collection.sh" playbook "$collections" "$here/playbooks/demo.yml" \
+    -e "demo_base=$base" "$@"
 cat "$base/endpoints"

@@ -14,15 +14,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-ansible-galaxy collection build --force --output-path "$work" "$here" >/dev/null
-ansible-galaxy collection install --force -p "$work/collections" "$work"/mailops-xclient-*.tar.gz >/dev/null
+collections=$(bash "$here/scripts/collection.sh" install "$work")
 facts=$(python3 "$here/tests/harness/private_postfix.py" start "$work/postfix")
 extra=$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]); print(json.dumps({k+"_port": v for k, v in f["ports"].items()}))' "$facts")
 echo "private Postfix instance: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["config_dir"])' "$facts")"
-ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_LOCALHOST_WARNING=false \
-ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 \
-ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_NOCOLOR=1 \
-    ansible-playbook -i localhost, -c local "$here/playbooks/demo_probe_matrix.yml" -e "$extra"
+ANSIBLE_CALLBACK_RESULT_FORMAT=yaml \
+    bash "$here/scripts/collection.sh" playbook "$collections" \
+    "$here/playbooks/demo_probe_matrix.yml" -e "$extra"
 echo
 echo "Postfix's own log lines for the probed identities:"
 grep -E "NOQUEUE: reject|client=" "$work/postfix/maillog" | sed 's/^.*postfix\//  postfix\//' | head -20

@@ -7,6 +7,6 @@ set -euo pipefail
 # shellcheck source=scripts/source-link.sh
 . "$(dirname "$0")/source-link.sh"
 cd "$link"
-# ansible-lint installs the collection it lints under ANSIBLE_HOME: keep that out of ~/.ansible.
-ANSIBLE_HOME="$here/build/ansible-home" ANSIBLE_COLLECTIONS_PATH="$here/build/source-collections" \
-    exec ansible-lint "$@"
+# ansible-lint installs the collection it lints under ANSIBLE_HOME (build/ansible-home,
+# set by collection.sh): that stays out of ~/.ansible.
+exec bash "$here/scripts/collection.sh" run source ansible-lint "$@"

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Test setup: import the collection as ``ansible_collections.mailops.xclient`` from this
-source tree, and give tests a private Postfix instance."""
+source tree (scripts/source-link.sh), give tests a private Postfix instance, and an
+installed build of the collection for the tests that run Ansible."""
 
 from __future__ import annotations
 
@@ -8,50 +9,49 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_COLLECTIONS = os.path.join(ROOT, "build", "source-collections")
-_LINK = os.path.join(_COLLECTIONS, "ansible_collections", "mailops", "xclient")
-if not os.path.exists(_LINK):
-    os.makedirs(os.path.dirname(_LINK), exist_ok=True)
-    os.symlink(ROOT, _LINK)
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 
+import collection  # noqa: E402
+
+collection.source_collections(on_sys_path=True)
+
 import shutil  # noqa: E402
-import tempfile  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
-from private_postfix import PrivatePostfix  # noqa: E402
+from private_postfix import PrivatePostfix, running_instance  # noqa: E402
 
 
-def _new_base(prefix: str) -> str:
-    # Not pytest's tmp_path: that is mode 0700 below /tmp/pytest-of-root, and Postfix's
-    # unprivileged daemons must reach the queue and the policy log.
-    base = tempfile.mkdtemp(prefix=prefix)
-    os.chmod(base, 0o755)
-    return base
+def _private_instance(prefix: str) -> Iterator[PrivatePostfix]:
+    if shutil.which("postfix") is None and not os.path.exists("/usr/sbin/postfix"):
+        pytest.fail("Postfix is not installed: run scripts/install-deps.sh (make test does)")
+    with running_instance(prefix, ipv6=True) as inst:
+        yield inst
 
 
 @pytest.fixture(scope="session")
 def postfix_instance():
     """A private Postfix instance on loopback ports for the whole test session."""
-    if shutil.which("postfix") is None and not os.path.exists("/usr/sbin/postfix"):
-        pytest.fail("Postfix is not installed: run scripts/install-deps.sh (make test does)")
-    inst = PrivatePostfix(base=_new_base("xclient-pf-"), ipv6=True).start()
-    try:
-        yield inst
-    finally:
-        inst.stop()
-        shutil.rmtree(inst.base, ignore_errors=True)
+    yield from _private_instance("xclient-pf-")
 
 
 @pytest.fixture
 def fresh_postfix():
     """A private instance of its own, for tests that change its configuration."""
-    inst = PrivatePostfix(base=_new_base("xclient-pf-own-"), ipv6=True).start()
-    try:
-        yield inst
-    finally:
-        inst.stop()
-        shutil.rmtree(inst.base, ignore_errors=True)
+    yield from _private_instance("xclient-pf-own-")
+
+
+@pytest.fixture(scope="module")
+def rules_postfix():
+    """A private instance with a rule at every SMTP stage (tests/integration/rules_postfix.py),
+    one per test module."""
+    from rules_postfix import rules_instance
+    yield from rules_instance()
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The collection built from this tree and installed (scripts/collection.sh install):
+    the collections path to give Ansible."""
+    return collection.install(str(tmp_path_factory.mktemp("galaxy")))

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +28,12 @@ from typing import Any, List, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-sys.path.insert(0, os.path.join(ROOT, "build", "source-collections"))
 
-# conftest links the source tree as the collection
-import conftest  # noqa: E402,F401 pylint: disable=unused-import
+import collection  # noqa: E402
+
+collection.source_collections(on_sys_path=True)
+
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (  # noqa: E402
     Postconf,
 )
@@ -43,8 +41,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
     greeting,
     smtp_endpoints,
 )
-from private_postfix import PrivatePostfix, free_port  # noqa: E402
-from test_postfix_safety import REFUSED, Foreign, set_inline_list  # noqa: E402
+from private_postfix import free_port, running_instance, smtp_replies  # noqa: E402
+from run_module import run_module  # noqa: E402
+from test_postfix_safety import REFUSED, Foreign, set_inline_list, write_tables  # noqa: E402
 
 # Inputs that the old code wrote (or broke on) although they are not refusals now: the
 # README quick-start default, an inline table with nested braces, a pipe argv with -o.
@@ -62,7 +61,7 @@ EXTRA = [
 
 def collection_tree(rev):
     if rev is None:
-        return os.path.join(ROOT, "build", "source-collections")
+        return collection.source_collections()
     base = tempfile.mkdtemp(prefix="hazard-old-")
     dest = os.path.join(base, "ansible_collections", "mailops", "xclient")
     os.makedirs(dest)
@@ -73,47 +72,20 @@ def collection_tree(rev):
 
 
 def run(tree, module, args):
-    fd, path = tempfile.mkstemp(suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_remote_tmp="/tmp")}, fh)
-    done = subprocess.run([sys.executable, "-m",
-                           f"ansible_collections.mailops.xclient.plugins.modules.{module}",
-                           path], env=dict(os.environ, PYTHONPATH=tree),
-                          capture_output=True, text=True, check=False, timeout=120)
-    os.unlink(path)
     try:
-        return json.loads(done.stdout)
-    except ValueError:
-        return {"failed": True, "msg": (done.stdout + done.stderr)[-300:]}
+        return run_module(module, args, collections=tree)
+    except AssertionError as exc:  # no JSON: what the module printed instead
+        return {"failed": True, "msg": str(exc)[-300:]}
 
 
 def xclient_reply(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"EHLO probe.test\r\n")
-        while True:
-            line = reader.readline()
-            if line[3:4] != b"-":
-                break
-        sock.sendall(b"XCLIENT NAME=probe.example\r\n")
-        return reader.readline().decode(errors="replace").strip()
+    return smtp_replies(port, (b"XCLIENT NAME=probe.example",), timeout=5)[-1][-1]
 
 
 def rcpt_reply(port):
     """The reply to RCPT on a plain mail transaction (no XCLIENT)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"EHLO probe.test\r\n")
-        while True:
-            line = reader.readline()
-            if line[3:4] != b"-":
-                break
-        sock.sendall(b"MAIL FROM:<probe@example.org>\r\n")
-        reader.readline()
-        sock.sendall(b"RCPT TO:<postmaster@example.net>\r\n")
-        return reader.readline().decode(errors="replace").strip()
+    return smtp_replies(port, (b"MAIL FROM:<probe@example.org>",
+                               b"RCPT TO:<postmaster@example.net>"))[-1][-1]
 
 
 def health(inst, touched_port=None):
@@ -182,16 +154,18 @@ def main():
     parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
     opts = parser.parse_args()
     tree = collection_tree(opts.rev)
-    base = tempfile.mkdtemp(prefix="hazard-pf-")
-    os.chmod(base, 0o755)
-    inst = PrivatePostfix(base=base, ipv6=True, tls=False).start()
-    tables = os.path.join(inst.config_dir, "tables")
-    os.makedirs(tables)
-    for name, text in (("bad.cidr", "127.0.0.1 OK\n300.1.1.1 OK\n"),
-                       ("good.cidr", "127.0.0.1 OK\n"), ("unbuilt", "127.0.0.1 OK\n"),
-                       ("bad.regexp", "/^(unclosed/ OK\n")):
-        with open(os.path.join(tables, name), "w", encoding="utf-8") as fh:
-            fh.write(text)
+    with running_instance("hazard-pf-", ipv6=True, tls=False) as inst:
+        rows = measure(inst, tree, opts)
+    down = sum(r["down"] for r in rows)
+    print(json.dumps({"rev": opts.rev or "working tree",
+                      "explicit_private": opts.explicit_private, "tried": len(rows),
+                      "postfix_down_or_broken": down,
+                      "refused": sum(not r["written"] for r in rows)}))
+
+
+def measure(inst, tree, opts):
+    """One row a case: written or refused, and whether Postfix went down."""
+    write_tables(inst)
     pristine = {n: open(os.path.join(inst.config_dir, n), "rb").read()
                 for n in ("main.cf", "master.cf")}
     rows = []
@@ -199,42 +173,34 @@ def main():
         [(c[0], c[1], c[2], None, c[3]) for c in EXTRA]
     if opts.only:
         cases = [c for c in cases if c[0] in opts.only]
-    try:
-        for case_id, module, make_args, foreign_host, kind in cases:
-            prepare(inst, case_id)
-            port = free_port()
-            foreign = Foreign(foreign_host, port) if foreign_host else None
-            try:
-                args = dict(make_args(inst, port), config_dir=inst.config_dir)
-                if opts.explicit_private and module == "postfix_service" and \
-                        "private" not in args and case_id != "quick-start-default-private":
-                    args["private"] = False
-                result = run(tree, module, args)
-                touched = inst.ports["unauthorized"] if module in ("xclient_hosts",
-                                                                   "postconf") else None
-                why = health(inst, touched)
-                if kind == "negation" and not why and \
-                        xclient_reply(inst.ports["unauthorized"]).startswith("220"):
-                    why = "!127.0.0.1 had no effect: 127.0.0.1 may still send XCLIENT"
-            finally:
-                if foreign:
-                    foreign.close()
-            rows.append({"case": case_id, "written": not result.get("failed"),
-                         "down": bool(why), "why": why,
-                         "msg": (result.get("msg") or "")[:160]})
-            print(json.dumps(rows[-1]), flush=True)
-            for name, data in pristine.items():
-                with open(os.path.join(inst.config_dir, name), "wb") as fh:
-                    fh.write(data)
-            restart_clean(inst)
-    finally:
-        inst.stop()
-        shutil.rmtree(base, ignore_errors=True)
-    down = sum(r["down"] for r in rows)
-    print(json.dumps({"rev": opts.rev or "working tree",
-                      "explicit_private": opts.explicit_private, "tried": len(rows),
-                      "postfix_down_or_broken": down,
-                      "refused": sum(not r["written"] for r in rows)}))
+    for case_id, module, make_args, foreign_host, kind in cases:
+        prepare(inst, case_id)
+        port = free_port()
+        foreign = Foreign(foreign_host, port) if foreign_host else None
+        try:
+            args = dict(make_args(inst, port), config_dir=inst.config_dir)
+            if opts.explicit_private and module == "postfix_service" and \
+                    "private" not in args and case_id != "quick-start-default-private":
+                args["private"] = False
+            result = run(tree, module, args)
+            touched = inst.ports["unauthorized"] if module in ("xclient_hosts",
+                                                               "postconf") else None
+            why = health(inst, touched)
+            if kind == "negation" and not why and \
+                    xclient_reply(inst.ports["unauthorized"]).startswith("220"):
+                why = "!127.0.0.1 had no effect: 127.0.0.1 may still send XCLIENT"
+        finally:
+            if foreign:
+                foreign.close()
+        rows.append({"case": case_id, "written": not result.get("failed"),
+                     "down": bool(why), "why": why,
+                     "msg": (result.get("msg") or "")[:160]})
+        print(json.dumps(rows[-1]), flush=True)
+        for name, data in pristine.items():
+            with open(os.path.join(inst.config_dir, name), "wb") as fh:
+                fh.write(data)
+        restart_clean(inst)
+    return rows
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 """A private Postfix instance for tests and the demo.
 
 Everything lives under one base directory: config dir, queue, data dir, maillog,
-lookup tables. Listeners bind loopback ports only; every transport is ``discard``, so
-nothing is delivered anywhere. The machine's default instance (/etc/postfix) is never
+lookup tables. main.cf and master.cf start as the postfix role writes a private instance
+(its own templates, roles/postfix/templates); the harness adds its listeners and rules.
+Listeners bind loopback ports only; every transport is ``discard``, so nothing is
+delivered anywhere. The machine's default instance (/etc/postfix) is never
 read from or written to: we pass ``-c CONFIG_DIR`` to every Postfix command.
 
 Use from pytest (see tests/conftest.py) or from a shell / playbook::
@@ -23,44 +25,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from role_files import render_template, selfsigned_certificate
 from stub_resolver import StubResolver
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
-
-# The unix-domain services every instance needs (as in Debian's master.cf), never chrooted,
-# so the instance works whatever its base directory is.
-_MASTER_CF_BASE = """\
-# master.cf of a private test instance (mailops.xclient harness)
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
 
 # Access rules of the test instance. Each rule matches only an address or name that a test
 # sends with XCLIENT, so a verdict proves which identity Postfix applied the rule to.
@@ -114,6 +89,18 @@ def ipv6_loopback_available() -> bool:
         return False
 
 
+class _Under:
+    """A path below the instance's base directory (a read-only attribute)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, inst: Any, owner: Any = None) -> str:
+        if inst is None:
+            raise AttributeError("a path of an instance")
+        return os.path.join(inst.base, *self.parts)
+
+
 @dataclass
 class PrivatePostfix:
     """One private instance; ``start()`` writes its files and starts it."""
@@ -133,34 +120,14 @@ class PrivatePostfix:
     _resolver: Optional[StubResolver] = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- paths
-    @property
-    def config_dir(self) -> str:
-        return os.path.join(self.base, "etc")
-
-    @property
-    def queue_dir(self) -> str:
-        return os.path.join(self.base, "queue")
-
-    @property
-    def data_dir(self) -> str:
-        return os.path.join(self.base, "data")
-
-    @property
-    def maillog(self) -> str:
-        return os.path.join(self.base, "maillog")
-
-    @property
-    def cert_file(self) -> str:
-        """Self-signed certificate for probe-target.test and 127.0.0.1 (also the CA file)."""
-        return os.path.join(self.config_dir, "cert.pem")
-
-    @property
-    def key_file(self) -> str:
-        return os.path.join(self.config_dir, "key.pem")
-
-    @property
-    def policy_log(self) -> str:
-        return os.path.join(self.base, "policy.jsonl")
+    config_dir = _Under("etc")
+    queue_dir = _Under("queue")
+    data_dir = _Under("data")
+    maillog = _Under("maillog")
+    # Self-signed certificate for the hostname and 127.0.0.1 (also the CA file).
+    cert_file = _Under("etc", "cert.pem")
+    key_file = _Under("etc", "key.pem")
+    policy_log = _Under("policy.jsonl")
 
     # ----------------------------------------------------------------- config
     @property
@@ -170,18 +137,12 @@ class PrivatePostfix:
                               capture_output=True, text=True).stdout.strip()
 
     def main_cf(self) -> Dict[str, str]:
+        """What the harness sets beyond (or instead of) the role's main.cf.j2."""
         base = self.base
         params = {
-            "compatibility_level": "3.6",
-            "queue_directory": self.queue_dir,
-            "data_directory": self.data_dir,
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
-            "myhostname": self.hostname,
             "mydomain": "test",
             "myorigin": "$myhostname",
             "smtpd_banner": "$myhostname ESMTP private-test-instance",
-            "inet_interfaces": "loopback-only",
             "inet_protocols": "all" if self.ipv6 else "ipv4",
             "mynetworks": "127.0.0.1/32" + (" [::1]/128" if self.ipv6 else ""),
             "mydestination": "",
@@ -198,9 +159,6 @@ class PrivatePostfix:
             # Postfix 3.10 defaults this to yes; an XCLIENT test instance (as behind a proxy)
             # says no on every version, as the postfix role does on its XCLIENT listeners.
             "smtpd_forbid_unauth_pipelining": "no",
-            "maillog_file": self.maillog,
-            # maillog_file must sit under one of these prefixes (a Postfix safety check).
-            "maillog_file_prefixes": self.base,
             "smtpd_peername_lookup": "yes",
             "unknown_client_reject_code": "550",
             "smtpd_client_connection_count_limit": "0",
@@ -229,7 +187,6 @@ class PrivatePostfix:
             "cyrus_sasl_config_path": os.path.join(base, "etc", "sasl"),
             "smtpd_sasl_path": "smtpd",
             "smtpd_tls_security_level": "none",
-            "smtpd_authorized_xclient_hosts": "",
         }
         params.update(self.extra_main)
         return params
@@ -277,6 +234,25 @@ class PrivatePostfix:
                      f" {self.policy_log}")
         return lines
 
+    def main_cf_text(self) -> str:
+        """The role's main.cf.j2 for this instance, with main_cf() merged in: a parameter
+        the template sets takes the harness's value in place, the others follow."""
+        params = self.main_cf()
+        lines = []
+        for line in render_template("postfix", "main.cf.j2", postfix_instance_base=self.base,
+                                    postfix_myhostname=self.hostname).splitlines():
+            key = line.partition("=")[0].strip()
+            if not line.startswith("#") and key in params:
+                line = f"{key} = {params.pop(key)}"
+            lines.append(line)
+        lines += [f"{key} = {value}" for key, value in params.items()]
+        return "\n".join(lines) + "\n"
+
+    def master_cf_text(self) -> str:
+        """The role's master.cf.j2 (the unix services) and this instance's listeners."""
+        return (render_template("postfix", "master.cf.j2")
+                + "\n".join(self.listeners()) + "\n")
+
     def write_config(self) -> None:
         for d in (self.config_dir, self.queue_dir, self.data_dir,
                   os.path.join(self.config_dir, "sasl")):
@@ -284,12 +260,9 @@ class PrivatePostfix:
         os.chmod(self.base, 0o755)
         shutil.chown(self.data_dir, user="postfix", group="postfix")
         with open(os.path.join(self.config_dir, "main.cf"), "w", encoding="utf-8") as fh:
-            fh.write("# main.cf of a private test instance (mailops.xclient harness)\n")
-            for key, value in self.main_cf().items():
-                fh.write(f"{key} = {value}\n")
+            fh.write(self.main_cf_text())
         with open(os.path.join(self.config_dir, "master.cf"), "w", encoding="utf-8") as fh:
-            fh.write(_MASTER_CF_BASE)
-            fh.write("\n".join(self.listeners()) + "\n")
+            fh.write(self.master_cf_text())
         with open(os.path.join(self.config_dir, "client_access.cidr"), "w",
                   encoding="utf-8") as fh:
             fh.write(_CLIENT_ACCESS_CIDR)
@@ -301,11 +274,7 @@ class PrivatePostfix:
             fh.write(_POLICY_LOGGER)
         os.chmod(logger, 0o755)
         if self.tls and not os.path.exists(self.cert_file):
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                            "-days", "2", "-subj", f"/CN={self.hostname}",
-                            "-addext", f"subjectAltName=DNS:{self.hostname},IP:127.0.0.1",
-                            "-keyout", self.key_file, "-out", self.cert_file],
-                           check=True, capture_output=True)
+            selfsigned_certificate(self.hostname, self.cert_file, self.key_file)
         # The policy logger runs as nobody and appends here.
         open(self.policy_log, "a", encoding="utf-8").close()
         os.chmod(self.policy_log, 0o666)
@@ -315,11 +284,15 @@ class PrivatePostfix:
         return subprocess.run([POSTFIX, "-c", self.config_dir, *args], check=check,
                               capture_output=True, text=True)
 
+    def port_names(self) -> Tuple[str, ...]:
+        """The listeners start() gives a free port (unless ports names one already)."""
+        return ("authorized", "unauthorized", "sasl") + (
+            ("starttls", "smtps") if self.tls else ())
+
     def start(self, timeout: float = 20.0) -> "PrivatePostfix":
         self.ipv6 = self.ipv6 and ipv6_loopback_available()
         self.tls = self.tls and shutil.which("openssl") is not None
-        for name in ("authorized", "unauthorized", "sasl") + (
-                ("starttls", "smtps") if self.tls else ()):
+        for name in self.port_names():
             self.ports.setdefault(name, free_port())
         self.write_config()
         # postfix check also creates the queue directories with the right owners.
@@ -332,13 +305,12 @@ class PrivatePostfix:
             res = self.postfix("start", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(_port_open("127.0.0.1", port) for port in self.ports.values()):
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"private Postfix in {self.base} did not listen in {timeout}s")
+        try:
+            wait_ports(list(self.ports.values()), timeout, f"private Postfix in {self.base}")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     @property
     def resolver_queries(self) -> int:
@@ -423,6 +395,59 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def smtp_replies(port: int, commands: Tuple[bytes, ...] = (), timeout: float = 10.0,
+                 host: str = "127.0.0.1") -> List[List[str]]:
+    """A plain SMTP exchange: the greeting, the reply to ``EHLO probe.test``, then the reply
+    to each of ``commands``; each reply is its lines. A raw client (not the collection's),
+    for checks of the instance itself."""
+    replies = []
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        for command in (None, b"EHLO probe.test", *commands):
+            if command is not None:
+                sock.sendall(command + b"\r\n")
+            lines = []
+            while True:
+                line = reader.readline().decode(errors="replace").rstrip("\r\n")
+                lines.append(line)
+                if line[3:4] != "-":
+                    break
+            replies.append(lines)
+    return replies
+
+
+def wait_ports(ports: List[int], timeout: float, where: str) -> None:
+    """Until every one of ``ports`` on 127.0.0.1 accepts a connection, or RuntimeError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_port_open("127.0.0.1", port) for port in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{where}: ports {ports} did not open in {timeout}s")
+
+
+def new_base(prefix: str) -> str:
+    """A fresh base directory. Not pytest's tmp_path: that is mode 0700 below
+    /tmp/pytest-of-root, and Postfix's unprivileged daemons must reach the queue and the
+    policy log."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o755)
+    return base
+
+
+@contextmanager
+def running_instance(prefix: str, cls: type = PrivatePostfix,
+                     **options: Any) -> Iterator[Any]:
+    """A started instance of ``cls`` in a fresh base directory; stopped and removed after
+    (for fixtures: ``with running_instance(...) as inst: yield inst``)."""
+    inst = cls(base=new_base(prefix), **options).start()
+    try:
+        yield inst
+    finally:
+        inst.stop()
+        shutil.rmtree(inst.base, ignore_errors=True)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

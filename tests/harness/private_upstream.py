@@ -27,15 +27,16 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from private_postfix import PrivatePostfix, _port_open, free_port
+from private_postfix import PrivatePostfix, free_port, wait_ports
 
 DOVECOT = "/usr/sbin/dovecot"
 MAIL_UID = 8  # Debian's "mail" user and group own the mailboxes
 MAIL_GID = 8
 
-_DOVECOT_CONF = """\
+# What Dovecot 2.3 and 2.4 spell alike: where the instance keeps its files, what it serves.
+_DOVECOT_COMMON = """\
 # Private Dovecot instance of the mailops.xclient tests (never the machine's default)
 base_dir = {base}/dovecot/run
 state_dir = {base}/dovecot/state
@@ -44,11 +45,14 @@ log_path = {base}/dovecot/dovecot.log
 protocols = pop3 imap
 listen = 127.0.0.1
 ssl = no
-disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = {uid}
 last_valid_uid = 0
 first_valid_gid = {gid}
+"""
+
+_DOVECOT_CONF = _DOVECOT_COMMON + """\
+disable_plaintext_auth = no
 mail_location = maildir:{base}/mail/%d/%n/Maildir
 pop3_uidl_format = %08Xu%08Xv
 passdb {{
@@ -66,19 +70,8 @@ userdb {{
 _DOVECOT_CONF_24 = """\
 dovecot_config_version = 2.4.1
 dovecot_storage_version = 2.4.1
-# Private Dovecot instance of the mailops.xclient tests (never the machine's default)
-base_dir = {base}/dovecot/run
-state_dir = {base}/dovecot/state
-instance_name = xclient-upstream-{port_pop3}
-log_path = {base}/dovecot/dovecot.log
-protocols = pop3 imap
-listen = 127.0.0.1
-ssl = no
+""" + _DOVECOT_COMMON + """\
 auth_allow_cleartext = yes
-auth_mechanisms = plain login
-first_valid_uid = {uid}
-last_valid_uid = 0
-first_valid_gid = {gid}
 mail_driver = maildir
 mail_path = {base}/mail/%{{user | domain}}/%{{user | username}}/Maildir
 mail_home = {base}/mail/%{{user | domain}}/%{{user | username}}
@@ -96,26 +89,21 @@ userdb static {{
 """
 
 
-# The listeners, the same in both languages but for the name of the address setting.
-_DOVECOT_SERVICES = """\
-service pop3-login {{
-  inet_listener pop3 {{
-    {address_setting} = 127.0.0.1
-    port = {port_pop3}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    {address_setting} = 127.0.0.1
-    port = {port_imap}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
+def _login_service(proto: str) -> str:
+    """A login service's listeners (a str.format template): the plain one on its port,
+    the TLS one off. The same in both languages but for the name of the address setting."""
+    return (f"service {proto}-login {{{{\n"
+            f"  inet_listener {proto} {{{{\n"
+            "    {address_setting} = 127.0.0.1\n"
+            f"    port = {{port_{proto}}}\n"
+            "  }}\n"
+            f"  inet_listener {proto}s {{{{\n"
+            "    port = 0\n"
+            "  }}\n"
+            "}}\n")
+
+
+_DOVECOT_SERVICES = _login_service("pop3") + _login_service("imap") + """\
 service stats {{
   unix_listener stats-reader {{
     mode = 0600
@@ -146,16 +134,10 @@ class UpstreamPostfix(PrivatePostfix):
     def main_cf(self) -> Dict[str, str]:
         mailboxes = " ".join(f"{{{user} = {self.domain}/{user.split('@')[0]}/Maildir/}}"
                              for user in self.users)
+        # beyond the postfix role's main.cf.j2, which every private instance starts from
         return {
-            "compatibility_level": "3.6",
-            "queue_directory": self.queue_dir,
-            "data_directory": self.data_dir,
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
-            "myhostname": self.hostname,
             "mydomain": self.domain,
             "smtpd_banner": "$myhostname ESMTP upstream-test-instance",
-            "inet_interfaces": "loopback-only",
             "inet_protocols": "ipv4",
             "mynetworks": "127.0.0.1/32",
             "mydestination": "",
@@ -174,8 +156,6 @@ class UpstreamPostfix(PrivatePostfix):
             "relay_transport": "discard:upstream test instance",
             "local_transport": "discard:upstream test instance",
             "in_flow_delay": "0",
-            "maillog_file": self.maillog,
-            "maillog_file_prefixes": self.base,
             "smtpd_peername_lookup": "no",
             "smtpd_client_connection_count_limit": "0",
             "smtpd_client_connection_rate_limit": "0",
@@ -185,31 +165,17 @@ class UpstreamPostfix(PrivatePostfix):
         return [f"127.0.0.1:{self.ports['smtp']} inet n - n - - smtpd",
                 "  -o syslog_name=postfix/upstream"]
 
+    def port_names(self) -> Tuple[str, ...]:
+        return ("smtp",)
+
     def start(self, timeout: float = 20.0) -> "UpstreamPostfix":
-        self.ports.setdefault("smtp", free_port())
         mail = os.path.join(self.base, "mail")
         os.makedirs(mail, exist_ok=True)
         os.chown(mail, MAIL_UID, MAIL_GID)
-        self.tls = False
-        self.ipv6 = False
-        self.write_config()
-        res = self.postfix("check", check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"postfix check failed for {self.config_dir}: {res.stderr}")
-        res = self.postfix("start", check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"postfix start failed for {self.config_dir}: {res.stderr}")
-        _wait_ports([self.ports["smtp"]], timeout, self.base)
+        # no reverse lookups here, so no resolver of its own (it outlives the command line)
+        self.tls = self.ipv6 = self.own_resolver = False
+        super().start(timeout)
         return self
-
-
-def _wait_ports(ports: List[int], timeout: float, where: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(_port_open("127.0.0.1", port) for port in ports):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{where}: ports {ports} did not open in {timeout}s")
 
 
 @dataclass
@@ -271,7 +237,7 @@ class PrivateUpstream:
             err.seek(0)
             if res.returncode != 0:
                 raise RuntimeError(f"dovecot did not start: {err.read()}")
-        _wait_ports([self.ports["pop3"], self.ports["imap"]], 20, self.dovecot_conf)
+        wait_ports([self.ports["pop3"], self.ports["imap"]], 20, self.dovecot_conf)
 
     def stop(self) -> None:
         pidfile = os.path.join(self.base, "dovecot", "run", "master.pid")
@@ -306,8 +272,9 @@ class PrivateUpstream:
         return found
 
     def facts(self) -> dict:
+        # the users without their passwords: the facts are printed (and logged by Ansible)
         return {"base": self.base, "hostname": self.hostname, "domain": self.domain,
-                "users": self.users, "ports": self.ports, "maillog": self.maillog,
+                "users": sorted(self.users), "ports": self.ports, "maillog": self.maillog,
                 "dovecot_conf": self.dovecot_conf}
 
 

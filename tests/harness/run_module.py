@@ -15,13 +15,15 @@ import tempfile
 from typing import Any, Dict, Optional
 
 from ansible.module_utils.common.parameters import PASS_VARS
+from collection import ROOT, source_collections
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(ROOT, "build", "source-collections")
+__all__ = ["ROOT", "module_command", "run_module"]
 
 
 def module_command(module: str, args: Dict[str, Any], check_mode: bool = False,
-                   diff: bool = False) -> tuple:
+                   diff: bool = False, collections: Optional[str] = None) -> tuple:
+    """argv, environment and argument file that run ``module`` from ``collections`` (the
+    source tree unless given)."""
     payload = dict(args)
     payload.update(_ansible_check_mode=check_mode, _ansible_diff=diff,
                    _ansible_remote_tmp=tempfile.gettempdir(),
@@ -33,15 +35,16 @@ def module_command(module: str, args: Dict[str, Any], check_mode: bool = False,
     fd, path = tempfile.mkstemp(prefix="module-args-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
-    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    env = dict(os.environ, PYTHONPATH=collections or source_collections())
     argv = [sys.executable, "-m",
             f"ansible_collections.mailops.xclient.plugins.modules.{module}", path]
     return argv, env, path
 
 
 def run_module(module: str, args: Dict[str, Any], check_mode: bool = False,
-               diff: bool = False, timeout: Optional[float] = 120) -> Dict[str, Any]:
-    argv, env, path = module_command(module, args, check_mode, diff)
+               diff: bool = False, timeout: Optional[float] = 120,
+               collections: Optional[str] = None) -> Dict[str, Any]:
+    argv, env, path = module_command(module, args, check_mode, diff, collections)
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                               check=False)

@@ -1,51 +1,24 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The module as users run it: ansible-playbook against localhost, from an installed build
-of the collection (ansible-galaxy collection build + install), not from the source tree."""
+of the collection (ansible-galaxy collection build + install: the session fixture
+``installed_collection`` of tests/conftest.py), not from the source tree."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
-import pytest
-
+import collection
 from private_postfix import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-@pytest.fixture(scope="session")
-def installed_collection(tmp_path_factory):
-    out = tmp_path_factory.mktemp("galaxy")
-    subprocess.run(["ansible-galaxy", "collection", "build", "--force", "--output-path",
-                    str(out), ROOT], check=True, capture_output=True)
-    (tarball,) = [p for p in out.iterdir() if p.name.endswith(".tar.gz")]
-    dest = out / "collections"
-    subprocess.run(["ansible-galaxy", "collection", "install", "--force", "-p", str(dest),
-                    str(tarball)], check=True, capture_output=True)
-    assert (dest / "ansible_collections/mailops/xclient/plugins/modules/xclient_probe.py")\
-        .exists()
-    return str(dest)
-
-
-def ansible_env(collections):
-    env = dict(os.environ)
-    env.update(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    env.pop("PYTHONPATH", None)
-    return env
+PROBE_PLAYBOOK = os.path.join(HERE, "playbooks", "probe_module.yml")
 
 
 def test_ansible_doc_renders_from_installed_build(installed_collection):
-    done = subprocess.run(["ansible-doc", "mailops.xclient.xclient_probe"],
-                          env=ansible_env(installed_collection), capture_output=True,
-                          text=True, check=False)
+    done = collection.run(installed_collection, ["ansible-doc", "mailops.xclient.xclient_probe"])
     assert done.returncode == 0, done.stderr
-    assert installed_collection in done.stdout  # loaded from the installed copy
+    # loaded from the installed copy, not from the source tree
+    assert f"> MODULE mailops.xclient.xclient_probe ({installed_collection}/" in done.stdout
     assert "fail_on_mismatch" in done.stdout and "concurrency" in done.stdout
 
 
@@ -53,11 +26,20 @@ def test_probe_playbook(installed_collection, postfix_instance):
     extra = {"authorized_port": postfix_instance.ports["authorized"],
              "unauthorized_port": postfix_instance.ports["unauthorized"],
              "closed_port": free_port()}
-    done = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local",
-         os.path.join(HERE, "playbooks", "probe_module.yml"), "-e", json.dumps(extra)],
-        env=ansible_env(installed_collection), capture_output=True, text=True, timeout=300,
-        check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "failed=0" in done.stdout
-    assert "ignored=2" in done.stdout  # the two deliberate failures, asserted on in the play
+    done = collection.playbook(installed_collection, PROBE_PLAYBOOK, extra_vars=extra,
+                               timeout=300)
+    assert done.returncode == 0, done.tail()
+    stats = done.host_stats()
+    assert (stats["failures"], stats["unreachable"], stats["ignored"]) == (0, 0, 2), stats
+    # the two deliberate failures, and why they failed (the play asserts on the details)
+    ignored = {t["task"]: t["result"]["msg"] for t in done.statuses("ignored")}
+    assert set(ignored) == {"A case whose expectation does not hold fails the task",
+                            "Bad input fails before connecting, naming case and field"}
+    assert ignored["A case whose expectation does not hold fails the task"].startswith(
+        "1 of 2 cases did not behave as expected"), ignored
+    assert ignored["Bad input fails before connecting, naming case and field"].startswith(
+        "cases[0] (bad address): xclient.addr:"), ignored
+    (rules,) = done.named("Access rules hold for these client identities")
+    assert rules["status"] == "ok"
+    assert [(c["name"], c["passed"]) for c in rules["result"]["cases"]] == [
+        ("blocked network is refused at RCPT", True), ("a good client is accepted", True)]

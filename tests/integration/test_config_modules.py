@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -16,10 +15,11 @@ import pytest
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
     login_ignored_without_sasl,
 )
+import collection
 from private_postfix import PrivatePostfix, free_port
 from run_module import module_command, run_module
-from test_ansible_playbook import HERE, ansible_env
-from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def digest(config_dir):
@@ -38,16 +38,15 @@ def config_only(tmp_path_factory):
     return inst
 
 
-def test_config_modules_playbook(installed_collection, fresh_postfix):  # noqa: F811
+def test_config_modules_playbook(installed_collection, fresh_postfix):
     extra = {"config_dir": fresh_postfix.config_dir, "new_port": free_port(),
              "unauthorized_port": fresh_postfix.ports["unauthorized"]}
-    done = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local",
-         os.path.join(HERE, "playbooks", "config_modules.yml"), "-e", json.dumps(extra)],
-        env=ansible_env(installed_collection), capture_output=True, text=True, timeout=600,
-        check=False)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "failed=0" in done.stdout
+    done = collection.playbook(installed_collection,
+                               os.path.join(HERE, "playbooks", "config_modules.yml"),
+                               extra_vars=extra)
+    assert done.returncode == 0, done.tail(6000)
+    assert [t["task"] for t in done.statuses("failed")] == []
+    assert (done.host_stats()["failures"], done.host_stats()["unreachable"]) == (0, 0)
 
 
 # ---------------------------------------------------------------------- bad input

@@ -16,14 +16,13 @@ import ast
 import json
 import os
 import re
-import subprocess
 
 import pytest
 import yaml
 
-from private_postfix import PrivatePostfix, free_port
-from test_ansible_playbook import ROOT, ansible_env
-from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
+import collection
+from collection import ROOT
+from private_postfix import free_port, running_instance
 
 MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
 # Modules whose examples create what later examples use come first.
@@ -180,21 +179,22 @@ def site_files(base):
 
 @pytest.fixture(scope="module")
 def example_postfix():
-    from conftest import _new_base
-    inst = PrivatePostfix(base=_new_base("xclient-pf-examples-"), ipv6=True).start()
-    try:
+    with running_instance("xclient-pf-examples-", ipv6=True) as inst:
         ports = {p: free_port() for p in EXAMPLE_PORTS}
         ports.update({p: inst.ports["authorized"] for p in AUTHORIZED_PORTS})
         yield inst, ports, site_files(inst.base)
-    finally:
-        inst.stop()
-        import shutil
-        shutil.rmtree(inst.base, ignore_errors=True)
 
 
 def test_every_module_has_examples():
-    names = [s for s, _b in SOURCES if s.endswith("EXAMPLES")]
-    assert len(names) >= 6 and all(_b for _s, _b in SOURCES)
+    """Each module's EXAMPLES is a task list, and every one of its tasks but the set-up
+    ones shows that module."""
+    examples = {s.split()[0]: b for s, b in SOURCES if s.endswith(" EXAMPLES")}
+    assert sorted(examples) == sorted(f[:-3] for f in os.listdir(MODULES_DIR)
+                                      if f.endswith(".py") and not f.startswith("_"))
+    for name, block in examples.items():
+        assert isinstance(block, list) and block, name
+        shown = [module_of(task)[0] for task in block]
+        assert name in shown, (name, shown)
 
 
 def lab_inventory():
@@ -204,22 +204,22 @@ def lab_inventory():
     return found[0]
 
 
-def check_against_lab_inventory(installed_collection, tmp_path, block):  # noqa: F811
+def check_against_lab_inventory(installed_collection, tmp_path, block):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump(lab_inventory()))
-    env = ansible_env(installed_collection)
     if isinstance(block, dict):  # the inventory itself: Ansible reads it, the groups exist
-        done = subprocess.run(["ansible-inventory", "-i", str(inventory), "--list"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = collection.run(installed_collection,
+                              ["ansible-inventory", "-i", str(inventory), "--list"],
+                              timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         listed = json.loads(done.stdout)
         assert LAB_GROUPS <= set(listed), listed
         return
     play_path = tmp_path / "play.yml"
     play_path.write_text(yaml.safe_dump(block))
-    done = subprocess.run(["ansible-playbook", "-i", str(inventory), "--syntax-check",
-                           str(play_path)], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = collection.run(installed_collection, ["ansible-playbook", "-i", str(inventory),
+                                                 "--syntax-check", str(play_path)],
+                          timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Could not match supplied host pattern" not in done.stdout + done.stderr
 
@@ -232,7 +232,7 @@ def is_many_hosts(block):
 
 
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
-def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,  # noqa: F811
+def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,
                                  source):
     inst, ports, files = example_postfix
     name, block = SOURCES[source]
@@ -242,9 +242,11 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
     play = as_play(block, Substitute(inst, ports, files), name)
     path = tmp_path / "example.yml"
     path.write_text(yaml.safe_dump([play], sort_keys=False))
-    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)],
-                          env=ansible_env(installed_collection), capture_output=True,
-                          text=True, timeout=600, check=False)
-    assert done.returncode == 0, (json.dumps(play, indent=1)[:3000] + "\n"
-                                  + done.stdout[-5000:] + done.stderr[-2000:])
-    assert "failed=0" in done.stdout
+    done = collection.playbook(installed_collection, str(path))
+    assert done.returncode == 0, json.dumps(play, indent=1)[:3000] + "\n" + done.tail(5000)
+    stats = done.host_stats()
+    assert (stats["failures"], stats["unreachable"]) == (0, 0), stats
+    # every task of the example ran (none skipped), and Postfix came back after it
+    ran = [t["task"] for t in done.tasks if t["status"] != "skipped"]
+    assert [t["task"] for t in done.statuses("skipped")] == [], done.tail()
+    assert ran[-1] == "Postfix survived the example", ran

@@ -15,18 +15,17 @@ import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from private_postfix import PrivatePostfix, free_port
+import collection
+from private_postfix import PrivatePostfix, free_port, new_base
 from private_upstream import PrivateUpstream
-from test_ansible_playbook import installed_collection  # noqa: F401 pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INJECT = os.path.join(ROOT, "roles", "fetch_inject", "files", "xclient-inject")
-COLLECTIONS = os.path.join(ROOT, "build", "source-collections")
+COLLECTIONS = collection.source_collections()
 USER = "demo@upstream.test"
 RCPT = "postmaster@example.net"
 MX = r"mx\.upstream\.test"
@@ -37,15 +36,9 @@ ACCESS = """\
 """
 
 
-def _base(prefix):
-    base = tempfile.mkdtemp(prefix=prefix)
-    os.chmod(base, 0o755)
-    return base
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    up = PrivateUpstream(base=_base("xclient-upstream-")).start()
+    up = PrivateUpstream(base=new_base("xclient-upstream-")).start()
     try:
         yield up
     finally:
@@ -55,7 +48,7 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def downstream():
-    base = _base("xclient-downstream-")
+    base = new_base("xclient-downstream-")
     os.makedirs(os.path.join(base, "etc"))
     access = os.path.join(base, "etc", "inject_access.cidr")
     with open(access, "w", encoding="utf-8") as fh:
@@ -82,7 +75,7 @@ def downstream():
 
 @pytest.fixture
 def fetcher(upstream, downstream):
-    work = _base("xclient-fetch-")
+    work = new_base("xclient-fetch-")
     try:
         yield Fetcher(work, upstream, downstream)
     finally:
@@ -163,10 +156,10 @@ def test_message_arrives_downstream_as_the_upstream_client(upstream, downstream,
     assert req["helo_name"] == "h5.client.test"
     assert req["client_name"] == "unknown" and req["protocol_name"] == "ESMTP"
     assert req["sender"] == "alice@example.org" and req["recipient"] == RCPT
-    assert downstream.wait_for_log(r"client=unknown\[127\.0\.0\.5\]")
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.5\]")) == 1
     # Postfix's own Received: header names the original client and its HELO
-    assert downstream.wait_for_log(
-        r"warning: header Received: from h5\.client\.test \(unknown \[127\.0\.0\.5\]\)")
+    assert len(downstream.wait_for_log(
+        r"warning: header Received: from h5\.client\.test \(unknown \[127\.0\.0\.5\]\)")) == 1
     assert "accepted: addr=127.0.0.5 name=[UNAVAILABLE] helo=h5.client.test" in done.stdout + done.stderr
     assert not upstream_has(upstream, "127.0.0.5")
     # the injector's own address is never what Postfix judged
@@ -179,7 +172,7 @@ def test_imap_fetch_too(upstream, downstream, fetcher):
     assert done.returncode == 0, done.stdout + done.stderr
     (req,) = requests_from(downstream, "127.0.0.6")
     assert req["helo_name"] == "h6.client.test"
-    assert downstream.wait_for_log(r"client=unknown\[127\.0\.0\.6\]")
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.6\]")) == 1
 
 
 def test_blocked_client_is_quarantined_removed_upstream_and_never_loops(
@@ -208,7 +201,7 @@ def test_blocked_client_is_quarantined_removed_upstream_and_never_loops(
 def test_4xx_leaves_it_upstream_and_a_later_poll_delivers(upstream, downstream, fetcher):
     send_upstream(upstream, "127.0.0.45", "h45.client.test")
     done = fetcher.poll()
-    assert downstream.wait_for_log(r"reject: RCPT from unknown\[127\.0\.0\.45\]: 450")
+    assert len(downstream.wait_for_log(r"reject: RCPT from unknown\[127\.0\.0\.45\]: 450")) == 1
     assert "deferred: addr=127.0.0.45" in done.stdout + done.stderr
     assert upstream_has(upstream, "127.0.0.45")
     assert not fetcher.quarantined()
@@ -218,7 +211,7 @@ def test_4xx_leaves_it_upstream_and_a_later_poll_delivers(upstream, downstream, 
     time.sleep(1)
     later = fetcher.poll()
     assert later.returncode == 0, later.stdout + later.stderr
-    assert downstream.wait_for_log(r"client=unknown\[127\.0\.0\.45\]")
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.45\]")) == 1
     assert not upstream_has(upstream, "127.0.0.45")
     with open(downstream.access_file, "w", encoding="utf-8") as fh:
         fh.write(ACCESS)
@@ -303,7 +296,7 @@ def test_unparsed_tempfail_by_default_unavailable_on_request(downstream, tmp_pat
     done = inject(["--port", port, "--received-by", MX, "--unparsed", "unavailable", RCPT],
                   message)
     assert done.returncode == 0, done.stderr
-    assert downstream.wait_for_log(r"client=unknown\[unknown\]")
+    assert len(downstream.wait_for_log(r"client=unknown\[unknown\]")) == 1
 
 
 def test_on_reject_discard_and_keep(downstream, tmp_path):
@@ -373,7 +366,7 @@ def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_p
         assert not real.get("failed") and real["changed"] is True, real
         assert real["messages"][0]["outcome"] == "accepted" and real["messages"][0]["removed"]
         assert real["summary"] == {"total": 1, "accepted": 1}
-        assert downstream.wait_for_log(r"client=unknown\[127\.0\.0\.66\]")
+        assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.66\]")) == 1
         assert os.listdir(quarantine / "new") == []
         again = run_module("xclient_inject", args)
         assert again["changed"] is False and again["summary"] == {"total": 0}
@@ -398,7 +391,7 @@ def test_module_bad_input_names_the_field(tmp_path):
     assert norcpt["failed"] and norcpt["messages"][0]["outcome"] == "error"
 
 
-def test_runs_straight_from_an_installed_collection(installed_collection, downstream):  # noqa: F811
+def test_runs_straight_from_an_installed_collection(installed_collection, downstream):
     """PYTHONPATH=<collections dir> python3 <collection>/roles/fetch_inject/files/xclient-inject"""
     script = os.path.join(installed_collection, "ansible_collections", "mailops", "xclient",
                           "roles", "fetch_inject", "files", "xclient-inject")
@@ -407,7 +400,7 @@ def test_runs_straight_from_an_installed_collection(installed_collection, downst
                            RCPT], input=MESSAGE.replace(b"127.0.0.8", b"127.0.0.11"),
                           env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert requests_from(downstream, "127.0.0.11")
+    assert [r["recipient"] for r in requests_from(downstream, "127.0.0.11")] == [RCPT]
     # without the collection on the path: a clear message and 75, the mail stays upstream
     done = subprocess.run(["/usr/bin/python3", script, RCPT], input=MESSAGE,
                           env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=60,
@@ -449,7 +442,7 @@ class Getmail(Fetcher):
 
 def test_getmail_delivers_as_the_upstream_client_defers_on_4xx_quarantines_5xx(
         upstream, downstream):
-    work = _base("xclient-getmail-")
+    work = new_base("xclient-getmail-")
     fetcher = Getmail(work, upstream, downstream)
     try:
         send_upstream(upstream, "127.0.0.12", "h12.client.test")

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from private_postfix import free_port
+from private_postfix import free_port, running_instance, smtp_replies
 from run_module import ROOT, run_module
 
 POSTMAP = "/usr/sbin/postmap"
@@ -37,32 +37,35 @@ def reload_alive(inst):
                                              "state": "reloaded", "timeout": 10})
     assert not result.get("failed"), result.get("msg")
     assert not result["rolled_back"]
-    assert result["listeners"] and all(a["ok"] for a in result["listeners"]), result
+    # the instance's own listeners (a test may have added more) were probed, and all answered
+    probed = {(a["address"], a["port"]): a["ok"] for a in result["listeners"]}
+    own = {("127.0.0.1", port) for port in inst.ports.values()}
+    if inst.ipv6:
+        own.add(("::1", inst.ports["authorized"]))
+    assert own <= set(probed) and all(probed.values()), result
     return result
 
 
+# Tables the cases name: one that does not parse, a good one, one not built with postmap,
+# a regexp table that does not parse.
+TABLES = {"bad.cidr": "127.0.0.1 OK\n300.1.1.1 OK\n", "good.cidr": "127.0.0.1 OK\n",
+          "unbuilt": "127.0.0.1 OK\n", "bad.regexp": "/^(unclosed/ OK\n"}
+
+
+def write_tables(inst):
+    tables = os.path.join(inst.config_dir, "tables")
+    os.makedirs(tables)
+    for name, text in TABLES.items():
+        with open(os.path.join(tables, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 @pytest.fixture(scope="module")
-def running(tmp_path_factory):
+def running():
     """One running private instance; every case here is refused, so it stays as it was."""
-    from conftest import _new_base
-    from private_postfix import PrivatePostfix
-    inst = PrivatePostfix(base=_new_base("xclient-pf-safety-"), ipv6=True, tls=False).start()
-    try:
-        tables = os.path.join(inst.config_dir, "tables")
-        os.makedirs(tables)
-        with open(os.path.join(tables, "bad.cidr"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n300.1.1.1 OK\n")
-        with open(os.path.join(tables, "good.cidr"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n")
-        with open(os.path.join(tables, "unbuilt"), "w", encoding="utf-8") as fh:
-            fh.write("127.0.0.1 OK\n")
-        with open(os.path.join(tables, "bad.regexp"), "w", encoding="utf-8") as fh:
-            fh.write("/^(unclosed/ OK\n")
+    with running_instance("xclient-pf-safety-", ipv6=True, tls=False) as inst:
+        write_tables(inst)
         yield inst
-    finally:
-        inst.stop()
-        import shutil
-        shutil.rmtree(inst.base, ignore_errors=True)
 
 
 class Foreign:
@@ -88,18 +91,16 @@ REFUSED = [
     ("inet-private-true", "postfix_service",
      lambda i, p: {"name": f"127.0.0.1:{p}", "command": "smtpd", "private": True},
      "private:", None),
-    ("port-taken-v4", "postfix_service",
-     lambda i, p: {"name": f"127.0.0.1:{p}", "command": "smtpd", "chroot": False},
-     "name: 127.0.0.1:{p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
-    ("port-taken-v6", "postfix_service",
-     lambda i, p: {"name": f"[::1]:{p}", "command": "smtpd", "chroot": False},
-     "name: [::1]:{p}/inet: port {p} on ::1 is already used by", "::1"),
-    ("port-taken-wildcard", "postfix_service",
-     lambda i, p: {"name": f"0.0.0.0:{p}", "command": "smtpd", "chroot": False},
-     "name: 0.0.0.0:{p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
-    ("port-only-taken", "postfix_service",
-     lambda i, p: {"name": f"{p}", "command": "smtpd", "chroot": False},
-     "name: {p}/inet: port {p} on 127.0.0.1 is already used by", "127.0.0.1"),
+    *[(case_id, "postfix_service",
+       lambda i, p, listen=listen: {"name": listen.format(p=p), "command": "smtpd",
+                                    "chroot": False},
+       f"name: {listen}/inet: port {{p}} on {seen} is already used by", foreign)
+      # (id, the listener asked for, the address the message names, the other listener)
+      for case_id, listen, seen, foreign in [
+          ("port-taken-v4", "127.0.0.1:{p}", "127.0.0.1", "127.0.0.1"),
+          ("port-taken-v6", "[::1]:{p}", "::1", "::1"),
+          ("port-taken-wildcard", "0.0.0.0:{p}", "127.0.0.1", "127.0.0.1"),
+          ("port-only-taken", "{p}", "127.0.0.1", "127.0.0.1")]],
     ("address-not-on-host", "postfix_service",
      lambda i, p: {"name": f"192.0.2.200:{p}", "command": "smtpd", "chroot": False},
      "name: 192.0.2.200:{p}/inet: this host has no address 192.0.2.200", None),
@@ -159,20 +160,27 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
-def test_hazard_refused_before_writing(running, case):
+def run_case(inst, case, check_mode=False):
+    """The case's module run on ``inst`` (with the foreign listener it needs): the result
+    and the message it must contain."""
     _id, module, make_args, needle, foreign_host = case
     port = free_port()
     foreign = Foreign(foreign_host, port) if foreign_host else None
     try:
-        before = digest(running.config_dir)
-        result = run_module(module, dict(make_args(running, port),
-                                         config_dir=running.config_dir))
+        result = run_module(module, dict(make_args(inst, port), config_dir=inst.config_dir),
+                            check_mode=check_mode)
     finally:
         if foreign:
             foreign.close()
-    assert result.get("failed"), result
-    assert needle.format(p=port) in result["msg"], result["msg"]
+    return result, needle.format(p=port)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
+def test_hazard_refused_before_writing(running, case):
+    before = digest(running.config_dir)
+    result, needle = run_case(running, case)
+    assert result.get("failed") is True, result
+    assert needle in result["msg"], result["msg"]
     assert "Traceback" not in result["msg"]
     assert digest(running.config_dir) == before
     reload_alive(running)
@@ -183,16 +191,8 @@ CHECK_MODE = [c for c in REFUSED if c[0] in ("port-taken-v4", "xclient-cidr-does
 
 @pytest.mark.parametrize("case", CHECK_MODE, ids=[c[0] for c in CHECK_MODE])
 def test_hazard_refused_in_check_mode_too(running, case):
-    _id, module, make_args, needle, foreign_host = case
-    port = free_port()
-    foreign = Foreign(foreign_host, port) if foreign_host else None
-    try:
-        result = run_module(module, dict(make_args(running, port),
-                                         config_dir=running.config_dir), check_mode=True)
-    finally:
-        if foreign:
-            foreign.close()
-    assert result.get("failed") and needle.format(p=port) in result["msg"], result
+    result, needle = run_case(running, case, check_mode=True)
+    assert result.get("failed") is True and needle in result["msg"], result
 
 
 def test_allow_unbound_accepts_an_address_that_comes_later(config_dir_copy):
@@ -256,6 +256,12 @@ def test_wildcard_and_ipv6_listeners_on_free_ports(fresh_postfix):
         assert not result["changed"] and not result.get("failed"), result
 
 
+def ehlo_keywords(reply):
+    """The extension keywords of an EHLO reply (its lines after the first)."""
+    assert reply[0].startswith("250-"), reply
+    return [line[4:].split()[0] for line in reply[1:]]
+
+
 def test_inline_table_with_nested_braces_stays_whole(fresh_postfix):
     key = f"127.0.0.1:{fresh_postfix.ports['unauthorized']}/inet"
     set_inline_list(fresh_postfix.config_dir, key)
@@ -264,18 +270,10 @@ def test_inline_table_with_nested_braces_stays_whole(fresh_postfix):
     assert not result.get("failed"), result
     assert result["hosts_after"] == [INLINE, "127.0.0.2"]
     reload_alive(fresh_postfix)
-    with socket.create_connection(("127.0.0.1", fresh_postfix.ports["unauthorized"]),
-                                  timeout=5) as sock:
-        reader = sock.makefile("rb")
-        assert reader.readline().startswith(b"220")
-        sock.sendall(b"EHLO probe.test\r\n")
-        lines = []
-        while True:
-            line = reader.readline()
-            lines.append(line)
-            if line[3:4] != b"-":
-                break
-        assert any(b"XCLIENT" in line for line in lines), lines  # no table lookup problem
+    greeting, ehlo = smtp_replies(fresh_postfix.ports["unauthorized"], timeout=5)
+    assert greeting[0].startswith("220 "), greeting
+    # 127.0.0.1 is in the inline table: offered XCLIENT, so no table lookup problem
+    assert "XCLIENT" in ehlo_keywords(ehlo), ehlo
 
 
 def test_negation_is_placed_where_it_works(fresh_postfix):
@@ -287,18 +285,11 @@ def test_negation_is_placed_where_it_works(fresh_postfix):
                                           "config_dir": cfg})
     assert result["hosts_after"] == ["!127.0.0.1", "127.0.0.0/24"], result
     reload_alive(fresh_postfix)
-    with socket.create_connection(("127.0.0.1", fresh_postfix.ports["unauthorized"]),
-                                  timeout=5) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"EHLO probe.test\r\n")
-        lines = []
-        while True:
-            line = reader.readline()
-            lines.append(line)
-            if line[3:4] != b"-":
-                break
-        assert not any(b"XCLIENT" in line for line in lines), lines  # 127.0.0.1 excluded
+    greeting, ehlo = smtp_replies(fresh_postfix.ports["unauthorized"], timeout=5)
+    assert greeting[0].startswith("220 "), greeting
+    # 127.0.0.1 excluded: the keyword is not offered to it (the others are)
+    keywords = ehlo_keywords(ehlo)
+    assert "XCLIENT" not in keywords and "PIPELINING" in keywords, ehlo
 
 
 def test_pipe_argv_keeps_its_own_options(fresh_postfix):
@@ -362,15 +353,14 @@ def test_check_mode_works_on_a_read_only_config_dir(config_dir_copy):
 
 
 def test_info_ipv6_loopback_finding_with_slash_32(fresh_postfix):
-    key = f"127.0.0.1:{fresh_postfix.ports['authorized']}"
     cfg = fresh_postfix.config_dir
     subprocess.run(["postconf", "-c", cfg, "-P", "-e",
                     f"[::1]:{fresh_postfix.ports['authorized']}/inet/"
                     "smtpd_authorized_xclient_hosts=127.0.0.1/32"], check=True)
     result = run_module("postfix_info", {"config_dir": cfg})
     found = [f for f in result["findings"] if f["code"] == "ipv6-loopback-missing"]
+    # exactly the IPv6 listener; the IPv4 one on the same port binds no IPv6 address
     assert [f["service"] for f in found] == [f"[::1]:{fresh_postfix.ports['authorized']}/inet"]
-    assert key  # the IPv4 listener binds no IPv6 address: no finding there
 
 
 def test_override_with_balanced_braces_is_written_so_smtpd_reads_it(fresh_postfix):
@@ -385,10 +375,8 @@ def test_override_with_balanced_braces_is_written_so_smtpd_reads_it(fresh_postfi
     assert result["changed"] and result["value_after"] == value, result
     assert not run_module("postconf", args)["changed"]
     reload_alive(fresh_postfix)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"HELO probe.test\r\nMAIL FROM:<a@example.org>\r\n"
-                     b"RCPT TO:<postmaster@example.net>\r\n")
-        replies = [reader.readline() for _line in range(3)]
-    assert b"inline-table-rule" in replies[2], replies
+    *_, mail, rcpt = smtp_replies(port, (b"MAIL FROM:<a@example.org>",
+                                         b"RCPT TO:<postmaster@example.net>"), timeout=5)
+    assert mail == ["250 2.1.0 Ok"], mail
+    assert len(rcpt) == 1 and rcpt[0].startswith("554 5.7.1 ") and \
+        rcpt[0].endswith(": Client host rejected: inline-table-rule"), rcpt

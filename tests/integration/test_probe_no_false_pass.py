@@ -30,15 +30,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
     SmtpCommandError,
     SmtpSession,
 )
-from rules_postfix import BAD_HELO, BLOCKED_LOGIN, LOCAL, rules_instance
+from rules_postfix import BAD_HELO, BLOCKED_LOGIN, LOCAL
 from run_module import run_module
 
 import fake_smtp_fault_server as fake
-
-
-@pytest.fixture(scope="module")
-def rules_postfix():
-    yield from rules_instance()
 
 
 FROM = "probe@example.org"

@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from typing import Dict, List, Optional
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,14 +36,8 @@ from rules_postfix import (
     DEFER_RCPT,
     LOCAL,
     REMOTE,
-    rules_instance,
 )
 from run_module import run_module
-
-
-@pytest.fixture(scope="module")
-def rules_postfix():
-    yield from rules_instance()
 
 
 TARGET_HELO = "probe-client.test"

@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+import collection  # noqa: E402
 import lab  # noqa: E402
 
 OUT = os.path.join(ROOT, "build", "lab")
@@ -44,12 +46,7 @@ def paramiko_missing() -> str:
 
 
 def collections_path() -> str:
-    base = os.path.join(ROOT, "build", "source-collections")
-    link = os.path.join(base, "ansible_collections", "mailops", "xclient")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
+    return collection.source_collections()
 
 
 def ansible_env(connection: str, forks: int, pipelining: bool = True,

@@ -166,7 +166,7 @@ def test_unknown_protocol_word_gives_esmtp_and_missing_with_too():
 def test_invalid_reverse_name_becomes_unavailable():
     ident = parse_received("from h (bad_name!.example [192.0.2.1]) by mx.example.net with"
                            " ESMTP id 1; d")
-    assert ident.name == U and ident.addr == "192.0.2.1"
+    assert ident == Identity("192.0.2.1", U, "h", "ESMTP")
 
 
 MESSAGE = (
@@ -216,8 +216,8 @@ def test_trust_rule_ignores_headers_above_and_below():
     with pytest.raises(ReceivedError, match="no Received: header has a 'by' host"):
         trusted_received(headers, r"upstream\.example")
     # a case-insensitive match, trailing dot ignored
-    assert trusted_received(["from a ([192.0.2.1]) by MX.Upstream.Example. with SMTP; d"],
-                            r"mx\.upstream\.example") is not None
+    upper = "from a ([192.0.2.1]) by MX.Upstream.Example. with SMTP; d"
+    assert trusted_received([upper], r"mx\.upstream\.example") == upper
 
 
 def test_without_pattern_the_topmost_header():
@@ -242,7 +242,7 @@ def test_by_host():
 def test_semicolon_inside_a_comment_is_not_the_date():
     ident = parse_received("from h (n.example [192.0.2.1]) (x; y) by mx.example.net with SMTP"
                            " id 1; Tue, 24 Nov 2026")
-    assert ident.addr == "192.0.2.1" and ident.proto == "SMTP"
+    assert ident == Identity("192.0.2.1", "n.example", "h", "SMTP")
 
 
 def test_huge_header_refused():

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Python side of scripts/collection.sh (the one definition of building, installing and
+running Ansible against this collection) and of scripts/source-link.sh (this tree found as
+``ansible_collections.mailops.xclient``). Used by the tests, the benchmarks and the
+harness; the demo scripts call the shell scripts themselves.
+
+``playbook()`` also records what Ansible decided, task by task, through the callback
+tests/harness/callback_plugins/playbook_results.py: tests assert on those values (the
+per-host stats, each task's status and result), not on the text of the recap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+HARNESS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HARNESS))
+SCRIPT = os.path.join(ROOT, "scripts", "collection.sh")
+SOURCE_LINK = os.path.join(ROOT, "scripts", "source-link.sh")
+CALLBACKS = os.path.join(HARNESS, "callback_plugins")
+# The collections path of the source tree (`collection.sh run source ...`).
+SOURCE = "source"
+
+
+@functools.lru_cache(maxsize=None)
+def _source_link() -> str:
+    return subprocess.run(["bash", SOURCE_LINK], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def source_collections(on_sys_path: bool = False) -> str:
+    """Makes the link build/source-collections/ansible_collections/mailops/xclient -> this
+    tree (scripts/source-link.sh) and returns build/source-collections; with
+    ``on_sys_path`` also puts it first on sys.path."""
+    path = _source_link()
+    if on_sys_path and path not in sys.path:
+        sys.path.insert(0, path)
+    return path
+
+
+def install(dest: str) -> str:
+    """Builds the collection from this tree and installs it under ``dest``; returns the
+    collections path to give Ansible."""
+    done = subprocess.run(["bash", SCRIPT, "install", dest], check=False, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"collection.sh install failed: {done.stdout}{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def run(collections: str, argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = 600, cwd: Optional[str] = None,
+        ) -> "subprocess.CompletedProcess[str]":
+    """An Ansible command (``argv``) that finds the collection under ``collections`` (or
+    SOURCE); ``env`` adds to the environment collection.sh sets up."""
+    return subprocess.run(["bash", SCRIPT, "run", collections, *argv],
+                          env=dict(os.environ, **(env or {})), capture_output=True, text=True,
+                          timeout=timeout, check=False, cwd=cwd)
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: its exit code and output, and what the callback recorded."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    # host -> {"ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored"}
+    stats: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    # one entry a task and host: {"task", "host", "status", "result"}; status is one of
+    # ok, changed, failed, ignored (failed with ignore_errors), skipped, unreachable
+    tasks: List[Dict[str, Any]] = field(default_factory=list)
+
+    def tail(self, n: int = 4000) -> str:
+        """The end of the output, for assertion messages."""
+        return self.stdout[-n:] + self.stderr[-2000:]
+
+    def host_stats(self, host: str = "localhost") -> Dict[str, int]:
+        return self.stats.get(host, {})
+
+    def statuses(self, status: str, host: str = "localhost") -> List[Dict[str, Any]]:
+        """The tasks of ``host`` that ended with ``status``."""
+        return [t for t in self.tasks if t["status"] == status and t["host"] == host]
+
+    def named(self, name: str, host: str = "localhost") -> List[Dict[str, Any]]:
+        """The results of the task called ``name`` on ``host`` (one a run of it)."""
+        return [t for t in self.tasks if t["task"] == name and t["host"] == host]
+
+
+def playbook(collections: str, path: str, *args: str, extra_vars: Optional[Dict[str, Any]] = None,
+             inventory: str = "localhost,", connection: str = "local",
+             env: Optional[Mapping[str, str]] = None, timeout: Optional[float] = 600,
+             record: bool = True) -> PlaybookRun:
+    """ansible-playbook ``path`` against the collection under ``collections``, with the
+    results recorded (unless ``record`` is false: the benchmarks time Ansible alone);
+    ``inventory`` and ``connection`` default to localhost over local."""
+    fd, results = tempfile.mkstemp(prefix="playbook-results-", suffix=".json")
+    os.close(fd)
+    argv = ["ansible-playbook", "-i", inventory, "-c", connection, path]
+    if extra_vars is not None:
+        argv += ["-e", json.dumps(extra_vars)]
+    recorder = {"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
+                "ANSIBLE_CALLBACKS_ENABLED": "playbook_results",
+                "MAILOPS_XCLIENT_PLAYBOOK_RESULTS": results} if record else {}
+    try:
+        done = run(collections, [*argv, *args], env=dict(env or {}, **recorder),
+                   timeout=timeout)
+        try:
+            with open(results, encoding="utf-8") as fh:
+                recorded = json.load(fh)
+        except ValueError:  # not recording, or the play never reached its end
+            recorded = {}
+    finally:
+        os.unlink(results)
+    return PlaybookRun(done.returncode, done.stdout, done.stderr,
+                       recorded.get("stats", {}), recorded.get("tasks", []))
