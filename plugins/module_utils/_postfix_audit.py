@@ -22,7 +22,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
     is_single_host,
     split_list,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    bind_addresses,
+)
 
 XCLIENT = "smtpd_authorized_xclient_hosts"
 XFORWARD = "smtpd_authorized_xforward_hosts"
@@ -73,18 +76,7 @@ def listen_addresses(name: str, kind: str, inet_interfaces: str,
     host, sep, _port = name.rpartition(":")
     if sep and host:
         return [host[1:-1] if host.startswith("[") else host]
-    protocols = inet_protocols.replace(",", " ").split()
-    v4 = "all" in protocols or "ipv4" in protocols
-    v6 = "all" in protocols or "ipv6" in protocols
-    out = []
-    for item in split_list(inet_interfaces):
-        if item == "all":
-            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
-        elif item == "loopback-only":
-            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
-        else:
-            out.append(item[1:-1] if item.startswith("[") else item)
-    return out
+    return bind_addresses(inet_interfaces, inet_protocols, lambda item: [item])
 
 
 def _is_loopback(addr: str) -> bool:

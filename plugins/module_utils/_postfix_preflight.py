@@ -43,6 +43,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
     PostconfError,
     ServiceEntry,
+    bind_addresses,
     braces_balanced,
 )
 
@@ -155,19 +156,8 @@ def _resolve(host: str) -> List[str]:
 
 
 def interface_addresses(inet_interfaces: str, inet_protocols: str) -> List[str]:
-    """What a port-only inet service binds, from inet_interfaces / inet_protocols."""
-    protocols = inet_protocols.replace(",", " ").split()
-    v4 = "all" in protocols or "ipv4" in protocols
-    v6 = "all" in protocols or "ipv6" in protocols
-    out: List[str] = []
-    for item in split_list(inet_interfaces):
-        if item == "all":
-            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
-        elif item == "loopback-only":
-            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
-        else:
-            out += _resolve(item[1:-1] if item.startswith("[") else item)
-    return out
+    """What a port-only inet service binds, host names resolved."""
+    return bind_addresses(inet_interfaces, inet_protocols, _resolve)
 
 
 def _wildcard(addr: str) -> bool:
