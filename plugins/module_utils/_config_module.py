@@ -79,14 +79,18 @@ C = TypeVar("C", bound=Change)
 Edit = Callable[[Postconf, Optional[ServiceEntry]], C]
 
 
-def service_key(text: Optional[str], field: str = "service") -> Optional[str]:
-    """``NAME/TYPE`` (type inet when left out) in canonical form, None when not given."""
-    if not text:
-        return None
+def parse_service(text: str, field: str = "service") -> str:
+    """``NAME/TYPE`` (type inet when left out) in canonical form; FieldError naming
+    ``field``."""
     try:
         return "/".join(split_service_key(text))
     except ValueError as exc:
         raise FieldError(field, str(exc)) from None
+
+
+def service_key(text: Optional[str], field: str = "service") -> Optional[str]:
+    """``parse_service`` for an optional option: None when not given (or empty)."""
+    return parse_service(text, field) if text else None
 
 
 def setting_text(name: str, value: Any, *, override: bool,

@@ -16,6 +16,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._config_module imp
     FieldError,
     find_service,
     outcome,
+    parse_service,
     service_key,
     setting_text,
 )
@@ -74,6 +75,9 @@ def test_service_key_error_names_the_field() -> None:
     assert str(caught.value).startswith("service: 'smtp/tcp': service type 'tcp'")
     with pytest.raises(FieldError, match=r"^login_expected\[2\]: 'a b' is not a master.cf"):
         service_key("a b", field="login_expected[2]")
+    # given, an empty key is an error, not "no service"
+    with pytest.raises(FieldError, match=r"^login_expected\[0\]: '' is not a master.cf"):
+        parse_service("", field="login_expected[0]")
 
 
 # ---------------------------------------------------------------------- setting values
