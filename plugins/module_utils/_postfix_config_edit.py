@@ -109,6 +109,36 @@ def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name:
     atomic_move(tmp, os.path.join(directory, name))
 
 
+def _restore(config_dir: str, before: Dict[str, Optional[bytes]], names: List[str],
+             atomic_move: Callable[[str, str], None]) -> None:
+    for name in names:
+        original = before[name]
+        if original is None:
+            try:
+                os.unlink(os.path.join(config_dir, name))
+            except FileNotFoundError:
+                pass
+        else:
+            _write_atomic(atomic_move, config_dir, name, original)
+
+
+def _replace_checked(real: Postconf, work: str, before: Dict[str, Optional[bytes]],
+                     names: List[str], atomic_move: Callable[[str, str], None]) -> None:
+    """Move the changed copies over the real files and run ``postfix check``; on any
+    failure (a kill included) put the files back byte for byte."""
+    config_dir = real.config_dir
+    try:
+        for name in names:
+            atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
+        ok, said = real.check()
+        if not ok:
+            raise ConfigEditError(f"postfix check rejected the change, so"
+                                  f" main.cf and master.cf were restored: {said}")
+    except BaseException:
+        _restore(config_dir, before, names, atomic_move)
+        raise
+
+
 def edit_config(real: Postconf, edit: Callable[[Postconf], T], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
@@ -156,24 +186,7 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], T], *,
                 for name in changed_files:
                     if before[name] is not None:
                         result.backups[name] = backup(os.path.join(config_dir, name))
-            try:
-                for name in changed_files:
-                    atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
-                ok, said = real.check()
-                if not ok:
-                    raise ConfigEditError(f"postfix check rejected the change, so"
-                                          f" main.cf and master.cf were restored: {said}")
-            except BaseException:
-                for name in changed_files:
-                    original = before[name]
-                    if original is None:
-                        try:
-                            os.unlink(os.path.join(config_dir, name))
-                        except FileNotFoundError:
-                            pass
-                    else:
-                        _write_atomic(atomic_move, config_dir, name, original)
-                raise
+            _replace_checked(real, work, before, changed_files, atomic_move)
             return result, made
         finally:
             shutil.rmtree(work, ignore_errors=True)
