@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     is_single_host,
@@ -170,21 +170,42 @@ Finding = Dict[str, Any]
 Listener = Dict[str, Any]  # one entry of gather()["services"]
 
 
+Check = Callable[[Listener, str, Sequence[str]], Optional[Finding]]
+
+
+def _when(test: Callable[[Listener], bool], code: str, severity: str, message: str,
+          fix: str) -> Check:
+    """A pitfall that one setting of the listener shows; ``{key}`` in the message is the
+    listener."""
+    def check(svc: Listener, version: str, login_expected: Sequence[str]
+              ) -> Optional[Finding]:
+        key = svc["service"]
+        return _finding(code, severity, key, message.format(key=key), fix) \
+            if test(svc) else None
+    return check
+
+
+_behind_postscreen = _when(
+    lambda svc: svc["fronted_by_postscreen"], "postscreen-no-xclient", "warning",
+    "{key} authorizes XCLIENT but sits behind postscreen, which does not speak XCLIENT.",
+    "Give the proxy a dedicated smtpd listener (for example"
+    " 127.0.0.1:10025 inet ... smtpd) and authorize it there.")
+_hidden_keyword = _when(
+    lambda svc: "xclient" in svc["discard_ehlo_keywords"], "xclient-hidden-not-disabled",
+    "warning",
+    "{key} hides the XCLIENT keyword (smtpd_discard_ehlo_keywords) but still"
+    " authorizes it: hidden is not disabled, authorized clients can use it.",
+    "Remove the hosts that should not use XCLIENT from the list.")
+_pipelining = _when(
+    lambda svc: svc["forbid_unauth_pipelining"], "forbid-unauth-pipelining-behind-proxy",
+    "warning",
+    "{key} is fed by an XCLIENT proxy and has smtpd_forbid_unauth_pipelining"
+    "=yes: senders that pipeline after XCLIENT get 554 5.5.0 and are disconnected.",
+    "Set -o smtpd_forbid_unauth_pipelining=no on the proxy listener.")
+
+
 def _broad(svc: Listener) -> List[str]:
     return [h for h in svc["xclient_hosts"] if not is_single_host(h)]
-
-
-def _behind_postscreen(svc: Listener, version: str, login_expected: Sequence[str]
-                       ) -> Optional[Finding]:
-    if not svc["fronted_by_postscreen"]:
-        return None
-    key = svc["service"]
-    return _finding(
-        "postscreen-no-xclient", "warning", key,
-        f"{key} authorizes XCLIENT but sits behind postscreen, which does not speak"
-        " XCLIENT.",
-        "Give the proxy a dedicated smtpd listener (for example"
-        " 127.0.0.1:10025 inet ... smtpd) and authorize it there.")
 
 
 def _ipv6_loopback(svc: Listener, version: str, login_expected: Sequence[str]
@@ -214,18 +235,6 @@ def _broad_reachable(svc: Listener, version: str, login_expected: Sequence[str]
         " there can claim any identity and pass your access rules.",
         "Authorize only the proxy's or filter's exact addresses, on a dedicated"
         " listener.")
-
-
-def _hidden_keyword(svc: Listener, version: str, login_expected: Sequence[str]
-                    ) -> Optional[Finding]:
-    if "xclient" not in svc["discard_ehlo_keywords"]:
-        return None
-    key = svc["service"]
-    return _finding(
-        "xclient-hidden-not-disabled", "warning", key,
-        f"{key} hides the XCLIENT keyword (smtpd_discard_ehlo_keywords) but still"
-        " authorizes it: hidden is not disabled, authorized clients can use it.",
-        "Remove the hosts that should not use XCLIENT from the list.")
 
 
 def _login_ignored(svc: Listener, version: str, login_expected: Sequence[str]
@@ -268,19 +277,6 @@ def _login_relay(svc: Listener, version: str, login_expected: Sequence[str]
         "Authorize only the proxies' exact addresses, or drop"
         " permit_sasl_authenticated from that listener's smtpd_relay_restrictions /"
         " smtpd_recipient_restrictions (-o ...).")
-
-
-def _pipelining(svc: Listener, version: str, login_expected: Sequence[str]
-                ) -> Optional[Finding]:
-    if not svc["forbid_unauth_pipelining"]:
-        return None
-    key = svc["service"]
-    return _finding(
-        "forbid-unauth-pipelining-behind-proxy", "warning", key,
-        f"{key} is fed by an XCLIENT proxy and has smtpd_forbid_unauth_pipelining"
-        "=yes: senders that pipeline after XCLIENT get 554 5.5.0 and are"
-        " disconnected.",
-        "Set -o smtpd_forbid_unauth_pipelining=no on the proxy listener.")
 
 
 # The pitfalls of an smtpd listener that authorizes XCLIENT, in the order reported.

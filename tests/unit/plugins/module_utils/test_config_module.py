@@ -168,6 +168,11 @@ def unchanged(tmp_path: Path, files: Dict[str, bytes]) -> bool:
         not [f for f in os.listdir(tmp_path) if f.startswith(".mailops")]
 
 
+def append_to_main(work: Postconf, text: bytes) -> None:
+    with open(os.path.join(work.config_dir, "main.cf"), "ab") as fh:
+        fh.write(text)
+
+
 def no_move(src: str, dst: str) -> None:
     raise AssertionError("check mode must not move files")
 
@@ -176,8 +181,7 @@ def test_edit_returns_what_it_made_in_check_mode_and_writes_nothing(tmp_path: Pa
     real, files = config_dir(tmp_path)
 
     def edit(work: Postconf) -> Noted:
-        with open(os.path.join(work.config_dir, "main.cf"), "ab") as fh:
-            fh.write(b"b = 2\n")
+        append_to_main(work, b"b = 2\n")
         return Noted("", "b = 2")
 
     result, made = edit_config(real, edit, check_mode=True, atomic_move=no_move)
@@ -198,8 +202,7 @@ def test_edit_that_raises_leaves_the_files_byte_identical(tmp_path: Path) -> Non
     real, files = config_dir(tmp_path)
 
     def edit(work: Postconf) -> Noted:
-        with open(os.path.join(work.config_dir, "main.cf"), "ab") as fh:
-            fh.write(b"half = written\n")
+        append_to_main(work, b"half = written\n")
         raise FieldError("service", "master.cf has no service x/inet")
 
     with pytest.raises(FieldError, match="^service: "):
