@@ -19,7 +19,8 @@ options:
 """
 
     # The modules that edit main.cf / master.cf through the safe edit path
-    # (module_utils._module_glue.apply_edit): the backup option and their check/diff support.
+    # (module_utils._config_module.ConfigModule): the backup option and their check/diff
+    # support.
     EDIT = r"""
 options:
   backup:

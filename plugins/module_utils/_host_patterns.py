@@ -13,6 +13,8 @@ import ipaddress
 import re
 from typing import Callable, Iterable, List, Optional, Sequence
 
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import split_braced
+
 # Table types whose table is a file with a suffix Postfix adds (postmap output).
 INDEXED_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb",
                   "dbm": ".dir", "sdbm": ".dir"}
@@ -36,23 +38,7 @@ def split_list(value: str) -> List[str]:
     """A Postfix list value -> patterns: commas and/or whitespace separate them, except
     inside braces (``inline:{ a=OK, { b = OK } }`` is one pattern), as Postfix reads it.
     A brace that never closes keeps the rest of the value in one item, as in Postfix."""
-    items: List[str] = []
-    current = ""
-    depth = 0
-    for ch in value:
-        if ch == "{":
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-        if depth == 0 and (ch.isspace() or ch == ","):
-            if current:
-                items.append(current)
-                current = ""
-            continue
-        current += ch
-    if current.strip():
-        items.append(current.strip())
-    return items
+    return split_braced(value, commas=True)
 
 
 def _ip_pattern(text: str) -> Optional[str]:

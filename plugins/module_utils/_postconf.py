@@ -82,15 +82,16 @@ def split_service_key(service: str) -> Tuple[str, str]:
     return name, kind
 
 
-def split_entry_args(text: str, strict: bool = False) -> List[str]:
-    """Split master.cf arguments on whitespace, keeping ``{ ... }`` groups whole.
+def split_braced(text: str, *, commas: bool = False, strict: bool = False) -> List[str]:
+    """Split a Postfix value on whitespace (and with ``commas`` on commas too), keeping
+    ``{ ... }`` groups whole, as Postfix does both for master.cf arguments and for lists.
 
-    As Postfix does it: a brace anywhere in a token opens a group, and whitespace inside
-    a group does not split. A group that never closes (``syslog_name=postfix/{sub``) is
-    what Postfix itself accepts when it reads: the rest of the line stays one token. With
-    ``strict`` (text we are about to write) unbalanced braces are an error instead.
+    A brace anywhere in a token opens a group, and no separator inside a group splits. A
+    group that never closes (``syslog_name=postfix/{sub``) is what Postfix itself accepts
+    when it reads: the rest of the text stays one item. With ``strict`` (text we are about
+    to write) unbalanced braces are an error instead.
     """
-    tokens: List[str] = []
+    items: List[str] = []
     current = ""
     depth = 0
     for ch in text:
@@ -101,17 +102,40 @@ def split_entry_args(text: str, strict: bool = False) -> List[str]:
                 depth -= 1
             elif strict:
                 raise ValueError(f"a '}}' closes no '{{' in {text!r}")
-        if ch.isspace() and depth == 0:
+        if depth == 0 and (ch.isspace() or (commas and ch == ",")):
             if current:
-                tokens.append(current)
+                items.append(current)
                 current = ""
             continue
         current += ch
     if depth and strict:
         raise ValueError(f"unbalanced braces in {text!r}")
-    if current:
-        tokens.append(current)
-    return tokens
+    if current.strip():
+        items.append(current.strip())
+    return items
+
+
+def split_entry_args(text: str, strict: bool = False) -> List[str]:
+    """master.cf arguments (after the command), ``{ ... }`` groups whole."""
+    return split_braced(text, strict=strict)
+
+
+def bind_addresses(inet_interfaces: str, inet_protocols: str,
+                   host: Callable[[str], List[str]]) -> List[str]:
+    """What a port-only inet service binds, from inet_interfaces / inet_protocols;
+    ``host(name)`` gives the addresses of one listed name or address."""
+    protocols = inet_protocols.replace(",", " ").split()
+    v4 = "all" in protocols or "ipv4" in protocols
+    v6 = "all" in protocols or "ipv6" in protocols
+    out: List[str] = []
+    for item in split_braced(inet_interfaces, commas=True):
+        if item == "all":
+            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
+        elif item == "loopback-only":
+            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
+        else:
+            out += host(item[1:-1] if item.startswith("[") else item)
+    return out
 
 
 def braces_balanced(text: str) -> bool:

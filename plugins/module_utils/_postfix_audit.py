@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     is_single_host,
     split_list,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    bind_addresses,
+)
 
 XCLIENT = "smtpd_authorized_xclient_hosts"
 XFORWARD = "smtpd_authorized_xforward_hosts"
@@ -73,18 +76,7 @@ def listen_addresses(name: str, kind: str, inet_interfaces: str,
     host, sep, _port = name.rpartition(":")
     if sep and host:
         return [host[1:-1] if host.startswith("[") else host]
-    protocols = inet_protocols.replace(",", " ").split()
-    v4 = "all" in protocols or "ipv4" in protocols
-    v6 = "all" in protocols or "ipv6" in protocols
-    out = []
-    for item in split_list(inet_interfaces):
-        if item == "all":
-            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
-        elif item == "loopback-only":
-            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
-        else:
-            out.append(item[1:-1] if item.startswith("[") else item)
-    return out
+    return bind_addresses(inet_interfaces, inet_protocols, lambda item: [item])
 
 
 def _is_loopback(addr: str) -> bool:
@@ -174,91 +166,146 @@ def _finding(code: str, severity: str, service: Optional[str], message: str,
             "fix": fix}
 
 
-def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[Dict[str, Any]]:
-    """Pitfalls in the facts; severity error, warning or info."""
-    out: List[Dict[str, Any]] = []
-    version = facts["version"]
-    login_bug = login_ignored_without_sasl(version)
-    for svc in facts["services"]:
+Finding = Dict[str, Any]
+Listener = Dict[str, Any]  # one entry of gather()["services"]
+
+
+Check = Callable[[Listener, str, Sequence[str]], Optional[Finding]]
+
+
+def _when(test: Callable[[Listener], bool], code: str, severity: str, message: str,
+          fix: str) -> Check:
+    """A pitfall that one setting of the listener shows; ``{key}`` in the message is the
+    listener."""
+    def check(svc: Listener, version: str, login_expected: Sequence[str]
+              ) -> Optional[Finding]:
         key = svc["service"]
-        hosts = svc["xclient_hosts"]
-        listen = svc["listen"]
-        if svc["command"] == "postscreen":
-            if hosts:
-                out.append(_finding(
-                    "postscreen-no-xclient", "warning", key,
-                    f"{key} is postscreen, which does not speak XCLIENT (it answers 502 5.5.2"
-                    " after the greeting), yet XCLIENT hosts are authorized for it.",
-                    "Point the proxy at a dedicated smtpd listener instead of port 25."))
-            continue
-        if not hosts:
-            continue
-        if svc["fronted_by_postscreen"]:
-            out.append(_finding(
-                "postscreen-no-xclient", "warning", key,
-                f"{key} authorizes XCLIENT but sits behind postscreen, which does not speak"
-                " XCLIENT.",
-                "Give the proxy a dedicated smtpd listener (for example"
-                " 127.0.0.1:10025 inet ... smtpd) and authorize it there."))
-        binds_v6 = any(_is_v6(a) for a in listen)
-        if binds_v6 and _authorizes(hosts, "127.0.0.1") and not _authorizes(hosts, "::1"):
-            out.append(_finding(
-                "ipv6-loopback-missing", "warning", key,
-                f"{key} listens on IPv6 ({', '.join(a for a in listen if _is_v6(a))}) and"
-                " authorizes 127.0.0.1 but not [::1]: a proxy connecting over ::1 gets"
-                " 550 5.7.0 Error: insufficient authorization.",
-                "Add [::1] to the list (xclient_hosts: hosts: ['::1'])."))
-        public = [a for a in listen if not _is_loopback(a)]
-        broad = [h for h in hosts if not is_single_host(h)]
-        if public and broad:
-            out.append(_finding(
-                "broad-xclient-on-reachable-listener", "error", key,
-                f"{key} is reachable beyond loopback ({', '.join(public)}) and authorizes"
-                f" XCLIENT for more than single hosts ({', '.join(broad)}): any client"
-                " there can claim any identity and pass your access rules.",
-                "Authorize only the proxy's or filter's exact addresses, on a dedicated"
-                " listener."))
-        if "xclient" in svc["discard_ehlo_keywords"]:
-            out.append(_finding(
-                "xclient-hidden-not-disabled", "warning", key,
-                f"{key} hides the XCLIENT keyword (smtpd_discard_ehlo_keywords) but still"
-                " authorizes it: hidden is not disabled, authorized clients can use it.",
-                "Remove the hosts that should not use XCLIENT from the list."))
-        if login_bug and not svc["sasl_enabled"]:
-            expected = key in login_expected
-            out.append(_finding(
-                "login-ignored-without-sasl", "error" if expected else "info", key,
-                f"Postfix {version} ignores XCLIENT LOGIN for permit_sasl_authenticated"
-                f" unless SASL is enabled on the listener, and {key} has"
-                " smtpd_sasl_auth_enable=no" + (" while LOGIN is expected there." if expected
-                                                else "."),
-                "Enable SASL on that listener (-o smtpd_sasl_auth_enable=yes, and"
-                " smtpd_tls_auth_only=no on a plaintext hop), or upgrade to 3.7.12,"
-                " 3.8.7, 3.9.1, 3.10 or later."))
-        elif login_bug and svc["tls_auth_only"] and key in login_expected:
-            out.append(_finding(
-                "login-ignored-tls-auth-only", "warning", key,
-                f"{key} enables SASL but with smtpd_tls_auth_only=yes; on a plaintext proxy"
-                " hop SASL never becomes active, so XCLIENT LOGIN is ignored.",
-                "Set -o smtpd_tls_auth_only=no on that listener or use TLS on the hop."))
-        if broad and svc.get("relay_permits_sasl") \
-                and login_counts(version, svc["sasl_enabled"]):
-            out.append(_finding(
-                "login-relay-exposure", "error", key,
-                f"On {key} (Postfix {version}) an XCLIENT LOGIN counts as SASL"
-                " authentication and the relay restrictions say permit_sasl_authenticated,"
-                f" while XCLIENT is authorized for more than single hosts ({', '.join(broad)}):"
-                " any host there can relay by claiming a login.",
-                "Authorize only the proxies' exact addresses, or drop"
-                " permit_sasl_authenticated from that listener's smtpd_relay_restrictions /"
-                " smtpd_recipient_restrictions (-o ...)."))
-        if svc["forbid_unauth_pipelining"]:
-            out.append(_finding(
-                "forbid-unauth-pipelining-behind-proxy", "warning", key,
-                f"{key} is fed by an XCLIENT proxy and has smtpd_forbid_unauth_pipelining"
-                "=yes: senders that pipeline after XCLIENT get 554 5.5.0 and are"
-                " disconnected.",
-                "Set -o smtpd_forbid_unauth_pipelining=no on the proxy listener."))
+        return _finding(code, severity, key, message.format(key=key), fix) \
+            if test(svc) else None
+    return check
+
+
+_behind_postscreen = _when(
+    lambda svc: svc["fronted_by_postscreen"], "postscreen-no-xclient", "warning",
+    "{key} authorizes XCLIENT but sits behind postscreen, which does not speak XCLIENT.",
+    "Give the proxy a dedicated smtpd listener (for example"
+    " 127.0.0.1:10025 inet ... smtpd) and authorize it there.")
+_hidden_keyword = _when(
+    lambda svc: "xclient" in svc["discard_ehlo_keywords"], "xclient-hidden-not-disabled",
+    "warning",
+    "{key} hides the XCLIENT keyword (smtpd_discard_ehlo_keywords) but still"
+    " authorizes it: hidden is not disabled, authorized clients can use it.",
+    "Remove the hosts that should not use XCLIENT from the list.")
+_pipelining = _when(
+    lambda svc: svc["forbid_unauth_pipelining"], "forbid-unauth-pipelining-behind-proxy",
+    "warning",
+    "{key} is fed by an XCLIENT proxy and has smtpd_forbid_unauth_pipelining"
+    "=yes: senders that pipeline after XCLIENT get 554 5.5.0 and are disconnected.",
+    "Set -o smtpd_forbid_unauth_pipelining=no on the proxy listener.")
+
+
+def _broad(svc: Listener) -> List[str]:
+    return [h for h in svc["xclient_hosts"] if not is_single_host(h)]
+
+
+def _ipv6_loopback(svc: Listener, version: str, login_expected: Sequence[str]
+                   ) -> Optional[Finding]:
+    key, hosts, listen = svc["service"], svc["xclient_hosts"], svc["listen"]
+    binds_v6 = any(_is_v6(a) for a in listen)
+    if not (binds_v6 and _authorizes(hosts, "127.0.0.1") and not _authorizes(hosts, "::1")):
+        return None
+    return _finding(
+        "ipv6-loopback-missing", "warning", key,
+        f"{key} listens on IPv6 ({', '.join(a for a in listen if _is_v6(a))}) and"
+        " authorizes 127.0.0.1 but not [::1]: a proxy connecting over ::1 gets"
+        " 550 5.7.0 Error: insufficient authorization.",
+        "Add [::1] to the list (xclient_hosts: hosts: ['::1']).")
+
+
+def _broad_reachable(svc: Listener, version: str, login_expected: Sequence[str]
+                     ) -> Optional[Finding]:
+    key, broad = svc["service"], _broad(svc)
+    public = [a for a in svc["listen"] if not _is_loopback(a)]
+    if not (public and broad):
+        return None
+    return _finding(
+        "broad-xclient-on-reachable-listener", "error", key,
+        f"{key} is reachable beyond loopback ({', '.join(public)}) and authorizes"
+        f" XCLIENT for more than single hosts ({', '.join(broad)}): any client"
+        " there can claim any identity and pass your access rules.",
+        "Authorize only the proxy's or filter's exact addresses, on a dedicated"
+        " listener.")
+
+
+def _login_ignored(svc: Listener, version: str, login_expected: Sequence[str]
+                   ) -> Optional[Finding]:
+    key = svc["service"]
+    if not login_ignored_without_sasl(version):
+        return None
+    if not svc["sasl_enabled"]:
+        expected = key in login_expected
+        return _finding(
+            "login-ignored-without-sasl", "error" if expected else "info", key,
+            f"Postfix {version} ignores XCLIENT LOGIN for permit_sasl_authenticated"
+            f" unless SASL is enabled on the listener, and {key} has"
+            " smtpd_sasl_auth_enable=no" + (" while LOGIN is expected there." if expected
+                                            else "."),
+            "Enable SASL on that listener (-o smtpd_sasl_auth_enable=yes, and"
+            " smtpd_tls_auth_only=no on a plaintext hop), or upgrade to 3.7.12,"
+            " 3.8.7, 3.9.1, 3.10 or later.")
+    if svc["tls_auth_only"] and key in login_expected:
+        return _finding(
+            "login-ignored-tls-auth-only", "warning", key,
+            f"{key} enables SASL but with smtpd_tls_auth_only=yes; on a plaintext proxy"
+            " hop SASL never becomes active, so XCLIENT LOGIN is ignored.",
+            "Set -o smtpd_tls_auth_only=no on that listener or use TLS on the hop.")
+    return None
+
+
+def _login_relay(svc: Listener, version: str, login_expected: Sequence[str]
+                 ) -> Optional[Finding]:
+    key, broad = svc["service"], _broad(svc)
+    if not (broad and svc.get("relay_permits_sasl")
+            and login_counts(version, svc["sasl_enabled"])):
+        return None
+    return _finding(
+        "login-relay-exposure", "error", key,
+        f"On {key} (Postfix {version}) an XCLIENT LOGIN counts as SASL"
+        " authentication and the relay restrictions say permit_sasl_authenticated,"
+        f" while XCLIENT is authorized for more than single hosts ({', '.join(broad)}):"
+        " any host there can relay by claiming a login.",
+        "Authorize only the proxies' exact addresses, or drop"
+        " permit_sasl_authenticated from that listener's smtpd_relay_restrictions /"
+        " smtpd_recipient_restrictions (-o ...).")
+
+
+# The pitfalls of an smtpd listener that authorizes XCLIENT, in the order reported.
+_LISTENER_CHECKS = (_behind_postscreen, _ipv6_loopback, _broad_reachable, _hidden_keyword,
+                    _login_ignored, _login_relay, _pipelining)
+
+
+def _listener_findings(svc: Listener, version: str, login_expected: Sequence[str]
+                       ) -> List[Finding]:
+    key = svc["service"]
+    if svc["command"] == "postscreen":
+        if not svc["xclient_hosts"]:
+            return []
+        return [_finding(
+            "postscreen-no-xclient", "warning", key,
+            f"{key} is postscreen, which does not speak XCLIENT (it answers 502 5.5.2"
+            " after the greeting), yet XCLIENT hosts are authorized for it.",
+            "Point the proxy at a dedicated smtpd listener instead of port 25.")]
+    if not svc["xclient_hosts"]:
+        return []
+    found = (check(svc, version, login_expected) for check in _LISTENER_CHECKS)
+    return [f for f in found if f is not None]
+
+
+def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[Finding]:
+    """Pitfalls in the facts; severity error, warning or info."""
+    out: List[Finding] = []
+    for svc in facts["services"]:
+        out += _listener_findings(svc, facts["version"], login_expected)
     for name in login_expected:
         if not any(s["service"] == name for s in facts["services"]):
             out.append(_finding("login-service-missing", "error", name,

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     RESTART_PARAMETERS,
@@ -37,6 +37,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
 
 FILES = ("main.cf", "master.cf")
 WORK_PREFIX = ".mailops-xclient-work-"
+# What an edit returns (what it found and made), handed back by edit_config.
+T = TypeVar("T")
 
 
 class ConfigEditError(Exception):
@@ -107,16 +109,47 @@ def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name:
     atomic_move(tmp, os.path.join(directory, name))
 
 
-def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
+def _restore(config_dir: str, before: Dict[str, Optional[bytes]], names: List[str],
+             atomic_move: Callable[[str, str], None]) -> None:
+    for name in names:
+        original = before[name]
+        if original is None:
+            try:
+                os.unlink(os.path.join(config_dir, name))
+            except FileNotFoundError:
+                pass
+        else:
+            _write_atomic(atomic_move, config_dir, name, original)
+
+
+def _replace_checked(real: Postconf, work: str, before: Dict[str, Optional[bytes]],
+                     names: List[str], atomic_move: Callable[[str, str], None]) -> None:
+    """Move the changed copies over the real files and run ``postfix check``; on any
+    failure (a kill included) put the files back byte for byte."""
+    config_dir = real.config_dir
+    try:
+        for name in names:
+            atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
+        ok, said = real.check()
+        if not ok:
+            raise ConfigEditError(f"postfix check rejected the change, so"
+                                  f" main.cf and master.cf were restored: {said}")
+    except BaseException:
+        _restore(config_dir, before, names, atomic_move)
+        raise
+
+
+def edit_config(real: Postconf, edit: Callable[[Postconf], T], *,
                 check_mode: bool, atomic_move: Callable[[str, str], None],
                 backup: Optional[Callable[[str], str]] = None,
                 preflight: Optional[Callable[[Postconf, Postconf], None]] = None,
                 before_write: Optional[Callable[[Postconf], object]] = None
-                ) -> EditResult:
+                ) -> Tuple[EditResult, T]:
     """Run ``edit`` on a copy of the config; apply it safely unless in check mode.
 
-    ``edit`` gets a Postconf bound to the copy (same binaries as ``real``); it may raise to
-    abort (nothing changes). ``preflight(live, work)`` runs on a changed copy before
+    ``edit`` gets a Postconf bound to the copy (same binaries as ``real``) and returns what
+    it found and made, which comes back with the EditResult; it may raise to abort
+    (nothing changes). ``preflight(live, work)`` runs on a changed copy before
     anything is written and raises to refuse the edit. ``before_write(live)`` runs just
     before the real files are replaced (not in check mode).
     """
@@ -136,16 +169,16 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                     shutil.copy2(os.path.join(config_dir, name), os.path.join(work, name))
             copy = Postconf(real.run, work, postconf=real.postconf_bin,
                             postfix=real.postfix_bin)
-            edit(copy)
+            made = edit(copy)
             after = read_files(work)
             result = EditResult(changed=after != before, diff=make_diff(config_dir, before,
                                                                         after))
             if not result.changed:
-                return result
+                return result, made
             if preflight is not None:
                 preflight(real, copy)
             if check_mode:
-                return result
+                return result, made
             changed_files = [n for n in FILES if before[n] != after[n]]
             if before_write is not None:
                 before_write(real)
@@ -153,25 +186,8 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], None], *,
                 for name in changed_files:
                     if before[name] is not None:
                         result.backups[name] = backup(os.path.join(config_dir, name))
-            try:
-                for name in changed_files:
-                    atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
-                ok, said = real.check()
-                if not ok:
-                    raise ConfigEditError(f"postfix check rejected the change, so"
-                                          f" main.cf and master.cf were restored: {said}")
-            except BaseException:
-                for name in changed_files:
-                    original = before[name]
-                    if original is None:
-                        try:
-                            os.unlink(os.path.join(config_dir, name))
-                        except FileNotFoundError:
-                            pass
-                    else:
-                        _write_atomic(atomic_move, config_dir, name, original)
-                raise
-            return result
+            _replace_checked(real, work, before, changed_files, atomic_move)
+            return result, made
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

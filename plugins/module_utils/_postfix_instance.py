@@ -21,7 +21,7 @@ import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NoReturn, Optional, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
@@ -392,18 +392,25 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
     fatal = fatal_lines(pc, log, since, said)
     found = explain(controls)
     reason = "; ".join(fatal + found) if fatal or found else why
-    result["preflight"] = found
+    result.update(preflight=found, fatal=fatal)
     message = f"Postfix did not come up alive after {todo.verb or 'checking'}: {reason}"
-    result["fatal"] = fatal
     if not rollback:
         raise InstanceError(message + " (rollback: false, nothing was restored)", result)
+    roll_back(controls, message, result, stamp(), timeout, wait_listeners)
+
+
+def roll_back(controls: Controls, message: str, result: Dict, stamp: str, timeout: float,
+              wait_listeners: bool) -> NoReturn:
+    """Put last-known-good back, start or reload Postfix on it and prove it alive; always
+    raises InstanceError with ``message`` and what the rollback did."""
+    config_dir = controls.pc.config_dir
     if not has_lkg(config_dir):
         raise InstanceError(message + " (no last-known-good copy to roll back to yet)",
                             result)
     if same_as_lkg(config_dir):
         raise InstanceError(message + " (the files are the last-known-good copy already;"
                             " the cause is outside main.cf and master.cf)", result)
-    kept = set_aside_and_restore(config_dir, stamp())
+    kept = set_aside_and_restore(config_dir, stamp)
     result.update(rolled_back=True, rejected_files=kept)
     verb = "reload" if controls.running() else "start"
     _rc, again = controls.action(verb)

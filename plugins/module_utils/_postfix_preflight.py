@@ -43,6 +43,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
     PostconfError,
     ServiceEntry,
+    bind_addresses,
     braces_balanced,
 )
 
@@ -155,19 +156,8 @@ def _resolve(host: str) -> List[str]:
 
 
 def interface_addresses(inet_interfaces: str, inet_protocols: str) -> List[str]:
-    """What a port-only inet service binds, from inet_interfaces / inet_protocols."""
-    protocols = inet_protocols.replace(",", " ").split()
-    v4 = "all" in protocols or "ipv4" in protocols
-    v6 = "all" in protocols or "ipv6" in protocols
-    out: List[str] = []
-    for item in split_list(inet_interfaces):
-        if item == "all":
-            out += (["0.0.0.0"] if v4 else []) + (["::"] if v6 else [])
-        elif item == "loopback-only":
-            out += (["127.0.0.1"] if v4 else []) + (["::1"] if v6 else [])
-        else:
-            out += _resolve(item[1:-1] if item.startswith("[") else item)
-    return out
+    """What a port-only inet service binds, host names resolved."""
+    return bind_addresses(inet_interfaces, inet_protocols, _resolve)
 
 
 def _wildcard(addr: str) -> bool:
@@ -323,73 +313,65 @@ def _changed_values(before: Mapping[str, Optional[str]], after: Mapping[str, Opt
     return {k: v for k, v in after.items() if v is not None and before.get(k) != v}
 
 
-def preflight(before: Postconf, after: Postconf, postmap: str,
-              allow_unbound: bool = False) -> List[Problem]:
-    """Problems the edit from ``before`` (live config) to ``after`` (work copy) brings."""
-    problems: List[Problem] = []
-    old = {e.key: e for e in before.services()}
-    new_entries = after.services()
-    main_names = ["daemon_directory", *_LISTEN_PARAMS]
-    main_after = {n: after.effective(n) for n in main_names}
-    main_before = {n: before.effective(n) for n in _LISTEN_PARAMS}
-    listen_changed = any(main_before[n] != main_after[n] for n in _LISTEN_PARAMS)
-    changed = [e for e in new_entries
-               if e.key not in old or old[e.key].line() != e.line()
-               or (listen_changed and e.type == "inet" and not _endpoint(e.name)[0])]
-    for entry in changed:
-        problems += _entry_problems(entry, main_after["daemon_directory"])
+class _LiveSockets:
+    """The host's listening TCP sockets, read once when first needed, minus our master's."""
 
-    # listeners
-    changed_keys = {e.key for e in changed}
-    all_listeners = listeners(new_entries, main_after)
-    ours = master_pid(before)
-    our_inodes = _socket_inodes(ours) if ours else set()
-    live = None
-    for lst in all_listeners:
-        if lst.service not in changed_keys:
+    def __init__(self, live: Postconf) -> None:
+        ours = master_pid(live)
+        self.ours = _socket_inodes(ours) if ours else set()
+        self._all: Optional[List[Tuple[str, int, str]]] = None
+
+    def holder(self, addr: str, port: int) -> Optional[Tuple[str, str]]:
+        """(address, owner) of another process's socket on ``addr`` port ``port``."""
+        if self._all is None:
+            self._all = _proc_listeners()
+        for laddr, lport, inode in self._all:
+            if lport == port and _overlaps(addr, laddr) and inode not in self.ours:
+                return laddr, _owner(inode)
+        return None
+
+
+def _clash(lst: Listener, all_listeners: List[Listener]) -> Optional[str]:
+    for other in all_listeners:
+        if other is lst or other.port != lst.port:
             continue
-        where = ("entry", lst.service, "name")
-        if lst.port is None or not 0 < lst.port < 65536:
-            problems.append(Problem(where, f"{lst.service}: the port is not a number or a"
-                                           " known service name"))
-            continue
-        if not lst.addresses:
+        shared = [a for a in lst.addresses for b in other.addresses if _overlaps(a, b)]
+        if shared:
+            return (f"{lst.service}: {other.service} listens on the same address and port"
+                    f" ({shared[0]} port {lst.port}); Postfix would split the connections"
+                    " between the two")
+    return None
+
+
+def _listener_problems(lst: Listener, all_listeners: List[Listener], sockets: _LiveSockets,
+                       allow_unbound: bool) -> List[str]:
+    if lst.port is None or not 0 < lst.port < 65536:
+        return [f"{lst.service}: the port is not a number or a known service name"]
+    if not lst.addresses:
+        return [] if allow_unbound else [
+            f"{lst.service}: {lst.explicit_host} does not resolve to an address; set"
+            " allow_unbound: true if it will"]
+    clash = _clash(lst, all_listeners)
+    out = [clash] if clash else []
+    for addr in lst.addresses:
+        if not _wildcard(addr) and not address_on_host(addr):
             if not allow_unbound:
-                problems.append(Problem(where, f"{lst.service}: {lst.explicit_host} does"
-                                               " not resolve to an address; set"
-                                               " allow_unbound: true if it will"))
+                out.append(f"{lst.service}: this host has no address {addr}; master would"
+                           " exit on reload (bind: Cannot assign requested address). Set"
+                           " allow_unbound: true for an address that comes up later")
             continue
-        for other in all_listeners:
-            if other is lst or other.port != lst.port:
-                continue
-            shared = [a for a in lst.addresses for b in other.addresses if _overlaps(a, b)]
-            if shared:
-                problems.append(Problem(where, f"{lst.service}: {other.service} listens on"
-                                               f" the same address and port ({shared[0]}"
-                                               f" port {lst.port}); Postfix would split the"
-                                               " connections between the two"))
-                break
-        for addr in lst.addresses:
-            if not _wildcard(addr) and not address_on_host(addr):
-                if not allow_unbound:
-                    problems.append(Problem(where, f"{lst.service}: this host has no"
-                                                   f" address {addr}; master would exit on"
-                                                   " reload (bind: Cannot assign requested"
-                                                   " address). Set allow_unbound: true for"
-                                                   " an address that comes up later"))
-                continue
-            if live is None:
-                live = _proc_listeners()
-            for laddr, lport, inode in live:
-                if lport == lst.port and _overlaps(addr, laddr) and inode not in our_inodes:
-                    problems.append(Problem(where, f"{lst.service}: port {lst.port} on"
-                                                   f" {laddr} is already used by"
-                                                   f" {_owner(inode)}; master would exit"
-                                                   " on reload (bind: Address already in"
-                                                   " use)"))
-                    break
+        held = sockets.holder(addr, lst.port)
+        if held:
+            out.append(f"{lst.service}: port {lst.port} on {held[0]} is already used by"
+                       f" {held[1]}; master would exit on reload (bind: Address already in"
+                       " use)")
+    return out
 
-    # lookup tables in the values the edit writes
+
+def _table_problems(before: Postconf, after: Postconf, postmap: str,
+                    old: Dict[str, ServiceEntry], changed: List[ServiceEntry]
+                    ) -> List[Problem]:
+    """Lookup tables in the values the edit writes."""
     map_types = after.map_types()
     read_maps = split_list(after.expanded("proxy_read_maps"))
     checks: List[Tuple[Locator, str]] = []
@@ -397,10 +379,9 @@ def preflight(before: Postconf, after: Postconf, postmap: str,
         before_opts = old[entry.key].options if entry.key in old else {}
         for name, value in _changed_values(before_opts, entry.options).items():
             checks.append((("option", entry.key, name), value))
-    names_after = after.explicit_all()
-    names_before = before.explicit_all()
-    for name, value in _changed_values(names_before, names_after).items():
+    for name, value in _changed_values(before.explicit_all(), after.explicit_all()).items():
         checks.append((("param", name), value))
+    problems: List[Problem] = []
     seen: Dict[str, Optional[str]] = {}
     for locator, value in checks:
         for table in tables_in(value, map_types):
@@ -409,6 +390,29 @@ def preflight(before: Postconf, after: Postconf, postmap: str,
             if seen[table]:
                 problems.append(Problem(locator, seen[table] or ""))
     return problems
+
+
+def preflight(before: Postconf, after: Postconf, postmap: str,
+              allow_unbound: bool = False) -> List[Problem]:
+    """Problems the edit from ``before`` (live config) to ``after`` (work copy) brings."""
+    old = {e.key: e for e in before.services()}
+    new_entries = after.services()
+    main_after = {n: after.effective(n) for n in ["daemon_directory", *_LISTEN_PARAMS]}
+    listen_changed = any(before.effective(n) != main_after[n] for n in _LISTEN_PARAMS)
+    changed = [e for e in new_entries
+               if e.key not in old or old[e.key].line() != e.line()
+               or (listen_changed and e.type == "inet" and not _endpoint(e.name)[0])]
+    problems: List[Problem] = []
+    for entry in changed:
+        problems += _entry_problems(entry, main_after["daemon_directory"])
+    changed_keys = {e.key for e in changed}
+    all_listeners = listeners(new_entries, main_after)
+    sockets = _LiveSockets(before)
+    for lst in all_listeners:
+        if lst.service in changed_keys:
+            problems += [Problem(("entry", lst.service, "name"), message) for message in
+                         _listener_problems(lst, all_listeners, sockets, allow_unbound)]
+    return problems + _table_problems(before, after, postmap, old, changed)
 
 
 def describe(problems: List[Problem], field: Callable[[Locator], str]) -> str:

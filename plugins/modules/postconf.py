@@ -133,161 +133,139 @@ backup_file:
   type: dict
 """
 
+import functools
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
-    BACKUP_SPEC,
-    CONFIG_DIR_SPEC,
-    apply_edit,
-    edit_outcome,
-    postconf_for,
+from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
+    ConfigModule,
+    FieldError,
+    service_key,
+    setting_text,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    PARAM_NAME,
-    PostconfError,
-    braces_balanced,
-    split_service_key,
+    Postconf,
+    ServiceEntry,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
-    ConfigEditError,
     needs_restart,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
-    PreflightError,
+    Locator,
 )
 
+# The field an error about a parameter names: field(name, "name" | "value").
+Field = Callable[[str, str], str]
+Wanted = Dict[str, Optional[str]]  # name -> value, None to remove
 
-def same_value(a, b) -> bool:
+
+def same_value(a: Optional[str], b: Optional[str]) -> bool:
     if a is None or b is None:
         return a is b
     return " ".join(a.split()) == " ".join(b.split())
 
 
-def setting_value(value: Any) -> str:
-    """A YAML value as Postfix writes it: true/false as yes/no, numbers as they are."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return "" if value is None else str(value)
+def name_field(_name: str, part: str) -> str:
+    return part
 
 
-def wanted_settings(p: Dict[str, Any]
-                    ) -> Tuple[Dict[str, Optional[str]], Callable[[str, str], str]]:
-    """The parameters to manage, name -> value (None with state=absent), and the field an
-    error about a parameter's name or value names: ``field(name, "name" | "value")``."""
-    if p["settings"] is not None:
-        if not p["settings"]:
-            raise ValueError("settings: give at least one parameter")
-        wanted = {str(k): (setting_value(v) if p["state"] == "present" else None)
-                  for k, v in p["settings"].items()}
-        return wanted, lambda name, _part: f"settings.{name}"
-    return ({p["name"]: p["value"] if p["state"] == "present" else None},
-            lambda _name, part: part)
+def settings_field(name: str, _part: str) -> str:
+    return f"settings.{name}"
+
+
+def wanted_settings(p: Dict[str, Any]) -> Tuple[Wanted, Field]:
+    """The parameters to manage as Postfix text (None with state=absent), and the field an
+    error about a parameter names. Raises FieldError."""
+    present = p["state"] == "present"
+    field: Field = name_field
+    if p["settings"] is None:
+        if present and p["value"] is None:
+            raise FieldError("value", f"required with name ({p['name']}) and state=present")
+        given: Dict[str, Any] = {p["name"]: p["value"] if present else None}
+    elif not p["settings"]:
+        raise FieldError("settings", "give at least one parameter")
+    else:
+        given = {str(k): (v if present else None) for k, v in p["settings"].items()}
+        field = settings_field
+    wanted = {name: setting_text(name, value, override=bool(p["service"]),
+                                 field=functools.partial(field, name))
+              for name, value in given.items()}
+    return wanted, field
+
+
+@dataclass
+class SettingsChange:
+    """The values set before and after; ``single`` is the name given with O(name)."""
+
+    before: Dict[str, Optional[str]]
+    after: Dict[str, Optional[str]]
+    single: Optional[str]
+
+    def result(self, changed: bool) -> Dict[str, Any]:
+        names = [n for n in self.before if not same_value(self.before[n], self.after[n])]
+        restart = changed and needs_restart(names)
+        out: Dict[str, Any] = dict(changed_names=names, restart_needed=restart,
+                                   reload_needed=changed and not restart)
+        if self.single is None:
+            out.update(values_before=self.before, values_after=self.after)
+        else:
+            out.update(value_before=self.before[self.single],
+                       value_after=self.after[self.single])
+        return out
+
+
+def apply(pc: Postconf, entry: Optional[ServiceEntry], wanted: Wanted,
+          single: Optional[str]) -> SettingsChange:
+    """Read everything first, then write (postconf waits for a freshly written main.cf to
+    settle before reading it)."""
+    if entry is not None:
+        before = {name: entry.options.get(name) for name in wanted}
+    else:
+        before = pc.explicit_many(list(wanted))
+    to_set = {n: v for n, v in wanted.items() if v is not None and not same_value(before[n], v)}
+    to_remove = [n for n, v in wanted.items() if v is None and before[n] is not None]
+    if entry is not None:
+        for name, value in to_set.items():
+            pc.set_service_param(entry.key, name, value)
+        for name in to_remove:
+            pc.remove_service_param(entry.key, name)
+    else:
+        pc.set_main_many(to_set)
+        pc.remove_main(*to_remove)
+    after = {n: before[n] if v is not None and same_value(before[n], v) else v
+             for n, v in wanted.items()}
+    return SettingsChange(before, after, single)
+
+
+def check_known(real: Postconf, wanted: Wanted, field: Field) -> None:
+    for name in real.unknown(list(wanted)):
+        raise FieldError(field(name, "name"), f"Postfix does not know the parameter {name!r}"
+                         f" (postconf -c {real.config_dir} says: unknown parameter)")
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str"),
-            value=dict(type="str"),
-            settings=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            service=dict(type="str"),
-            config_dir=CONFIG_DIR_SPEC,
-            backup=BACKUP_SPEC,
-        ),
+    run = ConfigModule(
+        dict(name=dict(type="str"), value=dict(type="str"), settings=dict(type="dict"),
+             state=dict(type="str", default="present", choices=["present", "absent"]),
+             service=dict(type="str")),
         required_one_of=[("name", "settings")],
         mutually_exclusive=[("name", "settings"), ("value", "settings")],
         required_by={"value": "name"},
-        supports_check_mode=True,
     )
-    p = module.params
-    present = p["state"] == "present"
-    if p["name"] is not None and present and p["value"] is None:
-        module.fail_json(msg=f"value: required with name ({p['name']}) and state=present")
-    try:
+    p = run.params
+    with run.errors():
         wanted, field = wanted_settings(p)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    for name, value in list(wanted.items()):
-        if not PARAM_NAME.match(name):
-            module.fail_json(msg=f"{field(name, 'name')}: {name!r} is not a Postfix"
-                             " parameter name")
-        if value is not None and any(ch in value for ch in "\r\n\0"):
-            module.fail_json(msg=f"{field(name, 'value')}: must not contain a line break"
-                             f" or NUL ({name})")
-        if value is not None and p["service"] and not braces_balanced(value):
-            module.fail_json(msg=f"{field(name, 'value')}: the braces in {value!r} do not"
-                             " balance; as a -o override Postfix would read the stray brace"
-                             " as an argument of its own and the daemon would exit")
-        if value is not None:
-            wanted[name] = value.strip()
-    service = None
-    if p["service"]:
-        try:
-            service = "/".join(split_service_key(p["service"]))
-        except ValueError as exc:
-            module.fail_json(msg=f"service: {exc}")
+        service = service_key(p["service"])
+        if p["state"] == "present":
+            check_known(run.real, wanted, field)
 
-    real = postconf_for(module, p["config_dir"])
-    try:
-        if service and real.service(service) is None:
-            module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no service"
-                             f" {service}; it has: "
-                             + ", ".join(e.key for e in real.services()))
-        for name in real.unknown(list(wanted)) if present else []:
-            module.fail_json(msg=f"{field(name, 'name')}: Postfix does not know the parameter"
-                             f" {name!r} (postconf -c {p['config_dir']} says: unknown"
-                             " parameter)")
-    except PostconfError as exc:
-        module.fail_json(msg=str(exc))
-
-    before: Dict[str, Optional[str]] = {}
-
-    def edit(pc) -> None:
-        # Decide under the lock, on the work copy: read everything first, then write.
-        # (postconf waits for a freshly written main.cf to settle before reading it.)
-        if service:
-            entry = pc.service(service)
-            if entry is None:
-                raise PostconfError(f"service: master.cf has no service {service}")
-            before.update({name: entry.options.get(name) for name in wanted})
-        else:
-            before.update(pc.explicit_many(list(wanted)))
-        to_set = {n: v for n, v in wanted.items()
-                  if v is not None and not same_value(before[n], v)}
-        to_remove = [n for n, v in wanted.items() if v is None and before[n] is not None]
-        if service:
-            for name, value in to_set.items():
-                pc.set_service_param(service, name, value)
-            for name in to_remove:
-                pc.remove_service_param(service, name)
-        else:
-            pc.set_main_many(to_set)
-            pc.remove_main(*to_remove)
-
-    def problem_field(locator):
-        name = locator[-1]
+    def problem_field(locator: Locator) -> Optional[str]:
         ours = (locator[0] == "option" and locator[1] == service) or \
             (locator[0] == "param" and not service)
-        return field(name, "value") if ours and name in wanted else None
+        return field(locator[-1], "value") if ours and locator[-1] in wanted else None
 
-    try:
-        result = apply_edit(module, real, edit, p["backup"], field=problem_field)
-    except (ConfigEditError, PostconfError, PreflightError) as exc:
-        module.fail_json(msg=str(exc))
-    after = {name: (value if value is None or not same_value(before[name], value)
-                    else before[name]) for name, value in wanted.items()}
-    changed_names = [n for n in wanted if not same_value(before[n], after[n])]
-    out = edit_outcome(module, result)
-    restart = result.changed and needs_restart(changed_names)
-    out.update(changed_names=changed_names, restart_needed=restart,
-               reload_needed=result.changed and not restart)
-    if p["settings"] is not None:
-        out.update(values_before=before, values_after=after)
-    else:
-        out.update(value_before=before[p["name"]], value_after=after[p["name"]])
-    module.exit_json(**out)
+    run.edit(lambda pc, entry: apply(pc, entry, wanted, p["name"]), service=service,
+             field=problem_field)
 
 
 if __name__ == "__main__":

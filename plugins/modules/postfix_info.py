@@ -131,13 +131,16 @@ findings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
+    FieldError,
+    parse_service,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
     CONFIG_DIR_SPEC,
     postconf_for,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PostconfError,
-    split_service_key,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
     findings,
@@ -158,15 +161,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    expected = []
-    for i, svc in enumerate(p["login_expected"]):
-        try:
-            expected.append("/".join(split_service_key(svc)))
-        except ValueError as exc:
-            module.fail_json(msg=f"login_expected[{i}]: {exc}")
     try:
+        expected = [parse_service(svc, f"login_expected[{i}]")
+                    for i, svc in enumerate(p["login_expected"])]
         facts = gather(postconf_for(module, p["config_dir"]))
-    except PostconfError as exc:
+    except (FieldError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
     found = findings(facts, expected)
     out = dict(changed=False, findings=found,

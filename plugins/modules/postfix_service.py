@@ -151,33 +151,27 @@ backup_file:
   type: dict
 """
 
+import functools
 import ipaddress
 import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
-    ALLOW_UNBOUND_SPEC,
-    BACKUP_SPEC,
-    CONFIG_DIR_SPEC,
-    apply_edit,
-    edit_outcome,
-    postconf_for,
+from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
+    ConfigModule,
+    FieldError,
+    setting_text,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    PARAM_NAME,
     SERVICE_TYPES,
-    PostconfError,
+    Postconf,
     ServiceEntry,
-    braces_balanced,
     join_command_args,
     split_command_args,
     split_entry_args,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
-    ConfigEditError,
-)
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
-    PreflightError,
+    Locator,
 )
 
 # The field a pre-flight problem is about, in this module's words.
@@ -185,7 +179,7 @@ COLUMN_FIELD = {"name": "name", "type": "type", "private": "private",
                 "unprivileged": "unprivileged", "command": "command", "args": "command"}
 
 
-def flag(value) -> str:
+def flag(value: Optional[bool]) -> str:
     return "-" if value is None else ("y" if value else "n")
 
 
@@ -210,150 +204,153 @@ def validate_inet_name(name: str) -> None:
                 raise ValueError(f"host {host!r} is not an address or hostname") from None
 
 
-def split_options(args):
+def split_options(args: List[str]) -> Tuple[Dict[str, str], List[str]]:
     """(-o overrides as a dict, everything else) of an argument list; see
     split_command_args for where Postfix's options end."""
     opts, flags, rest = split_command_args(args)
     return opts, flags + rest
 
 
-def default_flags(kind: str, private):
+def default_flags(kind: str, private: Optional[bool]) -> str:
     """Column 3 for the type: inet is never private; None keeps Postfix's ``-``."""
     if kind == "inet":
         if private:
-            raise ValueError("an inet service cannot be private: the master process exits"
-                             " on the next reload ('inet service cannot be private') and"
-                             " every listener goes down. Leave private out or set false")
+            raise FieldError("private", "an inet service cannot be private: the master process"
+                             " exits on the next reload ('inet service cannot be private')"
+                             " and every listener goes down. Leave private out or set false")
         return "n"
     return flag(private)
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            type=dict(type="str", default="inet", choices=list(SERVICE_TYPES)),
-            private=dict(type="bool"),
-            unprivileged=dict(type="bool"),
-            chroot=dict(type="bool"),
-            wakeup=dict(type="str"),
-            maxproc=dict(type="str"),
-            command=dict(type="str"),
-            options=dict(type="dict", default={}),
-            purge_options=dict(type="bool", default=False),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            config_dir=CONFIG_DIR_SPEC,
-            backup=BACKUP_SPEC,
-            allow_unbound=ALLOW_UNBOUND_SPEC,
-        ),
-        required_if=[("state", "present", ["command"])],
-        supports_check_mode=True,
-    )
-    p = module.params
-    name, kind = p["name"].strip(), p["type"]
+def option_field(key: str, _part: str) -> str:
+    return f"options.{key}"
+
+
+def entry_options(options: Dict[str, Any]) -> Dict[str, str]:
+    """O(options) as the -o overrides to write; FieldError naming options.NAME."""
+    out = {}
+    for key, value in options.items():
+        text = setting_text(str(key), "" if value is None else value, override=True,
+                            field=functools.partial(option_field, str(key)))
+        out[str(key)] = " ".join((text or "").split())
+    return out
+
+
+def check_columns(p: Dict[str, Any]) -> str:
+    """The service name, checked with the columns; FieldError naming the option."""
+    name = p["name"].strip()
     if not name or any(ch.isspace() for ch in name) or "/" in name:
-        module.fail_json(msg=f"name: {p['name']!r} is not a service name")
-    if kind == "inet":
+        raise FieldError("name", f"{p['name']!r} is not a service name")
+    if p["type"] == "inet":
         try:
             validate_inet_name(name)
         except ValueError as exc:
-            module.fail_json(msg=f"name: {name}: {exc}")
+            raise FieldError("name", f"{name}: {exc}") from None
     if p["wakeup"] is not None and not re.match(r"^(-|\d+\??)$", p["wakeup"]):
-        module.fail_json(msg=f"wakeup: {p['wakeup']!r} must be seconds, optionally with ?,"
-                         " or -")
+        raise FieldError("wakeup", f"{p['wakeup']!r} must be seconds, optionally with ?, or -")
     if p["maxproc"] is not None and not re.match(r"^(-|\d+)$", str(p["maxproc"])):
-        module.fail_json(msg=f"maxproc: {p['maxproc']!r} must be a number or -")
-    options = {}
-    for key, value in (p["options"] or {}).items():
-        if not PARAM_NAME.match(str(key)):
-            module.fail_json(msg=f"options.{key}: not a Postfix parameter name")
-        text = "" if value is None else str(value)
-        if isinstance(value, bool):
-            text = "yes" if value else "no"
-        if any(ch in text for ch in "\r\n\0"):
-            module.fail_json(msg=f"options.{key}: must not contain line breaks")
-        if not braces_balanced(text):
-            module.fail_json(msg=f"options.{key}: the braces in {text!r} do not balance;"
-                             " Postfix would read the stray brace as an argument and the"
-                             " daemon would exit")
-        options[str(key)] = " ".join(text.split())
+        raise FieldError("maxproc", f"{p['maxproc']!r} must be a number or -")
+    return name
+
+
+def desired_entry(p: Dict[str, Any], name: str, private: str, options: Dict[str, str]
+                  ) -> ServiceEntry:
+    """The entry O(state=present) asks for; FieldError naming command."""
+    command = (p["command"] or "").strip()
+    if not command or any(ch in command for ch in "\r\n\0"):
+        raise FieldError("command", "give the command and its arguments on one line")
     try:
-        private = default_flags(kind, p["private"])
+        words = split_entry_args(command, strict=True)
     except ValueError as exc:
-        module.fail_json(msg=f"private: {exc}")
-    desired = None
-    if p["state"] == "present":
-        command = (p["command"] or "").strip()
-        if not command or any(ch in command for ch in "\r\n\0"):
-            module.fail_json(msg="command: give the command and its arguments on one line")
-        try:
-            words = split_entry_args(command, strict=True)
-        except ValueError as exc:
-            module.fail_json(msg=f"command: {exc}")
-        if "/" in words[0]:
-            module.fail_json(msg=f"command: {words[0]!r}: give the program name in"
-                             " daemon_directory (Postfix runs daemon_directory/COMMAND),"
-                             " not a path")
-        cmd_opts, cmd_flags, cmd_rest = split_command_args(words[1:])
-        cmd_opts.update(options)
-        desired = ServiceEntry(name, kind, private, flag(p["unprivileged"]),
-                               flag(p["chroot"]), p["wakeup"] or "-", str(p["maxproc"] or "-"),
-                               words[0], join_command_args(cmd_opts, cmd_flags, cmd_rest))
-    key = f"{name}/{kind}"
+        raise FieldError("command", str(exc)) from None
+    if "/" in words[0]:
+        raise FieldError("command", f"{words[0]!r}: give the program name in daemon_directory"
+                         " (Postfix runs daemon_directory/COMMAND), not a path")
+    cmd_opts, cmd_flags, cmd_rest = split_command_args(words[1:])
+    cmd_opts.update(options)
+    return ServiceEntry(name, p["type"], private, flag(p["unprivileged"]), flag(p["chroot"]),
+                        p["wakeup"] or "-", str(p["maxproc"] or "-"), words[0],
+                        join_command_args(cmd_opts, cmd_flags, cmd_rest))
 
-    real = postconf_for(module, p["config_dir"])
 
-    def same(a: ServiceEntry, b: ServiceEntry) -> bool:
-        fields = ("private", "unprivileged", "chroot", "wakeup", "maxproc", "command")
-        if any(getattr(a, f) != getattr(b, f) for f in fields):
-            return False
-        return split_options(a.args) == split_options(b.args)
+def same(a: ServiceEntry, b: ServiceEntry) -> bool:
+    fields = ("private", "unprivileged", "chroot", "wakeup", "maxproc", "command")
+    if any(getattr(a, f) != getattr(b, f) for f in fields):
+        return False
+    return split_options(a.args) == split_options(b.args)
 
-    def merged(current: ServiceEntry, wanted: ServiceEntry) -> ServiceEntry:
-        """``wanted`` plus the overrides of ``current`` it does not name."""
-        if p["purge_options"]:
-            return wanted
-        have, _flags, _rest = split_command_args(current.args)
-        want, flags, rest = split_command_args(wanted.args)
-        keep = {k: v for k, v in have.items() if k not in want}
-        keep.update(want)
-        return ServiceEntry(wanted.name, wanted.type, wanted.private, wanted.unprivileged,
-                            wanted.chroot, wanted.wakeup, wanted.maxproc, wanted.command,
-                            join_command_args(keep, flags, rest))
 
-    seen = {}
+def merged(current: ServiceEntry, wanted: ServiceEntry) -> ServiceEntry:
+    """``wanted`` plus the overrides of ``current`` it does not name."""
+    have, _flags, _rest = split_command_args(current.args)
+    want, flags, rest = split_command_args(wanted.args)
+    keep = {k: v for k, v in have.items() if k not in want}
+    keep.update(want)
+    return ServiceEntry(wanted.name, wanted.type, wanted.private, wanted.unprivileged,
+                        wanted.chroot, wanted.wakeup, wanted.maxproc, wanted.command,
+                        join_command_args(keep, flags, rest))
 
-    def edit(pc) -> None:
-        # Decide under the lock, on the work copy.
-        current = pc.service(key)
-        seen["current"] = current
-        if desired is None:
-            if current is not None:
-                pc.remove_service_entry(key)
-            return
-        target = desired if current is None else merged(current, desired)
-        seen["target"] = target
-        if current is None or not same(current, target):
-            pc.set_service_entry(target)
 
-    def field(locator):
-        if locator[0] == "entry" and locator[1] == key:
-            return COLUMN_FIELD.get(locator[2])
-        if locator[0] == "option" and locator[1] == key:
-            return f"options.{locator[2]}"
-        return None
+@dataclass
+class EntryChange:
+    """The entry before, and the one written (None when removed or nothing written)."""
 
-    try:
-        result = apply_edit(module, real, edit, p["backup"], field=field,
-                            allow_unbound=p["allow_unbound"])
-    except (ConfigEditError, PostconfError, PreflightError) as exc:
-        module.fail_json(msg=str(exc))
-    current = seen["current"]
-    out = edit_outcome(module, result)
-    after = seen.get("target") if result.changed else current
-    out.update(entry_before=current.line() if current else None,
-               entry_after=after.line() if after else None, reload_needed=result.changed)
-    module.exit_json(**out)
+    before: Optional[ServiceEntry]
+    target: Optional[ServiceEntry]
+
+    def result(self, changed: bool) -> Dict[str, Any]:
+        after = self.target if changed else self.before
+        return dict(entry_before=self.before.line() if self.before else None,
+                    entry_after=after.line() if after else None, reload_needed=changed)
+
+
+def apply(pc: Postconf, key: str, desired: Optional[ServiceEntry], purge: bool
+          ) -> EntryChange:
+    """Decide under the lock, on the work copy."""
+    current = pc.service(key)
+    if desired is None:
+        if current is not None:
+            pc.remove_service_entry(key)
+        return EntryChange(current, None)
+    target = desired if current is None or purge else merged(current, desired)
+    if current is None or not same(current, target):
+        pc.set_service_entry(target)
+    return EntryChange(current, target)
+
+
+def problem_field(key: str, locator: Locator) -> Optional[str]:
+    if locator[0] == "entry" and locator[1] == key:
+        return COLUMN_FIELD.get(locator[2])
+    if locator[0] == "option" and locator[1] == key:
+        return f"options.{locator[2]}"
+    return None
+
+
+def main() -> None:
+    run = ConfigModule(dict(
+        name=dict(type="str", required=True),
+        type=dict(type="str", default="inet", choices=list(SERVICE_TYPES)),
+        private=dict(type="bool"),
+        unprivileged=dict(type="bool"),
+        chroot=dict(type="bool"),
+        wakeup=dict(type="str"),
+        maxproc=dict(type="str"),
+        command=dict(type="str"),
+        options=dict(type="dict", default={}),
+        purge_options=dict(type="bool", default=False),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        allow_unbound=dict(type="bool", default=False),
+    ), required_if=[("state", "present", ["command"])])
+    p = run.params
+    with run.errors():
+        name = check_columns(p)
+        options = entry_options(p["options"] or {})
+        private = default_flags(p["type"], p["private"])
+        desired = desired_entry(p, name, private, options) if p["state"] == "present" \
+            else None
+    key = f"{name}/{p['type']}"
+    run.edit(lambda pc, _entry: apply(pc, key, desired, p["purge_options"]),
+             field=functools.partial(problem_field, key), allow_unbound=p["allow_unbound"])
 
 
 if __name__ == "__main__":

@@ -132,9 +132,14 @@ backup_file:
 """
 
 import os
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
+    ConfigModule,
+    FieldError,
+    service_key,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     PatternError,
     broad_reason,
@@ -143,29 +148,16 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
     normalize,
     split_list,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
-    BACKUP_SPEC,
-    CONFIG_DIR_SPEC,
-    apply_edit,
-    edit_outcome,
-    postconf_for,
-)
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    PostconfError,
-    split_service_key,
-)
-from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
-    ConfigEditError,
-)
-from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
-    PreflightError,
+    Postconf,
+    ServiceEntry,
 )
 
 PARAMETERS = {"xclient": "smtpd_authorized_xclient_hosts",
               "xforward": "smtpd_authorized_xforward_hosts"}
 
 
-def lenient(patterns, map_types):
+def lenient(patterns: Iterable[str], map_types: List[str]) -> List[str]:
     """Normalize what is already configured; keep what no longer parses as it is."""
     out = []
     for raw in patterns:
@@ -176,101 +168,94 @@ def lenient(patterns, map_types):
     return out
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            hosts=dict(type="list", elements="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent", "exact"]),
-            service=dict(type="str"),
-            kind=dict(type="str", default="xclient", choices=["xclient", "xforward"]),
-            allow_broad=dict(type="bool", default=False),
-            config_dir=CONFIG_DIR_SPEC,
-            backup=BACKUP_SPEC,
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    param = PARAMETERS[p["kind"]]
-    service = None
-    if p["service"]:
+def given_hosts(hosts: List[Any], map_types: List[str]) -> List[str]:
+    """The patterns given, normalized; FieldError naming hosts[i]."""
+    out = []
+    for i, raw in enumerate(hosts):
+        if raw is None or not str(raw).strip():
+            raise FieldError(f"hosts[{i}]", "empty pattern")
+        if len(split_list(str(raw))) != 1:
+            raise FieldError(f"hosts[{i}]", f"{raw!r} holds more than one pattern; give one"
+                             " pattern per list item")
         try:
-            service = "/".join(split_service_key(p["service"]))
-        except ValueError as exc:
-            module.fail_json(msg=f"service: {exc}")
-    if p["state"] != "exact" and not p["hosts"]:
-        module.fail_json(msg="hosts: give at least one pattern")
+            out.append(normalize(str(raw), exists=os.path.exists, map_types=map_types))
+        except PatternError as exc:
+            raise FieldError(f"hosts[{i}]", str(exc)) from None
+    return out
 
-    real = postconf_for(module, p["config_dir"])
+
+def refuse_broad(hosts: List[str], map_types: List[str]) -> None:
+    """FieldError for a pattern (also inside a /file/name list) that authorizes the world
+    or a wide slice of it."""
+    for i, pattern in enumerate(hosts):
+        inside = [pattern]
+        if pattern.startswith("/"):
+            with open(pattern, encoding="utf-8", errors="replace") as fh:
+                inside = lenient(file_patterns(fh.read()), map_types)
+        for one in inside:
+            reason = broad_reason(one)
+            if reason:
+                where = f" (in {pattern})" if one != pattern else ""
+                raise FieldError(f"hosts[{i}]", f"{one}{where} is {reason}; XCLIENT lets such"
+                                 " clients claim any identity. Set allow_broad: true if you"
+                                 " mean it")
+
+
+@dataclass
+class HostsChange:
+    param: str
+    scope: str
+    before: List[str]
+    after: List[str]
+
+    def result(self, changed: bool) -> Dict[str, Any]:
+        return dict(parameter=self.param, scope=self.scope, hosts_before=self.before,
+                    hosts_after=self.after, reload_needed=changed)
+
+
+def apply(pc: Postconf, entry: Optional[ServiceEntry], param: str, hosts: List[str],
+          state: str, map_types: List[str]) -> HostsChange:
+    """Read, merge and write under the lock: a concurrent run that finished a moment ago
+    is seen, so no update is lost."""
+    override = entry.options.get(param) if entry is not None else None
+    before = lenient(split_list(override if override is not None else pc.effective(param)),
+                     map_types)
     try:
-        map_types = real.map_types()
-        given = []
-        for i, raw in enumerate(p["hosts"]):
-            if raw is None or not str(raw).strip():
-                module.fail_json(msg=f"hosts[{i}]: empty pattern")
-            if len(split_list(str(raw))) != 1:
-                module.fail_json(msg=f"hosts[{i}]: {raw!r} holds more than one pattern; give"
-                                 " one pattern per list item")
-            try:
-                pattern = normalize(str(raw), exists=os.path.exists, map_types=map_types)
-            except PatternError as exc:
-                module.fail_json(msg=f"hosts[{i}]: {exc}")
-            given.append((i, pattern))
-        if p["state"] != "absent" and not p["allow_broad"]:
-            for i, pattern in given:
-                inside = [pattern]
-                if pattern.startswith("/"):
-                    with open(pattern, encoding="utf-8", errors="replace") as fh:
-                        inside = lenient(file_patterns(fh.read()), map_types)
-                for one in inside:
-                    reason = broad_reason(one)
-                    if reason:
-                        where = f" (in {pattern})" if one != pattern else ""
-                        module.fail_json(msg=f"hosts[{i}]: {one}{where} is {reason}; XCLIENT"
-                                         " lets such clients claim any identity. Set"
-                                         " allow_broad: true if you mean it")
-        hosts = [pattern for _i, pattern in given]
-        if service and real.service(service) is None:
-            module.fail_json(msg=f"service: master.cf in {p['config_dir']} has no"
-                             f" service {service}")
-    except PostconfError as exc:
-        module.fail_json(msg=str(exc))
-
-    lists: Dict[str, List[str]] = {}
-
-    def edit(pc) -> None:
-        # Read, merge and write under the lock, on the work copy: a concurrent run that
-        # finished a moment ago is seen, so no update is lost.
-        override = None
-        if service:
-            entry = pc.service(service)
-            if entry is None:
-                raise PostconfError(f"service: master.cf has no service {service}")
-            override = entry.options.get(param)
-        current_raw = override if override is not None else pc.effective(param)
-        before = lenient(split_list(current_raw), map_types)
-        after = merge(before, hosts, p["state"])
-        lists.update(before=before, after=after)
-        if after == before:
-            return  # also when a listener's main.cf list already is what it should have
-        if service:
-            pc.set_service_param(service, param, ",".join(after))
-        elif after:
-            pc.set_main(param, ", ".join(after))
-        elif pc.explicit(param) is not None:
-            pc.remove_main(param)
-
-    try:
-        result = apply_edit(module, real, edit, p["backup"],
-                            field=lambda loc: "hosts" if loc[-1] == param else None)
+        after = merge(before, hosts, state)
     except PatternError as exc:
-        module.fail_json(msg=f"hosts: {exc}")
-    except (ConfigEditError, PostconfError, PreflightError) as exc:
-        module.fail_json(msg=str(exc))
-    before, after = lists["before"], lists["after"]
-    out = edit_outcome(module, result)
-    out.update(parameter=param, scope=service or "main.cf", hosts_before=before,
-               hosts_after=after, reload_needed=result.changed)
-    module.exit_json(**out)
+        raise FieldError("hosts", str(exc)) from None
+    change = HostsChange(param, entry.key if entry else "main.cf", before, after)
+    if after == before:
+        return change  # also when a listener's main.cf list already is what it should have
+    if entry is not None:
+        pc.set_service_param(entry.key, param, ",".join(after))
+    elif after:
+        pc.set_main(param, ", ".join(after))
+    elif pc.explicit(param) is not None:
+        pc.remove_main(param)
+    return change
+
+
+def main() -> None:
+    run = ConfigModule(dict(
+        hosts=dict(type="list", elements="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent", "exact"]),
+        service=dict(type="str"),
+        kind=dict(type="str", default="xclient", choices=["xclient", "xforward"]),
+        allow_broad=dict(type="bool", default=False),
+    ))
+    p = run.params
+    param = PARAMETERS[p["kind"]]
+    with run.errors():
+        service = service_key(p["service"])
+        if p["state"] != "exact" and not p["hosts"]:
+            raise FieldError("hosts", "give at least one pattern")
+        map_types = run.real.map_types()
+        hosts = given_hosts(p["hosts"], map_types)
+        if p["state"] != "absent" and not p["allow_broad"]:
+            refuse_broad(hosts, map_types)
+    run.edit(lambda pc, entry: apply(pc, entry, param, hosts, p["state"], map_types),
+             service=service, field=lambda loc: "hosts" if loc[-1] == param else None)
 
 
 if __name__ == "__main__":

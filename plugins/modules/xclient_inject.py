@@ -137,7 +137,9 @@ summary:
   type: dict
 """
 
+import re
 import socket
+from typing import Any, Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
@@ -148,6 +150,34 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     inject_file,
     message_files,
 )
+
+
+def check_options(p: Dict[str, Any]) -> None:
+    """UsageError naming the option; before any message is read or sent."""
+    if not 0 < p["port"] <= 65535:
+        raise UsageError(f"port: {p['port']} is not a TCP port (1 to 65535)")
+    if not 0 < p["timeout"] < 86400:
+        raise UsageError("timeout: must be more than 0 and less than 86400 seconds")
+    for rcpt in p["rcpt_to"] or []:
+        check_address("rcpt_to", rcpt)
+    if p["sender"] is not None:
+        check_address("sender", p["sender"])
+    helo = p["helo"]
+    if helo is not None and (not helo or any(c.isspace() or c == "\0" for c in helo)):
+        raise UsageError(f"helo: {p['helo']!r} must be one word")
+    if p["received_by"] is not None:
+        try:
+            re.compile(p["received_by"])
+        except re.error as exc:
+            raise UsageError(f"received_by: not a regular expression: {exc}") from None
+
+
+def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
+    """How many messages ended how, and the total."""
+    summary = {"total": len(results)}
+    for result in results:
+        summary[result["outcome"]] = summary.get(result["outcome"], 0) + 1
+    return summary
 
 
 def main() -> None:
@@ -167,23 +197,7 @@ def main() -> None:
     ), supports_check_mode=True)
     p = module.params
     try:
-        if not 0 < p["port"] <= 65535:
-            raise UsageError(f"port: {p['port']} is not a TCP port (1 to 65535)")
-        if not 0 < p["timeout"] < 86400:
-            raise UsageError("timeout: must be more than 0 and less than 86400 seconds")
-        for rcpt in p["rcpt_to"] or []:
-            check_address("rcpt_to", rcpt)
-        if p["sender"] is not None:
-            check_address("sender", p["sender"])
-        helo = p["helo"]
-        if helo is not None and (not helo or any(c.isspace() or c == "\0" for c in helo)):
-            raise UsageError(f"helo: {p['helo']!r} must be one word")
-        if p["received_by"] is not None:
-            import re  # pylint: disable=import-outside-toplevel
-            try:
-                re.compile(p["received_by"])
-            except re.error as exc:
-                raise UsageError(f"received_by: not a regular expression: {exc}") from None
+        check_options(p)
         files = message_files(p["path"])
     except UsageError as exc:
         module.fail_json(msg=str(exc))
@@ -193,17 +207,14 @@ def main() -> None:
     results = [inject_file(path, target, p["received_by"], p["unparsed"], p["sender"],
                            p["rcpt_to"], dry_run=module.check_mode,
                            remove=p["remove_injected"]) for path in files]
-    summary = {"total": len(results)}
-    for result in results:
-        summary[result["outcome"]] = summary.get(result["outcome"], 0) + 1
-    changed = any(r["outcome"] in ("accepted", "partial") for r in results)
+    out = dict(changed=any(r["outcome"] in ("accepted", "partial") for r in results),
+               messages=results, summary=summarize(results))
     bad = [r for r in results if r["outcome"] not in ("accepted", "dry_run")]
     if p["fail_on_rejected"] and bad:
         module.fail_json(msg=f"{len(bad)} of {len(results)} messages were not accepted: "
                          + "; ".join(f"{r['path']}: {r['outcome']} ({r['reply']})"
-                                     for r in bad[:10]),
-                         changed=changed, messages=results, summary=summary)
-    module.exit_json(changed=changed, messages=results, summary=summary)
+                                     for r in bad[:10]), **out)
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ import pytest
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     ServiceEntry,
+    bind_addresses,
     option_token,
     parse_option_token,
     set_entry_option,
+    split_braced,
     split_command_args,
     split_entry_args,
     split_service_key,
@@ -95,3 +97,26 @@ def test_service_entry_line():
                      ["-o", "a=b"])
     assert e.key == "127.0.0.1:10025/inet"
     assert e.line() == "127.0.0.1:10025 inet n - n - - smtpd -o a=b"
+
+
+def test_split_braced_one_splitter_for_arguments_and_lists():
+    # master.cf arguments split on whitespace only; lists on commas too
+    assert split_braced("a,b {c, d} e") == ["a,b", "{c, d}", "e"]
+    assert split_braced("a,b {c, d} e", commas=True) == ["a", "b", "{c, d}", "e"]
+    assert split_braced(" ,, ", commas=True) == []
+    # a brace that never closes keeps the rest in one item, as Postfix reads it
+    assert split_braced("a, inline:{ b, c ", commas=True) == ["a", "inline:{ b, c"]
+
+
+def test_bind_addresses_asks_host_for_each_listed_name():
+    asked = []
+
+    def host(name):
+        asked.append(name)
+        return [f"addr-of-{name}"]
+
+    assert bind_addresses("all, [::1], mx.example", "ipv4", host) == [
+        "0.0.0.0", "addr-of-::1", "addr-of-mx.example"]
+    assert asked == ["::1", "mx.example"]
+    assert bind_addresses("loopback-only", "ipv6", host) == ["::1"]
+    assert bind_addresses("loopback-only", "ipv4, ipv6", host) == ["127.0.0.1", "::1"]

@@ -1,0 +1,202 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The driver of the modules that edit main.cf / master.cf (postconf, postfix_service,
+xclient_hosts): one run from the options to the result.
+
+A module gives its argument spec, checks its own input (raising FieldError, which names
+the option), and one ``edit(work, entry)`` that decides on the locked work copy and
+returns a Change: what it found and what it made. The driver owns the rest:
+
+- the ``config_dir`` and ``backup`` options and check mode;
+- a ``service`` option (``NAME/TYPE``) parsed once, and the service looked up once, under
+  the lock, on the work copy: ``edit`` gets the entry and never sees a missing one;
+- the safe edit (``_postfix_config_edit``) with the pre-flight check
+  (``_postfix_preflight``), whose problems name the module's own fields;
+- error mapping: every expected error ends the run with one message, no traceback;
+- the result: ``changed``, ``diff`` in diff mode, ``backup_file``, and the Change's keys.
+
+A setting's value given in YAML becomes Postfix text in one place (``setting_text``).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Protocol, TypeVar
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
+    BACKUP_SPEC,
+    CONFIG_DIR_SPEC,
+    postconf_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    PARAM_NAME,
+    Postconf,
+    PostconfError,
+    ServiceEntry,
+    braces_balanced,
+    split_service_key,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
+    ConfigEditError,
+    EditResult,
+    edit_config,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
+    seed_lkg,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    Locator,
+    PreflightError,
+    describe,
+    generic_field,
+    preflight,
+)
+
+# A pre-flight problem's field in the module's own words; None: the generic wording.
+FieldNamer = Callable[[Locator], Optional[str]]
+# Errors a run may end with; their message is the whole story.
+EXPECTED = (ConfigEditError, PostconfError, PreflightError)
+
+
+class FieldError(ValueError):
+    """Bad input; the message starts with the option it is about."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class Change(Protocol):
+    """What an edit found and made; its result keys once the driver knows whether the
+    files changed."""
+
+    def result(self, changed: bool) -> Dict[str, Any]: ...
+
+
+C = TypeVar("C", bound=Change)
+Edit = Callable[[Postconf, Optional[ServiceEntry]], C]
+
+
+def parse_service(text: str, field: str = "service") -> str:
+    """``NAME/TYPE`` (type inet when left out) in canonical form; FieldError naming
+    ``field``."""
+    try:
+        return "/".join(split_service_key(text))
+    except ValueError as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def service_key(text: Optional[str], field: str = "service") -> Optional[str]:
+    """``parse_service`` for an optional option: None when not given (or empty)."""
+    return parse_service(text, field) if text else None
+
+
+def setting_text(name: str, value: Any, *, override: bool,
+                 field: Callable[[str], str]) -> Optional[str]:
+    """A parameter and its YAML value as Postfix text: true/false as yes/no, numbers as
+    written, surrounding whitespace off; None stays None (a removal).
+
+    ``field("name")`` / ``field("value")`` is the option an error names. An ``override``
+    (a master.cf ``-o``) must have balanced braces: Postfix would read a stray brace as an
+    argument of its own and the daemon would exit."""
+    if not PARAM_NAME.match(name):
+        raise FieldError(field("name"), f"{name!r} is not a Postfix parameter name")
+    if value is None:
+        return None
+    text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+    if any(ch in text for ch in "\r\n\0"):
+        raise FieldError(field("value"), f"must not contain a line break or NUL ({name})")
+    if override and not braces_balanced(text):
+        raise FieldError(field("value"), f"the braces in {text!r} do not balance; as a -o"
+                         " override Postfix would read the stray brace as an argument of"
+                         " its own and the daemon would exit")
+    return text.strip()
+
+
+def find_service(work: Postconf, service: str, config_dir: str) -> ServiceEntry:
+    """The entry of ``service`` (read under the lock); FieldError naming ``service``."""
+    entries = work.services()
+    for entry in entries:
+        if entry.key == service:
+            return entry
+    raise FieldError("service", f"master.cf in {config_dir} has no service {service};"
+                     " it has: " + ", ".join(e.key for e in entries))
+
+
+def outcome(result: EditResult, change: Change, diff_mode: bool) -> Dict[str, Any]:
+    """The module's result: changed, diff (in diff mode), backup_file, the change's keys."""
+    out: Dict[str, Any] = {"changed": result.changed}
+    if diff_mode and result.diff:
+        out["diff"] = result.diff
+    if result.backups:
+        out["backup_file"] = result.backups
+    out.update(change.result(result.changed))
+    return out
+
+
+def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool
+                    ) -> Callable[[Postconf, Postconf], None]:
+    """The pre-flight step of the safe edit; its problems name the module's fields."""
+    def check(live: Postconf, work: Postconf) -> None:
+        try:
+            problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
+        except PostconfError:
+            # postconf cannot read the edited copy: postfix check says why, and the files
+            # are put back (edit_config).
+            return
+        if problems:
+            raise PreflightError(problems, describe(
+                problems, lambda loc: (field(loc) if field else None) or generic_field(loc))
+                + " (nothing was written)")
+    return check
+
+
+class ConfigModule:
+    """One run of a config module; ``argument_spec`` without config_dir and backup."""
+
+    def __init__(self, argument_spec: Dict[str, Any], **kwargs: Any) -> None:
+        spec = dict(argument_spec, config_dir=CONFIG_DIR_SPEC, backup=BACKUP_SPEC)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+        self.params: Dict[str, Any] = self.module.params
+        self._real: Optional[Postconf] = None
+
+    @property
+    def real(self) -> Postconf:
+        """postconf for the live config dir (found once; fails the run without Postfix)."""
+        if self._real is None:
+            self._real = postconf_for(self.module, self.params["config_dir"])
+        return self._real
+
+    def fail(self, msg: str) -> NoReturn:
+        self.module.fail_json(msg=msg)
+        raise AssertionError("fail_json returned")  # for the type checker
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Ends the run with the message of an expected error raised inside."""
+        try:
+            yield
+        except (FieldError,) + EXPECTED as exc:
+            self.fail(str(exc))
+
+    def edit(self, edit: Edit[C], *, service: Optional[str] = None,
+             field: Optional[FieldNamer] = None, allow_unbound: bool = False) -> NoReturn:
+        """Run ``edit`` safely under the lock and exit with the result."""
+        config_dir = self.params["config_dir"]
+
+        def locked(work: Postconf) -> C:
+            entry = find_service(work, service, config_dir) if service else None
+            return edit(work, entry)
+
+        with self.errors():
+            result, change = edit_config(
+                self.real, locked, check_mode=self.module.check_mode,
+                atomic_move=self.module.atomic_move,
+                backup=self.module.backup_local if self.params["backup"] else None,
+                preflight=preflight_check(self.module.get_bin_path(
+                    "postmap", required=True, opt_dirs=["/usr/sbin"]), field, allow_unbound),
+                before_write=seed_lkg)
+        self.module.exit_json(**outcome(result, change, self.module._diff))
+        raise AssertionError("exit_json returned")
