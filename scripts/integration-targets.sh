@@ -17,6 +17,8 @@ VENV=${VENV:-$here/.venv}
 [ "$(id -u)" = 0 ] || { echo "integration-targets: the targets start Postfix instances: run as root" >&2; exit 1; }
 pyver=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 cd "$link"
+# ansible-test writes tests/integration/inventory for --local runs and leaves it there.
+[ -e tests/integration/inventory ] || trap 'rm -f "$here/tests/integration/inventory"' EXIT
 start=$(date +%s)
 PATH="$VENV/bin:$PATH" ANSIBLE_TEST_CONTENT_ROOT="$link" \
     "$VENV/bin/ansible-test" integration --local --python "$pyver" --color no "$@"
