@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration sanity lint bench bench-quick lab lab-stop lab-test
+.PHONY: demo demo-stop demo-probe-matrix test test-fresh deps unit integration targets sanity lint bench bench-quick lab lab-stop lab-test
 
 demo:
 	bash scripts/demo.sh
@@ -22,6 +22,7 @@ demo-probe-matrix:
 
 test: deps
 	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
+	bash scripts/integration-targets.sh
 	bash scripts/sanity.sh
 	bash scripts/typecheck.sh
 	bash scripts/release-checks.sh
@@ -39,6 +40,11 @@ unit: deps
 
 integration: deps
 	$(PYTHON) -m pytest -q tests/integration
+
+# The module behaviour tests: ansible-test integration targets (tests/integration/targets),
+# each on a private Postfix instance of its own. TARGETS=postconf for one.
+targets: deps
+	bash scripts/integration-targets.sh $(TARGETS)
 
 lint: deps
 	bash scripts/lint.sh
