@@ -295,9 +295,15 @@ class Postconf:
         self._postconf("-e", f"{name} = {value}")
 
     def set_main_many(self, values: Dict[str, str]) -> None:
-        """Several main.cf parameters in one postconf -e call."""
-        if values:
-            self._postconf("-e", *(f"{n} = {v}" for n, v in values.items()))
+        """Several main.cf parameters, one ``postconf -e`` call each, in the order given.
+
+        A parameter main.cf already sets is replaced in place; a new one is appended. One
+        call with several new parameters appends them in the order of Postfix's hash table,
+        which changes from run to run (so a check-mode diff and the real diff would differ
+        in line order); one call each appends them in the order given. (Writing does not
+        wait for main.cf to settle, only reading does.)"""
+        for name, value in values.items():
+            self._postconf("-e", f"{name} = {value}")
 
     def remove_main(self, *names: str) -> None:
         if names:
