@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Edits through the real postconf binary (Debian's postfix package) on a scratch config
-directory: the order new main.cf parameters are written in."""
+directory: the order new main.cf parameters are written in, and the one rendering of a
+master.cf entry in results (``ServiceEntry.shown``) against what ``postconf -M`` prints."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     POSTCONF,
     Postconf,
+    ServiceEntry,
+    canonical_args,
+    join_command_args,
 )
 
 
@@ -45,3 +49,34 @@ def test_new_main_cf_parameters_are_appended_in_the_order_given(pc: Postconf,
     lines = (Path(pc.config_dir) / "main.cf").read_text().splitlines()
     assert lines == ["compatibility_level = 3.6", "smtpd_banner = $myhostname ESMTP"] + [
         f"{name} = {value}" for name, value in NEW.items()]
+
+
+def test_canonical_args_is_what_postconf_prints() -> None:
+    assert canonical_args(["-v", "-o", "{ a = x,  y }", "-o", "{ b = }", "-o", "c={d}",
+                           "-o", "{e=f}", "argv=/bin/cat", "-o", "{ g = h }", "{ i  j }",
+                           "x={ k }"]) == [
+        "-v", "-o", "{a=x,  y}", "-o", "b=", "-o", "c={d}", "-o", "e=f", "argv=/bin/cat",
+        "-o", "{g = h}", "{i  j}", "x={ k }"]
+
+
+@pytest.mark.parametrize("command,opts,rest", [
+    ("smtpd", {"syslog_name": "postfix/new", "smtpd_client_restrictions":
+               "permit_mynetworks, reject", "smtpd_banner": "", "x_table": "inline:{a=OK}",
+               "smtpd_recipient_restrictions": "check_client_access inline:{ 192.0.2.1=OK }"},
+     []),
+    ("pipe", {"syslog_name": "postfix/f"},
+     ["flags=R", "user=nobody", "argv=/bin/cat", "-o", "{ q = r  s }", "{ t  u }"]),
+])
+def test_an_entry_as_written_is_shown_as_read_back(pc: Postconf, command: str,
+                                                   opts: dict, rest: List[str]) -> None:
+    """What postfix_service reports after writing an entry (entry_after) is exactly what the
+    next run reads back (entry_before)."""
+    written = ServiceEntry("127.0.0.1:10025", "inet" if command == "smtpd" else "unix", "n",
+                           "-", "n", "-", "-", command,
+                           join_command_args(opts, ["-v"], rest))
+    pc.set_service_entry(written)
+    read = pc.service(written.key)
+    assert read is not None
+    # read.line(): postconf -M's line, its column padding collapsed
+    assert written.shown() == read.shown() == read.line()
+    assert written.line() != read.line()  # written padded: `-o { name = value }`
