@@ -529,6 +529,18 @@ def message_files(path: str) -> List[str]:
     return files
 
 
+# The outcomes of inject_file that change something: Postfix took the message (and its
+# file may be removed). A dry run cannot know Postfix's verdict without sending, so a
+# message it would send ("dry_run") counts too: check mode predicts that the real run
+# changes something whenever it would try to inject at least one message.
+CHANGING_OUTCOMES = frozenset({"accepted", "partial", "dry_run"})
+
+
+def changed(results: List[dict]) -> bool:
+    """Whether these per-message results (real or dry run) change something."""
+    return any(r["outcome"] in CHANGING_OUTCOMES for r in results)
+
+
 def inject_file(path: str, target: Target, received_by: Optional[str], unparsed: str,
                 sender: Optional[str] = None, recipients: Optional[List[str]] = None,
                 dry_run: bool = False, remove: bool = True) -> dict:

@@ -67,6 +67,13 @@ class ServiceEntry:
         return " ".join([self.name, self.type, self.private, self.unprivileged, self.chroot,
                          self.wakeup, self.maxproc, self.command] + self.args)
 
+    def shown(self) -> str:
+        """The entry as ``postconf -M`` prints it once written (``canonical_args``): the
+        one rendering results use, whether the entry was just written or read back."""
+        return " ".join([self.name, self.type, self.private, self.unprivileged, self.chroot,
+                         self.wakeup, self.maxproc, self.command]
+                        + canonical_args(self.args))
+
 
 def split_service_key(service: str) -> Tuple[str, str]:
     """``127.0.0.1:10025/inet`` -> (``127.0.0.1:10025``, ``inet``); type defaults to inet."""
@@ -174,6 +181,40 @@ def parse_option_token(token: str) -> Tuple[str, str]:
     if not sep:
         raise ValueError(f"-o argument {token!r} is not name=value")
     return name.strip(), value.strip()
+
+
+def canonical_option(name: str, value: str) -> str:
+    """A ``-o`` argument as ``postconf -M`` prints it: ``name=value``, in braces without
+    the inner padding (``{name=value}``) when the value has whitespace."""
+    token = f"{name}={value}"
+    return f"{{{token}}}" if any(ch.isspace() for ch in value) else token
+
+
+def canonical_args(args: Sequence[str]) -> List[str]:
+    """Command arguments as ``postconf -M`` prints them, in their order: the daemon's ``-o``
+    overrides (up to the first argument that is not an option, as in
+    ``split_command_args``) in ``canonical_option`` form, every other ``{ ... }`` argument
+    without its inner padding, the rest as it is."""
+    out: List[str] = []
+    options = True
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if options and arg == "-o" and i + 1 < len(args):
+            token = args[i + 1]
+            try:
+                token = canonical_option(*parse_option_token(token))
+            except ValueError:
+                pass
+            out += ["-o", token]
+            i += 2
+            continue
+        options = options and arg.startswith("-") and arg != "-"
+        if arg.startswith("{") and arg.endswith("}"):
+            arg = "{" + arg[1:-1].strip() + "}"
+        out.append(arg)
+        i += 1
+    return out
 
 
 def split_command_args(args: Sequence[str]) -> Tuple[Dict[str, str], List[str], List[str]]:
@@ -295,9 +336,15 @@ class Postconf:
         self._postconf("-e", f"{name} = {value}")
 
     def set_main_many(self, values: Dict[str, str]) -> None:
-        """Several main.cf parameters in one postconf -e call."""
-        if values:
-            self._postconf("-e", *(f"{n} = {v}" for n, v in values.items()))
+        """Several main.cf parameters, one ``postconf -e`` call each, in the order given.
+
+        A parameter main.cf already sets is replaced in place; a new one is appended. One
+        call with several new parameters appends them in the order of Postfix's hash table,
+        which changes from run to run (so a check-mode diff and the real diff would differ
+        in line order); one call each appends them in the order given. (Writing does not
+        wait for main.cf to settle, only reading does.)"""
+        for name, value in values.items():
+            self._postconf("-e", f"{name} = {value}")
 
     def remove_main(self, *names: str) -> None:
         if names:

@@ -38,6 +38,9 @@ options:
       - Several parameters as a dict of name and value, applied as one edit. With O(state=absent)
         the names are removed and the values are ignored.
       - Numbers are written as they are; V(true) / V(false) as C(yes) / C(no).
+      - A parameter C(main.cf) (or the service's entry) already sets keeps its place; new
+        ones are added at the end in the order of O(settings) as written in the task, so
+        check mode, the real run and every host get the same lines in the same order.
     type: dict
   state:
     description: V(present) sets the value, V(absent) removes the setting.

@@ -138,7 +138,10 @@ entry_before:
   returned: always
   type: str
 entry_after:
-  description: The entry after, null if removed.
+  description:
+    - The entry after, null if removed; in the same rendering as RV(entry_before) (as
+      C(postconf -M) prints it once written, C(-o {name=value}) when the value has
+      whitespace), so a rerun's RV(entry_before) equals this value exactly.
   returned: always
   type: str
 reload_needed:
@@ -300,8 +303,8 @@ class EntryChange:
 
     def result(self, changed: bool) -> Dict[str, Any]:
         after = self.target if changed else self.before
-        return dict(entry_before=self.before.line() if self.before else None,
-                    entry_after=after.line() if after else None, reload_needed=changed)
+        return dict(entry_before=self.before.shown() if self.before else None,
+                    entry_after=after.shown() if after else None, reload_needed=changed)
 
 
 def apply(pc: Postconf, key: str, desired: Optional[ServiceEntry], purge: bool

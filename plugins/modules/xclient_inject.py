@@ -25,14 +25,18 @@ description:
   - A message Postfix accepted is removed from the Maildir (O(remove_injected)), so running
     the task again does not inject it twice.
   - In check mode nothing is sent and nothing removed; each message's result shows the
-    identity that would be used.
+    identity that would be used. Check mode cannot know Postfix's verdict without sending,
+    so it reports C(changed) when there is at least one message the real run would send
+    (one with an identity and recipients), as if Postfix would accept it.
 author:
   - mailops.xclient contributors (@mailops)
 attributes:
   check_mode:
     support: full
     details: Nothing is sent and nothing removed; each message's result shows the identity
-      that would be used.
+      that would be used. C(changed) is true when at least one message would be sent:
+      without sending, the module cannot know whether Postfix would accept it, so it
+      predicts that every message it would try is accepted (and removed).
   diff_mode:
     details: Sends messages and removes files; there is no diff.
 options:
@@ -146,6 +150,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UNPARSED_CHOICES,
     Target,
     UsageError,
+    changed,
     check_address,
     inject_file,
     message_files,
@@ -207,7 +212,7 @@ def main() -> None:
     results = [inject_file(path, target, p["received_by"], p["unparsed"], p["sender"],
                            p["rcpt_to"], dry_run=module.check_mode,
                            remove=p["remove_injected"]) for path in files]
-    out = dict(changed=any(r["outcome"] in ("accepted", "partial") for r in results),
+    out = dict(changed=changed(results),
                messages=results, summary=summarize(results))
     bad = [r for r in results if r["outcome"] not in ("accepted", "dry_run")]
     if p["fail_on_rejected"] and bad:

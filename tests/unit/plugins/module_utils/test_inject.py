@@ -14,7 +14,10 @@ import pytest
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     EX_TEMPFAIL,
     EX_USAGE,
+    Target,
     UsageError,
+    changed,
+    inject_file,
     main,
     maildir_deliver,
     message_files,
@@ -111,3 +114,30 @@ def test_ipv6_dry_run_is_plain_text(capsys):
 def test_usage(capsys):
     code, _out, err = run(["--timeout", "0", "a@example.net"], MSG, capsys)
     assert code == EX_USAGE and "--timeout" in err
+
+
+def test_check_mode_predicts_a_change_for_every_message_it_would_send(tmp_path):
+    """A dry run sends nothing, so it cannot know Postfix's verdict: a message it would send
+    counts as a change (the real run injects and removes it); one it would not send (no
+    identity, no recipient, unreadable) does not."""
+    ok = tmp_path / "ok.eml"
+    ok.write_bytes(MSG)
+    no_rcpt = tmp_path / "no-rcpt.eml"
+    no_rcpt.write_bytes(MSG)
+    # nothing listens on port 9 of TEST-NET-1; a dry run must not even try to connect
+    target = Target(server="192.0.2.1", port=9, timeout=0.01, helo="inject.example",
+                    source_address=None)
+    would = inject_file(str(ok), target, r"mx\.isp\.example", "tempfail",
+                        recipients=["postmaster@example.net"], dry_run=True)
+    assert would["outcome"] == "dry_run" and not would["removed"] and ok.exists()
+    assert changed([would])
+    wont = [inject_file(str(no_rcpt), target, r"mx\.isp\.example", "tempfail", dry_run=True),
+            inject_file(str(ok), target, "other", "tempfail",
+                        recipients=["postmaster@example.net"], dry_run=True),
+            inject_file(str(tmp_path / "missing"), target, None, "tempfail", dry_run=True)]
+    assert [r["outcome"] for r in wont] == ["error", "deferred", "error"]
+    assert not changed(wont)
+    assert changed(wont + [would])
+    # the real run's outcomes: only what Postfix took is a change
+    assert changed([{"outcome": "accepted"}]) and changed([{"outcome": "partial"}])
+    assert not changed([{"outcome": o} for o in ("rejected", "deferred", "error")])
