@@ -346,7 +346,9 @@ def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_p
     args = {"path": str(quarantine), "port": port, "received_by": MX}
     before = len(downstream.log_lines())
     dry = run_module("xclient_inject", args, check_mode=True)
-    assert not dry.get("failed") and dry["changed"] is False, dry
+    # check mode predicts the real run: it would send this message, so "changed"
+    assert not dry.get("failed") and dry["changed"] is True, dry
+    assert dry["summary"] == {"total": 1, "dry_run": 1}
     (msg,) = dry["messages"]
     assert msg["outcome"] == "dry_run" and msg["recipients"] == [RCPT]
     assert msg["sender"] == "carol@example.org"
