@@ -72,7 +72,8 @@ class Change(Protocol):
     """What an edit found and made; its result keys once the driver knows whether the
     files changed."""
 
-    def result(self, changed: bool) -> Dict[str, Any]: ...
+    def result(self, changed: bool) -> Dict[str, Any]:
+        ...
 
 
 C = TypeVar("C", bound=Change)

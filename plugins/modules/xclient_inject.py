@@ -34,7 +34,7 @@ attributes:
   check_mode:
     support: full
     details: Nothing is sent and nothing removed; each message's result shows the identity
-      that would be used. C(changed) is true when at least one message would be sent:
+      that would be used. C(changed) is true when at least one message would be sent;
       without sending, the module cannot know whether Postfix would accept it, so it
       predicts that every message it would try is accepted (and removed).
   diff_mode:

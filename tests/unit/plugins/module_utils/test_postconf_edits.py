@@ -42,8 +42,8 @@ NEW = {"smtpd_junk_command_limit": "50", "smtpd_helo_required": "yes",
 
 
 @pytest.mark.parametrize("attempt", range(4))
-def test_new_main_cf_parameters_are_appended_in_the_order_given(pc: Postconf,
-                                                                 attempt: int) -> None:
+def test_new_main_cf_parameters_are_appended_in_the_order_given(
+        pc: Postconf, attempt: int) -> None:
     values = dict(NEW, smtpd_banner="$myhostname ESMTP")  # set already: replaced in place
     pc.set_main_many(values)
     lines = (Path(pc.config_dir) / "main.cf").read_text().splitlines()
