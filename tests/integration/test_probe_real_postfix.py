@@ -433,33 +433,13 @@ RESULT_CASES = [
 ]
 
 
-def _paths(value, prefix=""):
-    """Every key path of a result: ``cases.stages.rcpt.recipient`` (lists are walked)."""
-    if isinstance(value, list):
-        return set().union(*(_paths(v, prefix) for v in value)) if value else set()
-    if not isinstance(value, dict):
-        return set()
-    out = set()
-    for key, sub in value.items():
-        out.add(prefix + key)
-        out |= _paths(sub, prefix + key + ".")
-    return out
-
-
-def _documented(doc, prefix=""):
-    out = set()
-    for key, entry in doc.items():
-        out.add(prefix + key)
-        out |= _documented(entry.get("contains") or {}, prefix + key + ".")
-    return out
-
-
 def test_every_returned_key_is_documented_in_return(postfix_instance):
     import json
     import os
 
     import yaml
     from ansible_collections.mailops.xclient.plugins.modules import xclient_probe
+    from key_paths import documented_paths, returned_paths
     from run_module import run_module
 
     args = {"server": "127.0.0.1", "port": postfix_instance.ports["authorized"],
@@ -476,8 +456,8 @@ def test_every_returned_key_is_documented_in_return(postfix_instance):
     assert real["cases"][3]["stages"]["helo"]["skipped"].startswith("xclient.helo is")
     assert real["cases"][2]["stages"]["xclient"]["attributes"] == ALL_NINE
     assert "transcript" in checked["cases"][5] and "transcript" not in checked["cases"][0]
-    returned = (_paths(real) | _paths(checked)) - {"changed", "failed", "invocation"} \
-        - {p for p in _paths(real) if p.startswith("invocation.")}
-    documented = _documented(yaml.safe_load(xclient_probe.RETURN))
+    returned = (returned_paths(real) | returned_paths(checked)) - {"changed", "failed", "invocation"} \
+        - {p for p in returned_paths(real) if p.startswith("invocation.")}
+    documented = documented_paths(yaml.safe_load(xclient_probe.RETURN))
     assert returned - documented == set(), "returned but not in RETURN"
     assert documented - returned == set(), "in RETURN but never returned"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import yaml
+from key_paths import documented_paths, returned_paths
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_case
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
@@ -29,24 +30,6 @@ RETURN = yaml.safe_load(xclient_probe.RETURN)
 DOC = yaml.safe_load(xclient_probe.DOCUMENTATION)
 CASE = RETURN["cases"]["contains"]
 STAGES = CASE["stages"]["contains"]
-
-
-def _paths(value, prefix=""):
-    if isinstance(value, list):
-        return set().union(*(_paths(v, prefix) for v in value)) if value else set()
-    if not isinstance(value, dict):
-        return set()
-    out = set()
-    for key, sub in value.items():
-        out |= {prefix + key} | _paths(sub, prefix + key + ".")
-    return out
-
-
-def _documented(doc, prefix=""):
-    out = set()
-    for key, entry in doc.items():
-        out |= {prefix + key} | _documented(entry.get("contains") or {}, prefix + key + ".")
-    return out
 
 
 def test_case_keys_are_the_documented_ones():
@@ -78,8 +61,8 @@ def test_a_serialized_result_has_only_documented_keys():
     assert result["status"] == "failed"
     unsent = unsent_xclient_stage("offered", "", ["ADDR"], with_attributes=True)
     other = case_result("d", {"xclient": unsent}, None, [], time.monotonic())
-    returned = _paths({"cases": [result, other]})
-    assert returned <= _documented({"cases": RETURN["cases"]})
+    returned = returned_paths({"cases": [result, other]})
+    assert returned <= documented_paths({"cases": RETURN["cases"]})
 
 
 def _spec_matches_doc(spec, doc, where):
