@@ -66,3 +66,11 @@ def test_scaling_quick():
     assert (result["transcript_all"]["transcript"], result["transcript_all"]["n"]) == (
         "all", 1000)
     assert result["time_growth_vs_linear"] > 0
+
+
+def test_case_spec_quick():
+    result = run_quick("case_spec")
+    assert (result["n"], result["runs"]) == (300, 3)  # --quick
+    assert set(result["seconds"]) == {"argument_spec", "parse_cases"}
+    for name, seconds in result["seconds"].items():
+        assert 0 < seconds["min"] <= seconds["median"] <= seconds["max"], name
