@@ -124,12 +124,26 @@ def _shape_value(value: Any, option: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+_ALIASES: Dict[int, Tuple[Mapping[str, Any], Dict[str, str]]] = {}
+
+
+def _aliases(options: Mapping[str, Any]) -> Dict[str, str]:
+    """alias -> key of one options level, made once per level (the cache holds the level
+    itself, so its id cannot be reused by another)."""
+    cached = _ALIASES.get(id(options))
+    if cached is not None and cached[0] is options:
+        return cached[1]
+    found = {alias: key for key, opt in options.items() for alias in opt.get("aliases", [])}
+    _ALIASES[id(options)] = (options, found)
+    return found
+
+
 def _shape(raw: Mapping[str, Any], options: Mapping[str, Any], prefix: str
            ) -> Dict[str, Any]:
     """``raw`` checked against the argument spec ``options`` - the checks Ansible makes
     for the module, strictly (no conversions) - with aliases resolved and options not set
     left out. ProbeInputError names the field by its path (``expect.rcp: ...``)."""
-    aliases = {alias: key for key, opt in options.items() for alias in opt.get("aliases", [])}
+    aliases = _aliases(options)
     out: Dict[str, Any] = {}
     for key, value in raw.items():
         name = aliases.get(key, key)
