@@ -188,7 +188,9 @@ def wanted_settings(p: Dict[str, Any]) -> Tuple[Wanted, Field]:
     elif not p["settings"]:
         raise FieldError("settings", "give at least one parameter")
     else:
-        given = {str(k): (v if present else None) for k, v in p["settings"].items()}
+        # an empty YAML value (``relay_domains:``) is an empty setting, never a removal
+        given = {str(k): (("" if v is None else v) if present else None)
+                 for k, v in p["settings"].items()}
         field = settings_field
     wanted = {name: setting_text(name, value, override=bool(p["service"]),
                                  field=functools.partial(field, name))
