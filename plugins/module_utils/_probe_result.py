@@ -290,10 +290,19 @@ def check_result(group: str, name: str, mismatches: Sequence[str] = ()) -> CaseR
             "mismatches": list(mismatches), "stages": {}, "elapsed_ms": 0.0}
 
 
+def status_of(result: Mapping[str, Any]) -> str:
+    """A row's status; rows built by hand (``passed`` / ``error`` only) get theirs from
+    those two keys."""
+    status = result.get("status")
+    if status in STATUSES:
+        return str(status)
+    return "passed" if result.get("passed") else "error" if result.get("error") else "failed"
+
+
 def summarize(results: Iterable[Mapping[str, Any]]) -> Dict[str, int]:
     counts = {status: 0 for status in STATUSES}
     for r in results:
-        counts[r["status"]] += 1
+        counts[status_of(r)] += 1
     return {"total": sum(counts.values()), "passed": counts["passed"],
             "failed": counts["failed"], "errors": counts["error"]}
 
@@ -342,7 +351,7 @@ def detail(result: Mapping[str, Any]) -> str:
 
 def verdict(result: Mapping[str, Any]) -> str:
     """``passed``, ``FAILED`` or ``ERROR``."""
-    return VERDICTS[result["status"]]
+    return VERDICTS[status_of(result)]
 
 
 def table_row(result: Mapping[str, Any]) -> Tuple[str, str, str, str]:

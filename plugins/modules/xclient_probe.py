@@ -581,7 +581,8 @@ report:
 import socket
 from typing import Any, Dict
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
     case_options,
@@ -639,8 +640,17 @@ class ProbeModule(AnsibleModule):
         super().__init__(**kwargs)
         self._arguments_checked = True
 
+    def _other_options_wrong(self) -> bool:
+        """Whether the options other than ``cases`` fail the spec: their error, in
+        Ansible's words, then goes first."""
+        # the parameters as given (self.params has every unset option filled in by now)
+        params = {k: v for k, v in _load_params().items()
+                  if k != "cases" and not k.startswith("_ansible_")}
+        spec = {k: v for k, v in self.argument_spec.items() if k != "cases"}
+        return bool(ArgumentSpecValidator(spec).validate(params).error_messages)
+
     def fail_json(self, msg: str, **kwargs: Any) -> Any:
-        if not self._arguments_checked:
+        if not self._arguments_checked and not self._other_options_wrong():
             msg = explain_cases(getattr(self, "params", {}).get("cases")) or msg
         super().fail_json(msg=msg, **kwargs)
 

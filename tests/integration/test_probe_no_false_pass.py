@@ -269,6 +269,14 @@ def test_7_a_bad_key_is_a_one_line_error_naming_case_and_field(rules_postfix, ca
     assert not [line for line in rules_postfix.log_lines()[before:] if "connect from" in line]
 
 
+def test_7_another_options_error_is_not_hidden_by_a_case_error():
+    # server is missing and a case has a bad key: Ansible's message about server stays
+    r = run_module("xclient_probe", {"cases": [{"name": "bad", "expect": {"rcp": "x"}}]},
+                   timeout=30)
+    assert r["failed"] and "exception" not in r, r
+    assert r["msg"] == "missing required arguments: server", r["msg"]
+
+
 # ------------------------------------------------------------------ 8. one command per line
 
 def test_8_session_refuses_a_line_that_is_two_commands(rules_postfix):

@@ -92,6 +92,18 @@ def test_verify_report_passed_detail_names_the_deciding_replies():
         "group": "proxy", "name": "n", "result": "ERROR", "detail": "network error: refused"}
 
 
+def test_verify_report_rows_built_by_hand_without_status():
+    from ansible_collections.mailops.xclient.plugins.filter.verify_report import verify_report
+
+    rows = [{"name": "ok", "passed": True, "error": None, "mismatches": [], "stages": {}},
+            {"name": "bad", "passed": False, "error": None, "mismatches": ["rcpt: x"],
+             "stages": {}},
+            {"name": "down", "passed": False, "error": "timed out", "mismatches": [],
+             "stages": {}}]
+    assert [r["result"] for r in verify_report(rows, format="rows")] == [
+        "passed", "FAILED", "ERROR"]
+
+
 def test_audit_and_finding_results_are_result_rows():
     from ansible_collections.mailops.xclient.plugins.filter.audit_results import audit_results
     from ansible_collections.mailops.xclient.plugins.filter.finding_result import (
