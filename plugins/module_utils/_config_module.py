@@ -28,6 +28,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
     BACKUP_SPEC,
     CONFIG_DIR_SPEC,
+    FieldError,
+    parse_service,
     postconf_for,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
@@ -36,7 +38,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PostconfError,
     ServiceEntry,
     braces_balanced,
-    split_service_key,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_edit import (
     ConfigEditError,
@@ -60,14 +61,6 @@ FieldNamer = Callable[[Locator], Optional[str]]
 EXPECTED = (ConfigEditError, PostconfError, PreflightError)
 
 
-class FieldError(ValueError):
-    """Bad input; the message starts with the option it is about."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
 class Change(Protocol):
     """What an edit found and made; its result keys once the driver knows whether the
     files changed."""
@@ -78,15 +71,6 @@ class Change(Protocol):
 
 C = TypeVar("C", bound=Change)
 Edit = Callable[[Postconf, Optional[ServiceEntry]], C]
-
-
-def parse_service(text: str, field: str = "service") -> str:
-    """``NAME/TYPE`` (type inet when left out) in canonical form; FieldError naming
-    ``field``."""
-    try:
-        return "/".join(split_service_key(text))
-    except ValueError as exc:
-        raise FieldError(field, str(exc)) from None
 
 
 def service_key(text: Optional[str], field: str = "service") -> Optional[str]:

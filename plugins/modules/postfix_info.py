@@ -131,12 +131,10 @@ findings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
-    FieldError,
-    parse_service,
-)
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
     CONFIG_DIR_SPEC,
+    FieldError,
+    parse_service,
     postconf_for,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
