@@ -26,7 +26,7 @@ from ansible_collections.mailops.xclient.plugins.modules.xclient_probe import ar
 
 def seconds(fn: Callable[[], Any], runs: int) -> List[float]:
     out = []
-    for _ in range(runs):
+    for _run in range(runs):
         started = time.perf_counter()
         fn()
         out.append(time.perf_counter() - started)

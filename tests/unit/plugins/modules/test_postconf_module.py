@@ -14,11 +14,11 @@ def params(**over: Any) -> Dict[str, Any]:
 
 
 def test_an_empty_settings_value_is_an_empty_setting_not_a_removal() -> None:
-    wanted, _ = wanted_settings(params(settings={"relay_domains": None, "mynetworks": ""}))
+    wanted, _field = wanted_settings(params(settings={"relay_domains": None, "mynetworks": ""}))
     assert wanted == {"relay_domains": "", "mynetworks": ""}
 
 
 def test_state_absent_removes_every_named_setting() -> None:
-    wanted, _ = wanted_settings(params(settings={"relay_domains": "x", "mynetworks": None},
-                                       state="absent"))
+    given = params(settings={"relay_domains": "x", "mynetworks": None}, state="absent")
+    wanted, _field = wanted_settings(given)
     assert wanted == {"relay_domains": None, "mynetworks": None}
