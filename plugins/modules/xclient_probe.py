@@ -581,7 +581,7 @@ report:
 import socket
 from typing import Any, Dict
 
-from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
@@ -643,9 +643,15 @@ class ProbeModule(AnsibleModule):
     def _other_options_wrong(self) -> bool:
         """Whether the options other than ``cases`` fail the spec: their error, in
         Ansible's words, then goes first."""
-        # the parameters as given (self.params has every unset option filled in by now)
-        params = {k: v for k, v in _load_params().items()
-                  if k != "cases" and not k.startswith("_ansible_")}
+        # the parameters as given (self.params has every unset option filled in by now);
+        # _load_params is ansible-core's own reader of them (2.17 to 2.21), so when it is
+        # gone the case's explanation wins, as it did before
+        try:
+            from ansible.module_utils.basic import _load_params  # pylint: disable=import-outside-toplevel
+            given = _load_params()
+        except Exception:  # pylint: disable=broad-exception-caught
+            return False
+        params = {k: v for k, v in given.items() if k != "cases" and not k.startswith("_ansible_")}
         spec = {k: v for k, v in self.argument_spec.items() if k != "cases"}
         return bool(ArgumentSpecValidator(spec).validate(params).error_messages)
 
