@@ -90,8 +90,11 @@ class PlaybookRun:
         return [t for t in self.tasks if t["status"] == status and t["host"] == host]
 
     def named(self, name: str, host: str = "localhost") -> List[Dict[str, Any]]:
-        """The results of the task called ``name`` on ``host`` (one a run of it)."""
-        return [t for t in self.tasks if t["task"] == name and t["host"] == host]
+        """The results of the task called ``name`` on ``host`` (one a run of it). A role's
+        task is recorded as ``name`` up to ansible-core 2.19 and as ``role : name`` from
+        2.20 on: both match."""
+        return [t for t in self.tasks if t["host"] == host
+                and (t["task"] == name or t["task"].endswith(" : " + name))]
 
 
 def playbook(collections: str, path: str, *args: str, extra_vars: Optional[Dict[str, Any]] = None,
