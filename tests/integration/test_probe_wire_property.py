@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 from collections import Counter
-from typing import Dict, List
+from typing import List
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +35,14 @@ EHLO_REPLY = (b"250-rec.test\r\n250-XCLIENT NAME ADDR PORT PROTO HELO LOGIN DEST
               b" DESTPORT REVERSE_NAME\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
 
 
+class Session:
+    """One connection's received bytes; `done` is set once the server side has closed."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.done = threading.Event()
+
+
 class RecordingServer:
     """FAKE: records each connection's bytes; replies so that every session runs on."""
 
@@ -43,7 +51,9 @@ class RecordingServer:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.sessions: Dict[int, bytes] = {}  # client port -> bytes received
+        # One entry per accepted connection, in accept order (not keyed by client port:
+        # the kernel may hand a later connection a port an earlier one used).
+        self.sessions: List[Session] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -53,11 +63,14 @@ class RecordingServer:
                 conn, peer = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._session, args=(conn, peer[1]),
+            session = Session()
+            with self._lock:
+                self.sessions.append(session)
+            threading.Thread(target=self._session, args=(conn, session),
                              daemon=True).start()
 
-    def _session(self, conn: socket.socket, port: int) -> None:
-        received = bytearray()
+    def _session(self, conn: socket.socket, session: "Session") -> None:
+        received = session.received
         buf = b""
         in_data = False
         conn.settimeout(10)
@@ -102,9 +115,8 @@ class RecordingServer:
         except OSError:
             pass
         finally:
-            with self._lock:
-                self.sessions[port] = bytes(received)
             conn.close()
+            session.done.set()
 
     def close(self) -> None:
         self.sock.close()
@@ -179,17 +191,16 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
         COUNTS["refused"] += 1
         assert str(exc).startswith(("helo: ", "cases[0] (p): ")), exc
         return
-    before = set(server.sessions)
+    before = len(server.sessions)
     result = run_case(spec, ProbeTarget(server="127.0.0.1", port=server.port, helo=helo,
                                         timeout=10), transcript_mode="all")
     assert result["error"] is None, result
-    for _attempt in range(200):
-        new = set(server.sessions) - before
-        if new:
-            break
-        threading.Event().wait(0.01)
-    (port,) = new
-    wire = server.sessions[port]
+    # The case has had its 221, so its connection was accepted; wait (generously: the
+    # machine may be busy) until the server side has recorded everything and closed.
+    new = server.sessions[before:]
+    assert len(new) == 1, f"{len(new)} connections for one case"
+    assert new[0].done.wait(30), "the recording server never saw the connection close"
+    wire = bytes(new[0].received)
     assert wire.endswith(b"\r\n")
     lines = wire.split(b"\r\n")[:-1]
     for line in lines:
