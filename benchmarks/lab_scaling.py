@@ -26,6 +26,8 @@ from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+import collection  # noqa: E402
 import lab  # noqa: E402
 import lab_test  # noqa: E402
 
@@ -103,24 +105,27 @@ def stop_masters(cp_dir: str) -> None:
 
 def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
     name, conn, pipelining, persist = config
-    env = lab_test.ansible_env(conn, n, pipelining=pipelining, control_persist=persist)
+    env = lab_test.lab_env(conn, n, pipelining=pipelining, control_persist=persist)
     cp_dir = env["ANSIBLE_SSH_CONTROL_PATH_DIR"]
     stop_masters(cp_dir)
-    argv = ["ansible-playbook", "-i", inventory, lab_test.PLAYBOOK, "-e",
+    # Popen, not collection.playbook(): the process tree is sampled while it runs.
+    # collection.sh execs ansible-playbook, so proc.pid is ansible-playbook itself.
+    results = os.path.join(lab_test.OUT, f"bench-{name}-{n}.json")
+    argv = ["bash", collection.SCRIPT, "run", collection.SOURCE,
+            "ansible-playbook", "-i", inventory, lab_test.PLAYBOOK, "-e",
             f"ansible_connection={conn}", "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
     log = os.path.join(lab_test.OUT, f"bench-{name}-{n}.log")
-    with open(log, "w+", encoding="utf-8") as fh:
+    with open(log, "w", encoding="utf-8") as fh:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=dict(os.environ, **env, **collection.recorder_env(results)),
+                                stdout=fh, stderr=subprocess.STDOUT)
         peak = peak_pss = 0
         while proc.poll() is None:
             rss, pss = tree_mem_kb(proc.pid, cp_dir)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.05)
         seconds = time.monotonic() - started
-        fh.seek(0)
-        output = fh.read()
-    stats = lab_test.recap(output)
+    stats, _tasks = collection.read_recorded(results)
     bad = [h for h, s in stats.items() if s["failures"] or s["unreachable"]]
     if proc.returncode != 0 or bad or len(stats) != n:
         raise SystemExit(f"{name} with {n} hosts failed (rc {proc.returncode}, hosts {bad}); "

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 HARNESS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HARNESS))
@@ -89,12 +89,40 @@ class PlaybookRun:
         """The tasks of ``host`` that ended with ``status``."""
         return [t for t in self.tasks if t["status"] == status and t["host"] == host]
 
+    def failure_messages(self) -> Dict[str, List[str]]:
+        """host -> the ``msg`` of each of its tasks that failed or found it unreachable
+        (failures under ignore_errors left out)."""
+        out: Dict[str, List[str]] = {}
+        for t in self.tasks:
+            if t["status"] in ("failed", "unreachable"):
+                out.setdefault(t["host"], []).append(str(t["result"].get("msg", t["result"])))
+        return out
+
     def named(self, name: str, host: str = "localhost") -> List[Dict[str, Any]]:
         """The results of the task called ``name`` on ``host`` (one a run of it). A role's
         task is recorded as ``name`` up to ansible-core 2.19 and as ``role : name`` from
         2.20 on: both match."""
         return [t for t in self.tasks if t["host"] == host
                 and (t["task"] == name or t["task"].endswith(" : " + name))]
+
+
+def recorder_env(results: str) -> Dict[str, str]:
+    """The environment that makes a playbook run record its results (stats and tasks) as
+    JSON in the file ``results``, through callback_plugins/playbook_results.py."""
+    return {"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
+            "ANSIBLE_CALLBACKS_ENABLED": "playbook_results",
+            "MAILOPS_XCLIENT_PLAYBOOK_RESULTS": results}
+
+
+def read_recorded(results: str) -> Tuple[Dict[str, Dict[str, int]], List[Dict[str, Any]]]:
+    """What a run with ``recorder_env(results)`` recorded: (stats, tasks); both empty when
+    the play never reached its end."""
+    try:
+        with open(results, encoding="utf-8") as fh:
+            recorded = json.load(fh)
+    except ValueError:
+        recorded = {}
+    return recorded.get("stats", {}), recorded.get("tasks", [])
 
 
 def playbook(collections: str, path: str, *args: str, extra_vars: Optional[Dict[str, Any]] = None,
@@ -109,18 +137,11 @@ def playbook(collections: str, path: str, *args: str, extra_vars: Optional[Dict[
     argv = ["ansible-playbook", "-i", inventory, "-c", connection, path]
     if extra_vars is not None:
         argv += ["-e", json.dumps(extra_vars)]
-    recorder = {"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
-                "ANSIBLE_CALLBACKS_ENABLED": "playbook_results",
-                "MAILOPS_XCLIENT_PLAYBOOK_RESULTS": results} if record else {}
+    recorder = recorder_env(results) if record else {}
     try:
         done = run(collections, [*argv, *args], env=dict(env or {}, **recorder),
                    timeout=timeout)
-        try:
-            with open(results, encoding="utf-8") as fh:
-                recorded = json.load(fh)
-        except ValueError:  # not recording, or the play never reached its end
-            recorded = {}
+        stats, tasks = read_recorded(results)
     finally:
         os.unlink(results)
-    return PlaybookRun(done.returncode, done.stdout, done.stderr,
-                       recorded.get("stats", {}), recorded.get("tasks", []))
+    return PlaybookRun(done.returncode, done.stdout, done.stderr, stats, tasks)
