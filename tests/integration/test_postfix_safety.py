@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from private_postfix import free_port, running_instance, smtp_replies
+from private_postfix import free_port, running_instance, smtp_replies, wait_gone
 from run_module import ROOT, run_module
 
 POSTMAP = "/usr/sbin/postmap"
@@ -32,9 +32,13 @@ def digest(config_dir):
 
 
 def reload_alive(inst):
-    """A reload through postfix_instance: the master runs and every listener answers 220."""
+    """A reload through postfix_instance: the master runs and every listener answers 220.
+    Returns once the processes of the old configuration are gone, so that the next
+    connection is served with the new one."""
+    old = inst.children()
     result = run_module("postfix_instance", {"config_dir": inst.config_dir,
                                              "state": "reloaded", "timeout": 10})
+    wait_gone(old, 30)
     assert not result.get("failed"), result.get("msg")
     assert not result["rolled_back"]
     # the instance's own listeners (a test may have added more) were probed, and all answered

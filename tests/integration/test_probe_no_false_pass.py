@@ -134,7 +134,7 @@ def test_3_backtracking_regex_on_server_text_ends_at_the_timeout():
     case = {"name": "regex", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
             "rcpt_to": [LOCAL], "expect": {"rcpt": {"status": "reject", "text": "(a+)+$"}}}
     r, elapsed = against_fake(fake.hostile_rcpt_text, case, timeout=2.0)
-    assert elapsed < 3.0, elapsed  # 40 characters: hours without the bound
+    assert elapsed < 6.0, elapsed  # 40 characters: hours without the bound
     assert r["status"] == "error" and not r["passed"]
     assert "did not finish within the case's timeout" in r["error"]
 
@@ -162,7 +162,7 @@ def test_4_extra_reply_is_a_protocol_error_not_a_pass(script):
 def test_5_421_greeting_ends_the_case_at_once():
     r, elapsed = against_fake(fake.greeting_421, {"name": "421", "xclient": {
         "addr": "192.0.2.50"}}, timeout=5)
-    assert elapsed < 1.0, elapsed
+    assert elapsed < 3.0, elapsed  # at once, not after the 5 s timeout
     assert r["status"] == "error"
     assert r["error"].startswith("the server closed the session with 421 4.3.2")
     assert not any(l.startswith("C:") for l in r["transcript"]), r["transcript"]
@@ -172,7 +172,7 @@ def test_5_421_at_rcpt_ends_the_case_and_passes_only_when_expected():
     case = {"name": "421 rcpt", "xclient": {"addr": "192.0.2.50"}, "mail_from": FROM,
             "rcpt_to": [LOCAL, "second@example.net"], "expect": {"rcpt": "tempfail"}}
     r, elapsed = against_fake(fake.rcpt_421, case, timeout=5)
-    assert elapsed < 1.0 and r["status"] == "error", r
+    assert elapsed < 3.0 and r["status"] == "error", r  # at once, not after 5 s
     assert "(reply to RCPT)" in r["error"]
     assert sum(l.startswith("C: RCPT") for l in r["transcript"]) == 1
     assert not any(l in ("C: RSET", "C: QUIT") for l in r["transcript"])
@@ -216,7 +216,7 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
         time.sleep(0.3)
     started = time.monotonic()
     r = run_module("xclient_probe", full, timeout=30)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # not stuck on the input until the 30 s timeout
     assert r["failed"] and "exception" not in r, r
     if "embedded null character" in r["msg"] and any("\0" in str(v) for v in args.values()):
         # ansible-core 2.21 refuses a NUL in any argument itself, before the module runs
@@ -227,7 +227,7 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
     assert "\n" not in r["msg"]
     assert "cases" not in r  # failed before any case ran
     time.sleep(0.2)
-    assert not [l for l in rules_postfix.log_lines()[before:] if "connect from" in l]
+    assert rules_postfix.connections_since(before) == []
     os.unlink(fifo)
     os.rmdir(tmp)
 
@@ -266,7 +266,7 @@ def test_7_a_bad_key_is_a_one_line_error_naming_case_and_field(rules_postfix, ca
     assert "\n" not in r["msg"] and "Traceback" not in r["msg"]
     assert "cases" not in r  # failed before any case ran
     time.sleep(0.2)
-    assert not [line for line in rules_postfix.log_lines()[before:] if "connect from" in line]
+    assert rules_postfix.connections_since(before) == []
 
 
 def test_7_another_options_error_is_not_hidden_by_a_case_error():
@@ -335,7 +335,7 @@ def test_3_a_slow_case_does_not_eat_the_regex_time_of_the_others():
                   "expect": {"rcpt": {"status": "reject", "text": "blocked by fake"}}}
                  for i in range(4)]
         results = run_cases(parse_cases(cases), ProbeTarget(
-            server="127.0.0.1", port=server.port, timeout=1.5, helo="probe.test"),
+            server="127.0.0.1", port=server.port, timeout=3.0, helo="probe.test"),
             concurrency=4)
     finally:
         server.close()
@@ -348,7 +348,7 @@ def test_3_a_slow_case_does_not_eat_the_regex_time_of_the_others():
 def test_5_unasked_421_ends_the_case_as_a_421():
     r, elapsed = against_fake(fake.idle_421, {"name": "idle", "xclient": {
         "addr": "192.0.2.50"}}, timeout=5)
-    assert elapsed < 1.0 and r["status"] == "error", r
+    assert elapsed < 3.0 and r["status"] == "error", r  # at once, not after 5 s
     assert "421 4.4.2 fake.test Error: timeout exceeded (unasked, before sending XCLIENT)" \
         in r["error"]
     assert not any(l.startswith("C: XCLIENT") for l in r["transcript"])
