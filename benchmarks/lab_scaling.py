@@ -111,13 +111,15 @@ def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
     # Popen, not collection.playbook(): the process tree is sampled while it runs.
     # collection.sh execs ansible-playbook, so proc.pid is ansible-playbook itself.
     results = os.path.join(lab_test.OUT, f"bench-{name}-{n}.json")
+    if os.path.exists(results):
+        os.unlink(results)  # never an earlier run's stats
     argv = ["bash", collection.SCRIPT, "run", collection.SOURCE,
             "ansible-playbook", "-i", inventory, lab_test.PLAYBOOK, "-e",
             f"ansible_connection={conn}", "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
     log = os.path.join(lab_test.OUT, f"bench-{name}-{n}.log")
     with open(log, "w", encoding="utf-8") as fh:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, env=dict(os.environ, **env, **collection.recorder_env(results)),
+        proc = subprocess.Popen(argv, env=dict(os.environ, **env, **collection.recorder_env(results, tasks=False)),
                                 stdout=fh, stderr=subprocess.STDOUT)
         peak = peak_pss = 0
         while proc.poll() is None:

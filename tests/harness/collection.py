@@ -106,21 +106,23 @@ class PlaybookRun:
                 and (t["task"] == name or t["task"].endswith(" : " + name))]
 
 
-def recorder_env(results: str) -> Dict[str, str]:
-    """The environment that makes a playbook run record its results (stats and tasks) as
-    JSON in the file ``results``, through callback_plugins/playbook_results.py."""
+def recorder_env(results: str, tasks: bool = True) -> Dict[str, str]:
+    """The environment that makes a playbook run record its results as JSON in the file
+    ``results``, through callback_plugins/playbook_results.py: the per-host stats, and
+    each task's result unless ``tasks`` is false (benchmarks: nothing kept in memory)."""
     return {"ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
             "ANSIBLE_CALLBACKS_ENABLED": "playbook_results",
-            "MAILOPS_XCLIENT_PLAYBOOK_RESULTS": results}
+            "MAILOPS_XCLIENT_PLAYBOOK_RESULTS": results,
+            "MAILOPS_XCLIENT_PLAYBOOK_RESULTS_TASKS": "1" if tasks else "0"}
 
 
 def read_recorded(results: str) -> Tuple[Dict[str, Dict[str, int]], List[Dict[str, Any]]]:
     """What a run with ``recorder_env(results)`` recorded: (stats, tasks); both empty when
-    the play never reached its end."""
+    the play never reached its end (the file is missing or empty)."""
     try:
         with open(results, encoding="utf-8") as fh:
             recorded = json.load(fh)
-    except ValueError:
+    except (OSError, ValueError):
         recorded = {}
     return recorded.get("stats", {}), recorded.get("tasks", [])
 

@@ -38,9 +38,9 @@ def reload_alive(inst):
     old = inst.children()
     result = run_module("postfix_instance", {"config_dir": inst.config_dir,
                                              "state": "reloaded", "timeout": 10})
-    wait_gone(old, 30)
     assert not result.get("failed"), result.get("msg")
     assert not result["rolled_back"]
+    wait_gone(old, 30)
     # the instance's own listeners (a test may have added more) were probed, and all answered
     probed = {(a["address"], a["port"]): a["ok"] for a in result["listeners"]}
     own = {("127.0.0.1", port) for port in inst.ports.values()}

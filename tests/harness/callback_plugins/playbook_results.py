@@ -16,7 +16,8 @@ DOCUMENTATION = """
 name: playbook_results
 type: aggregate
 short_description: task results and stats as JSON, for the mailops.xclient tests
-description: Writes them to the file named by MAILOPS_XCLIENT_PLAYBOOK_RESULTS.
+description: Writes them to the file named by MAILOPS_XCLIENT_PLAYBOOK_RESULTS (the stats
+  only when MAILOPS_XCLIENT_PLAYBOOK_RESULTS_TASKS is 0).
 """
 
 
@@ -31,6 +32,8 @@ class CallbackModule(CallbackBase):
         self._tasks: List[Dict[str, Any]] = []
 
     def _record(self, result: Any, status: str) -> None:
+        if os.environ.get("MAILOPS_XCLIENT_PLAYBOOK_RESULTS_TASKS") == "0":
+            return  # stats only
         self._tasks.append({"task": result.task_name, "host": result.host.get_name(),
                             "status": status,
                             "result": json.loads(self._dump_results(result.result))})
