@@ -7,7 +7,11 @@ with an error naming the field before any connection.
 
 The server here is a FAKE RECORDING server: it answers every command with the reply that
 lets the session go on and records the client's bytes. It judges nothing; Postfix's own
-decisions are tested against a real instance elsewhere."""
+decisions are tested against a real instance elsewhere.
+
+`make test` draws the same 300 examples every run (the Hypothesis profile in
+tests/conftest.py); to look for new failures: MAILOPS_XCLIENT_EXPLORE=1
+XCLIENT_WIRE_EXAMPLES=20000 python3 -m pytest -s tests/integration/test_probe_wire_property.py"""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ import os
 import socket
 import threading
 from collections import Counter
-from typing import List
+from typing import List, Tuple
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
@@ -153,24 +157,30 @@ CASE = st.fixed_dictionaries({"name": st.just("p")}, optional={
 COUNTS: Counter = Counter()
 
 
-def expected_lines(spec, helo: str) -> List[bytes]:
-    """The commands the case must put on the wire, spelled out from the case itself."""
+def expected_lines(spec, helo: str) -> Tuple[List[bytes], bool]:
+    """The commands the case must put on the wire, spelled out from the case itself, and
+    whether the case must end in an error before MAIL: after XCLIENT PROTO=SMTP the probe
+    greets with HELO, which offers no extension, so a message or address that needs
+    8BITMIME or SMTPUTF8 cannot be sent (nothing more goes on the wire)."""
     lines = [f"EHLO {helo}"]
     for command in spec.xclient_commands:
         lines.append(command)
+    no_extensions = False
     if spec.xclient is not None:
         declared = spec.xclient.get("HELO")
         if declared in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
             pass  # no greeting at all
         else:
             name = declared or spec.helo or helo
-            lines.append(("HELO " if spec.xclient.get("PROTO") == "SMTP" else "EHLO ")
-                         + name)
+            no_extensions = spec.xclient.get("PROTO") == "SMTP"
+            lines.append(("HELO " if no_extensions else "EHLO ") + name)
     if spec.mail_from is not None:
         everything = [spec.mail_from, *spec.rcpt_to]
         utf8 = any(not a.isascii() for a in everything) or (
             spec.data is not None and spec.data.needs_smtputf8)
         eight = utf8 or (spec.data is not None and spec.data.needs_8bitmime)
+        if eight and no_extensions:
+            return [line.encode() for line in lines], True
         lines.append(f"MAIL FROM:<{spec.mail_from}>" + (" BODY=8BITMIME" if eight else "")
                      + (" SMTPUTF8" if utf8 else ""))
         lines.extend(f"RCPT TO:<{r}>" for r in spec.rcpt_to)
@@ -180,7 +190,7 @@ def expected_lines(spec, helo: str) -> List[bytes]:
     if spec.mail_from is not None and spec.data is not None:
         out.extend(spec.data.payload.split(b"\r\n")[:-1])
         out.append(b".")
-    return out + [b"RSET", b"QUIT"]
+    return out + [b"RSET", b"QUIT"], False
 
 
 def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
@@ -194,8 +204,15 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
     before = len(server.sessions)
     result = run_case(spec, ProbeTarget(server="127.0.0.1", port=server.port, helo=helo,
                                         timeout=10), transcript_mode="all")
-    assert result["error"] is None, result
-    # The case has had its 221, so its connection was accepted; wait (generously: the
+    lines_wanted, extension_error = expected_lines(spec, helo)
+    if extension_error:
+        assert result["status"] == "error", result
+        assert "the server does not offer it" in result["error"], result
+        assert ("needs SMTPUTF8" in result["error"]) != ("need 8BITMIME" in result["error"])
+        assert result["stages"].get("mail") is None, result
+    else:
+        assert result["error"] is None, result
+    # The case has had its reply, so its connection was accepted; wait (generously: the
     # machine may be busy) until the server side has recorded everything and closed.
     new = server.sessions[before:]
     assert len(new) == 1, f"{len(new)} connections for one case"
@@ -205,7 +222,7 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
     lines = wire.split(b"\r\n")[:-1]
     for line in lines:
         assert b"\r" not in line and b"\n" not in line and b"\0" not in line, line
-    assert lines == expected_lines(spec, helo)
+    assert lines == lines_wanted
     # XCLIENT: NAME=xtext pairs that decode to exactly the normalized values
     got = {}
     for line in lines:
@@ -214,7 +231,7 @@ def check_one(server: RecordingServer, raw_case: dict, helo: str) -> None:
                 name, _sep, value = pair.partition("=")
                 got[name] = decode(value)
     assert got == (spec.xclient or {})
-    COUNTS["sent"] += 1
+    COUNTS["needs an extension after HELO" if extension_error else "sent"] += 1
     COUNTS["commands"] += len(lines)
 
 
@@ -225,9 +242,18 @@ def test_bytes_on_the_wire_are_exactly_the_commands():
     server = RecordingServer()
     COUNTS.clear()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    # Always tried, besides the random draws: after XCLIENT PROTO=SMTP (HELO, no
+    # extensions) a message that needs SMTPUTF8 (non-ASCII header), one that needs 8BITMIME
+    # (non-ASCII body) and a non-ASCII address; the first was found by a CI run.
+    after_helo = {"name": "p", "mail_from": "", "rcpt_to": ["0@a.a"],
+                  "xclient": {"proto": "SMTP"}}
+
+    @settings(max_examples=EXAMPLES)  # the rest: the profile in tests/conftest.py
     @given(CASE, st.one_of(WORD, HOST, ANY))
+    @example(dict(after_helo, helo="0", data="\x80"), "0")
+    @example(dict(after_helo, data="Subject: x\n\n\x80"), "probe.test")
+    @example(dict(after_helo, rcpt_to=["j\u00f6rg@a.a"]), "probe.test")
+    @example(dict(after_helo, xclient={"proto": "ESMTP"}, data="\x80"), "probe.test")
     def prop(raw_case, helo):
         check_one(server, raw_case, helo)
 
@@ -236,5 +262,6 @@ def test_bytes_on_the_wire_are_exactly_the_commands():
     finally:
         server.close()
     print(f"wire property: {dict(COUNTS)}")
-    # both paths really ran
+    # every path really ran
     assert COUNTS["sent"] >= EXAMPLES // 10 and COUNTS["refused"] >= EXAMPLES // 10, COUNTS
+    assert COUNTS["needs an extension after HELO"] >= 3, COUNTS
