@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # run that passed on one machine passes on the next and a failure is reproducible; the
 # examples a test must always try are given with @example. To look for new failures, draw
 # at random: MAILOPS_XCLIENT_EXPLORE=1 (with a test's own *_EXAMPLES count raised).
-settings.register_profile("mailops-ci", derandomize=True, database=None, deadline=None,
-                          suppress_health_check=list(HealthCheck))
-settings.register_profile("mailops-explore", derandomize=False, database=None, deadline=None,
-                          suppress_health_check=list(HealthCheck))
+_PROPERTY_SETTINGS = {"database": None, "deadline": None,
+                      "suppress_health_check": list(HealthCheck)}
+settings.register_profile("mailops-ci", derandomize=True, **_PROPERTY_SETTINGS)
+settings.register_profile("mailops-explore", derandomize=False, **_PROPERTY_SETTINGS)
 settings.load_profile("mailops-explore" if os.environ.get("MAILOPS_XCLIENT_EXPLORE") == "1"
                       else "mailops-ci")
 
