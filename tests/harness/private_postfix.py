@@ -390,6 +390,18 @@ class PrivatePostfix:
         except FileNotFoundError:
             return []
 
+    def quiet_log_length(self, timeout: float = 5.0) -> int:
+        """The number of log lines once the log has stopped growing (0.3 s without a new
+        line, at most ``timeout``): Postfix logs asynchronously, so an earlier session's
+        lines, its "connect from" too, may still be on their way."""
+        before, deadline = -1, time.monotonic() + timeout
+        while True:
+            now = len(self.log_lines())
+            if now == before or time.monotonic() >= deadline:
+                return now
+            before = now
+            time.sleep(0.3)
+
     def connections_since(self, before: int) -> List[str]:
         """The smtpd "connect from" lines after the first ``before`` lines of the log: new
         sessions only (an earlier session's later lines - its disconnect, the queue

@@ -205,15 +205,8 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
     full = {"server": "127.0.0.1", "port": rules_postfix.ports["authorized"],
             "cases": [{"name": "c", "xclient": {"addr": "192.0.2.1"}}]}
     full.update({k: (fifo if v == "FIFO" else v) for k, v in args.items()})
-    # Postfix logs asynchronously: let earlier sessions (the instance's own start-up
-    # probes of its ports) reach the log before counting.
-    before, deadline = -1, time.monotonic() + 5
-    while time.monotonic() < deadline:
-        now = len(rules_postfix.log_lines())
-        if now == before:
-            break
-        before = now
-        time.sleep(0.3)
+    # earlier sessions (the instance's own start-up probes of its ports) logged first
+    before = rules_postfix.quiet_log_length()
     started = time.monotonic()
     r = run_module("xclient_probe", full, timeout=30)
     assert time.monotonic() - started < 20  # not stuck on the input until the 30 s timeout
@@ -250,13 +243,7 @@ def test_7_bad_input_is_a_one_line_error_naming_the_field(rules_postfix, args, n
 ])
 def test_7_a_bad_key_is_a_one_line_error_naming_case_and_field(rules_postfix, case, needle):
     good = {"name": "good", "xclient": {"addr": "192.0.2.1"}}
-    before, deadline = -1, time.monotonic() + 5
-    while time.monotonic() < deadline:  # let earlier sessions reach the log
-        now = len(rules_postfix.log_lines())
-        if now == before:
-            break
-        before = now
-        time.sleep(0.3)
+    before = rules_postfix.quiet_log_length()  # earlier sessions logged first
     r = run_module("xclient_probe", {"server": "127.0.0.1",
                                      "port": rules_postfix.ports["authorized"],
                                      "cases": [good, dict({"name": "bad"}, **case)]},
