@@ -26,11 +26,14 @@ from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex imp
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     ANY,
+    CONFIG_ERROR,
     REPLY_WORDS,
     SENT_OUTCOMES,
     STAGE_EXPECT_WORDS,
     STAGES,
+    WORD_ALIASES,
     XCLIENT_EXPECT_WORDS,
+    is_config_error,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
     DataPayload,
@@ -97,27 +100,67 @@ def case_options() -> Dict[str, Any]:
 
 _CASE_OPTIONS = case_options()
 _TYPES: Dict[str, Tuple[Tuple[type, ...], str]] = {
-    "str": ((str,), "a string"),
-    "bool": ((bool,), "true or false"),
-    "list": ((list, tuple), "a list"),
+    "str": ((str, int, float), "a string"),
+    "bool": ((bool, str, int), "true or false"),
+    "list": ((list, tuple, str), "a list"),
     "dict": ((Mapping,), "a dictionary"),
 }
+# Booleans as Ansible spells them (its type bool takes these too).
+_TRUE = ("yes", "on", "1", "true", "y", "t")
+_FALSE = ("no", "off", "0", "false", "n", "f")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in a user's words (the value itself is not shown: it may be a
+    LOGIN)."""
+    if isinstance(value, Mapping):
+        return "a dictionary"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
 
 
 def _is_a(value: Any, types: Tuple[type, ...]) -> bool:
-    return isinstance(value, types)
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
+def _converted(value: Any, kind: str, path: str) -> Any:
+    """The conversions Ansible makes and nothing more: a number where a string is
+    expected, ``yes``/``no`` for a boolean, ``a,b`` for a list. Never a list or a
+    dictionary turned into text."""
+    if kind == "str" and not isinstance(value, str):
+        return str(value)
+    if kind == "bool" and not isinstance(value, bool):
+        word = str(value).strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ProbeInputError(f"{path}: must be true or false")
+    if kind == "list" and isinstance(value, str):
+        return value.split(",")
+    return value
 
 
 def _shape_value(value: Any, option: Mapping[str, Any], path: str) -> Any:
-    """One value against its option: type, list elements, choices, suboptions."""
-    wanted, words = _TYPES.get(option.get("type", "str"), ((object,), ""))
+    """One value against its option: type, list elements, choices, suboptions. The
+    value is never shown when it is about ``xclient`` (it may hold a LOGIN)."""
+    kind = option.get("type", "str")
+    wanted, words = _TYPES.get(kind, ((object,), ""))
+    secret = path.startswith("xclient")
+    shown = "" if secret else f"{value!r} "
     if not _is_a(value, wanted):
-        raise ProbeInputError(f"{path}: {value!r} must be {words}")
+        raise ProbeInputError(f"{path}: {shown}must be {words}, not {_kind(value)}"
+                              + (" (the value is not shown: it may hold a LOGIN)"
+                                 if secret else ""))
+    value = _converted(value, kind, path)
     if "elements" in option:
         element = {"type": option["elements"]}
         return [_shape_value(v, element, f"{path}[{i}]") for i, v in enumerate(value)]
     if "choices" in option and value not in option["choices"]:
-        raise ProbeInputError(f"{path}: {value!r} is not one of"
+        raise ProbeInputError(f"{path}: {shown}is not one of"
                               f" {', '.join(option['choices'])}")
     if "options" in option:
         return _shape(value, option["options"], path + ".")
@@ -152,8 +195,9 @@ def _shape(raw: Mapping[str, Any], options: Mapping[str, Any], prefix: str
                                   f" {', '.join(sorted(options))}")
         if value is None:
             continue
-        if name in out and out[name] != value:
-            raise ProbeInputError(f"{prefix}{key}: {key} is given twice (also as {name})")
+        if name in out or (name != key and name in raw and raw[name] is not None):
+            raise ProbeInputError(f"{prefix}{key}: given twice (also as {name}); give it"
+                                  " once")
         out[name] = _shape_value(value, options[name], prefix + key)
     for name, opt in options.items():
         if opt.get("required") and name not in out:
@@ -197,6 +241,9 @@ class Expectation:
     value: str = ANY
     text: Optional[Pattern] = None
 
+    def __post_init__(self) -> None:
+        self.value = WORD_ALIASES.get(self.value, self.value)  # the words of 0.x
+
     def describe(self) -> str:
         return self.value + (f" /{self.text.pattern}/" if self.text else "")
 
@@ -205,17 +252,23 @@ class Expectation:
 
     def matches_reply(self, code: Optional[int], enhanced: Optional[str], text: str,
                       deadline: Optional[float] = None) -> bool:
-        if not self._status_matches(code, enhanced):
+        if not self._status_matches(code, enhanced, text or ""):
             return False
         return self.text is None or bounded_search(self.text, text or "", deadline)
 
-    def _status_matches(self, code: Optional[int], enhanced: Optional[str]) -> bool:
+    def _status_matches(self, code: Optional[int], enhanced: Optional[str],
+                        text: str) -> bool:
         if self.value == ANY:
             return True
         if code is None:
             return False
+        if self.value == CONFIG_ERROR:
+            return is_config_error(code, enhanced, text)
         if self.value in REPLY_WORDS:
-            return code // 100 in REPLY_WORDS[self.value]
+            # a broken configuration (4.3.5) is no policy decision: only config_error,
+            # its code or its enhanced code match it
+            return code // 100 in REPLY_WORDS[self.value] \
+                and not is_config_error(code, enhanced, text)
         if self.value.isdigit():
             return code == int(self.value)
         return enhanced == self.value
@@ -244,6 +297,11 @@ class CaseSpec:
 
     def label(self) -> str:
         return f"cases[{self.index}] ({self.name})"
+
+    def expects_nothing(self) -> bool:
+        """True for a case that judges nothing (no expect, no xclient to default one):
+        the report says so rather than calling it passed silently."""
+        return not self.expect and self.text is None
 
     def secrets(self) -> List[str]:
         """Values to mask wherever they appear: the LOGIN, as given and as xtext."""
@@ -291,6 +349,7 @@ def _status_word(at: _At, fieldname: str, value: Any, words: Sequence[str]) -> s
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise at.error(fieldname, f"{value!r} is not an expectation")
     word = str(value).strip().lower()
+    word = WORD_ALIASES.get(word, word)  # accept, reject, tempfail: the words of 0.x
     if word in words or _ENHANCED.match(word) or (
             word.isascii() and word.isdigit() and len(word) == 3 and 200 <= int(word) <= 599):
         return word
@@ -321,9 +380,8 @@ def _address(at: _At, fieldname: str, value: Any) -> str:
         raise at.error(fieldname, f"{value!r} {problem}")
     if any(ch in value for ch in "<>"):
         raise at.error(fieldname, f"{value!r} must not contain < or >")
-    if value and "@" not in value:
-        raise at.error(fieldname, f"{value!r} is not an address like user@domain (empty"
-                       " means the null sender)")
+    # An address without a domain (foo) is what Postfix accepts too, and what
+    # reject_non_fqdn_sender / reject_non_fqdn_recipient are there to judge.
     return value
 
 
@@ -426,6 +484,8 @@ def _xclient_expectation(at: _At, expect: Dict[str, StageExpectation],
 
 
 _MISSING = {
+    "helo": "needs xclient (the helo stage is the greeting after XCLIENT) with a HELO"
+            " the probe greets with (not [UNAVAILABLE] or [TEMPUNAVAIL])",
     "mail": "needs mail_from",
     "rcpt": "needs rcpt_to",
     "data": "needs data (the message to send)",
@@ -465,7 +525,8 @@ def parse_case(index: int, raw: Any, shape_checked: bool = False) -> CaseSpec:
     expect = _expectations(at, expect_raw, len(rcpt_to))
     _xclient_expectation(at, expect, xclient is not None)
     _reachable(at, expect, {"mail": mail_from is not None, "rcpt": bool(rcpt_to),
-                            "data": data is not None})
+                            "data": data is not None,
+                            "helo": xclient is not None and greet})
     text = expect_raw.get("text")
     return CaseSpec(index=index, name=name, xclient=xclient, xclient_commands=commands,
                     helo=helo, mail_from=mail_from, rcpt_to=rcpt_to, data=data,

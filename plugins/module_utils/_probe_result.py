@@ -15,6 +15,7 @@ Results are plain dictionaries at run time (TypedDicts): they go to JSON unchang
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import (
@@ -43,30 +44,48 @@ if TYPE_CHECKING:  # only for the annotations: _probe_cases imports this module
 
 # ---------------------------------------------------------------------- the words
 
-# Stages a case can expect something of, in the order of the session.
-STAGES = ("connect", "xclient", "mail", "rcpt", "data")
-# Stages every case goes through the same way (only help to explain a failure).
+# Stages a case can expect something of, in the order of the session. ``helo`` is the
+# greeting after an accepted XCLIENT (the HELO Postfix checks for the new identity).
+STAGES = ("connect", "xclient", "helo", "mail", "rcpt", "data")
+# Stages every case goes through the same way (only help to explain a failure, unless the
+# case expects something of them).
 GREETING_STAGES = ("connect", "ehlo", "helo")
-# Reply words for connect, mail, rcpt, data: the reply classes each one stands for.
+# One vocabulary for every stage. The reply words and the reply classes each one stands
+# for; a configuration error (see is_config_error) is none of them, only ``config_error``.
 REPLY_WORDS: Dict[str, Tuple[int, ...]] = {
-    "accept": (2, 3),
-    "reject": (5,),
-    "tempfail": (4,),
+    "accepted": (2, 3),
+    "rejected": (5,),
+    "deferred": (4,),
 }
+CONFIG_ERROR = "config_error"
+# The words of earlier releases, still understood (deprecated: use the new word).
+WORD_ALIASES: Dict[str, str] = {"accept": "accepted", "reject": "rejected",
+                                "tempfail": "deferred"}
 # The outcome of the xclient stage, and what each means for a reader of the report.
 XCLIENT_OUTCOMES: Dict[str, str] = {
     "accepted": "the identity is in force",
     "refused": "Postfix refused the command (authorization or syntax)",
     "rejected": "the identity was applied, then rejected by the restrictions",
     "deferred": "the identity was applied, then deferred by the restrictions",
+    CONFIG_ERROR: "the server's configuration is broken (4.3.5 Server configuration"
+                  " error): no rule is working",
     "not_offered": "XCLIENT is not offered to this client",
     "offered": "XCLIENT is offered",
 }
 ANY = "any"
-STAGE_EXPECT_WORDS = (*REPLY_WORDS, ANY)
+STAGE_EXPECT_WORDS = (*REPLY_WORDS, CONFIG_ERROR, ANY)
 XCLIENT_EXPECT_WORDS = (*XCLIENT_OUTCOMES, ANY)
 # Outcomes that only a sent XCLIENT can have; "offered" only a case that sends none.
-SENT_OUTCOMES = ("accepted", "refused", "rejected", "deferred")
+SENT_OUTCOMES = ("accepted", "refused", "rejected", "deferred", CONFIG_ERROR)
+CONFIG_NOTE = "a configuration problem on the server (no rule is working)"
+_CONFIG_TEXT = re.compile(r"\bserver configuration (error|problem)\b", re.IGNORECASE)
+# Postfix's own refusals of the XCLIENT command (smtpd.c xclient_cmd and the command
+# parser): the identity was not applied. Anything else - the text of a restriction, an
+# access table, a policy service - comes after the identity was applied.
+_COMMAND_REFUSAL = re.compile(
+    r"^(Error: |Syntax: |Bad (XCLIENT|[A-Z_]+ syntax))"
+    r"|\b(command (not recognized|unrecognized|not implemented)|unrecognized command)\b",
+    re.IGNORECASE)
 STATUSES = ("passed", "failed", "error")
 # How each status reads in a report row.
 VERDICTS = {"passed": "passed", "failed": "FAILED", "error": "ERROR"}
@@ -146,11 +165,28 @@ def skipped_stage(reason: str) -> StageResult:
     return {"skipped": reason}
 
 
-def xclient_outcome(code: int, enhanced: Optional[str]) -> str:
-    """The outcome word for Postfix's reply to XCLIENT (see XCLIENT_OUTCOMES)."""
+def is_config_error(code: Optional[int], enhanced: Optional[str], text: str) -> bool:
+    """Whether a reply says the server's configuration is broken: Postfix's ``451 4.3.5
+    Server configuration error`` (a misspelled restriction, a table it cannot open).
+    Such a reply is not a policy decision: it satisfies no word but ``config_error``."""
+    if code is None or code // 100 not in (4, 5):
+        return False
+    return (enhanced or "").endswith(".3.5") or bool(_CONFIG_TEXT.search(text or ""))
+
+
+def xclient_outcome(code: int, enhanced: Optional[str], text: str = "") -> str:
+    """The outcome word for the server's reply to XCLIENT (see XCLIENT_OUTCOMES),
+    decided by what Postfix did, whatever the code: ``refused`` when Postfix refused the
+    command itself (its own ``Error:``/``Syntax:``/``Bad ... syntax`` replies - not
+    authorized, bad syntax, a transaction in progress), ``rejected``/``deferred`` when
+    the identity was applied and a restriction answered (``smtpd_delay_reject=no``;
+    such a reply can be a 501 or 504 too, e.g. a HELO check)."""
     if code // 100 == 2:
         return "accepted"
-    if 500 <= code <= 504 or (code == 550 and enhanced == "5.7.0"):
+    first = text.split("\n", 1)[0] if text else ""
+    if is_config_error(code, enhanced, first):
+        return CONFIG_ERROR
+    if (code == 550 and enhanced == "5.7.0") or _COMMAND_REFUSAL.search(first):
         return "refused"
     return "rejected" if code // 100 == 5 else "deferred"
 
@@ -166,6 +202,8 @@ def _got(stage: Optional[Mapping[str, Any]]) -> str:
     parts = [str(stage.get("code") or ""), stage.get("enhanced") or "",
              (stage.get("text") or "").split("\n")[0]]
     reply = " ".join(p for p in parts if p)
+    if is_config_error(stage.get("code"), stage.get("enhanced"), stage.get("text") or ""):
+        reply += f" - {CONFIG_NOTE}"
     if "outcome" in stage:
         return f"{stage['outcome']} ({reply})" if reply else stage["outcome"]
     return reply
@@ -173,7 +211,7 @@ def _got(stage: Optional[Mapping[str, Any]]) -> str:
 
 def _reply_matches(exp: Expectation, stage: Optional[Mapping[str, Any]],
                    deadline: Optional[float]) -> bool:
-    return stage is not None and exp.matches_reply(
+    return stage is not None and not stage.get("skipped") and exp.matches_reply(
         stage.get("code"), stage.get("enhanced"), stage.get("text") or "", deadline)
 
 
@@ -212,7 +250,8 @@ def judge(spec: CaseSpec, stages: Stages, deadline: Optional[float] = None) -> L
     """Mismatches between what the case expects and what each stage got ([] = passed).
 
     Regular expressions run against server-controlled text; none runs past ``deadline``
-    (time.monotonic()): _bounded_regex.RegexTimeout is raised instead."""
+    (time.monotonic()): _bounded_regex.RegexTimeout is raised instead. A stage skipped on
+    purpose (DATA in check mode) is not judged; the result says so (see ``detail``)."""
     problems: List[str] = []
     decisive = None
     for stage in STAGES:
@@ -224,7 +263,7 @@ def judge(spec: CaseSpec, stages: Stages, deadline: Optional[float] = None) -> L
             decisive = _judge_rcpt(spec, exp, got, deadline, problems) or decisive
             continue
         if isinstance(exp, list) or exp.is_any() or (got is not None and got.get("skipped")):
-            continue  # a skipped stage (DATA in check mode) has nothing to judge
+            continue
         decisive = got
         matches = xclient_matches if stage == "xclient" and got is not None \
             else _reply_matches
@@ -327,10 +366,16 @@ def _reply_detail(label: str, stage: Mapping[str, Any]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def detail(result: Mapping[str, Any]) -> str:
+# A skipped stage's reason ends so when the case expected something of it (the report
+# row then says so: the case passed without that expectation being judged).
+NOT_JUDGED = "not judged"
+NOTHING_EXPECTED = "nothing expected (the case has no expect): not judged"
+
+
+def detail(result: Mapping[str, Any], nothing_expected: bool = False) -> str:
     """What a report row says of a case: the error; the mismatches (with what the
     xclient outcome means, when a mismatch is about it); or, for a passed case, the
-    replies that decided it."""
+    replies that decided it, what was skipped, and whether it expected anything at all."""
     if result.get("error"):
         return str(result["error"])
     stages = result.get("stages") or {}
@@ -340,11 +385,14 @@ def detail(result: Mapping[str, Any]) -> str:
         note = XCLIENT_OUTCOMES.get(xc.get("outcome") or "")
         explain = note and any(m.startswith("xclient:") for m in mismatches)
         return "; ".join(mismatches) + (f" ({xc['outcome']}: {note})" if explain else "")
-    parts = [xclient_detail(xc)] if xc else []
-    for stage in ("mail", "rcpt", "data"):
+    parts = [NOTHING_EXPECTED] if nothing_expected else []
+    parts += [xclient_detail(xc)] if xc else []
+    for stage in ("helo", "mail", "rcpt", "data"):
         entries = stages.get(stage)
         for one in entries if isinstance(entries, list) else [entries] if entries else []:
-            if one.get("code") is not None:
+            if NOT_JUDGED in (one.get("skipped") or ""):
+                parts.append(f"{stage} skipped ({one['skipped']})")
+            elif one.get("code") is not None and (stage != "helo" or one["code"] // 100 != 2):
                 parts.append(_reply_detail(stage, one))
     return ", ".join(parts)
 
@@ -354,23 +402,45 @@ def verdict(result: Mapping[str, Any]) -> str:
     return VERDICTS[status_of(result)]
 
 
-def table_row(result: Mapping[str, Any]) -> Tuple[str, str, str, str]:
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (a name or a reply holding a line break)
+    shown escaped, so one row stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else
+                   ("\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % ord(c))
+                   for c in text)
+
+
+def table_row(result: Mapping[str, Any], nothing_expected: bool = False
+              ) -> Tuple[str, str, str, str]:
     """(group, case, result, detail) of one case."""
-    return (str(result.get("group") or ""), str(result["name"]), verdict(result),
-            detail(result))
+    return (printable(str(result.get("group") or "")), printable(str(result["name"])),
+            verdict(result), printable(detail(result, nothing_expected)))
 
 
 def render_table(results: Iterable[Mapping[str, Any]], only_problems: bool = False,
-                 groups: bool = False, max_name: int = 48) -> List[str]:
+                 groups: bool = False, max_name: Optional[int] = None,
+                 nothing_expected: Iterable[str] = ()) -> List[str]:
     """The report: a header and one line per case (``only_problems``: per case that did
-    not pass); a GROUP column first with ``groups``. No lines when there is no row."""
-    rows = [table_row(r) for r in results if not (only_problems and r["passed"])]
+    not pass); a GROUP column first with ``groups``. Columns are aligned; names are shown
+    in full (with ``max_name``, a longer name is cut and ends in ``...``, never silently).
+    ``nothing_expected``: names of cases that expected nothing (said so in their row).
+    No lines when there is no row."""
+    quiet = set(nothing_expected)
+    rows = [table_row(r, r["name"] in quiet) for r in results
+            if not (only_problems and r["passed"])]
     if not rows:
         return []
-    width = min(max(len(row[1]) for row in rows), max_name)
-    head = f"{'GROUP':<12} " if groups else ""
+    if max_name is not None:
+        cut = max(max_name, 4)
+        rows = [(g, n if len(n) <= cut else n[:cut - 3] + "...", w, t)
+                for g, n, w, t in rows]
+    width = max(len("CASE"), *(len(row[1]) for row in rows))
+    gwidth = max(12, *(len(row[0]) + 1 for row in rows)) if groups else 0
+    head = f"{'GROUP':<{gwidth}} " if groups else ""
     lines = [f"{head}{'CASE':<{width}}  {'RESULT':<6}  DETAIL"]
     for group, name, word, text in rows:
-        head = f"{group:<12} " if groups else ""
-        lines.append(f"{head}{name[:width]:<{width}}  {word:<6}  {text}")
+        head = f"{group:<{gwidth}} " if groups else ""
+        lines.append(f"{head}{name:<{width}}  {word:<6}  {text}".rstrip())
     return lines

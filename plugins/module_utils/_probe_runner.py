@@ -15,7 +15,7 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
     RegexTimeout,
@@ -25,6 +25,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases impor
     Expectation,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    NOT_JUDGED,
     CaseResult,
     StageResult,
     Stages,
@@ -153,7 +154,7 @@ class _Dialogue:
                 # the identity was applied and the restrictions refused it at once
                 # (smtpd_delay_reject=no). Either way nothing else is in force.
                 self.stages["xclient"] = reply_stage(
-                    reply, outcome=xclient_outcome(reply.code, reply.enhanced))
+                    reply, outcome=xclient_outcome(reply.code, reply.enhanced, reply.text))
                 return False
         self.stages["xclient"] = reply_stage(reply, outcome="accepted")
         return self._greet_again(spec.xclient)
@@ -170,9 +171,14 @@ class _Dialogue:
             return True
         self.at = "helo"
         name = spec.helo or self.target.helo
-        smtp = xclient.get("PROTO") == "SMTP"
-        return self._reply("helo", self.session.helo(name) if smtp else self._greet(name),
-                           first_line=True)
+        # The server offered XCLIENT in its EHLO reply: it speaks ESMTP, so a refused
+        # EHLO here is the answer for this identity (a HELO check), not a reason to
+        # fall back to HELO. Whatever it says, the case goes on as Postfix does: MAIL
+        # is still sent (smtpd decides what a client without a HELO may do).
+        reply = self.session.helo(name) if xclient.get("PROTO") == "SMTP" \
+            else self.session.ehlo(name)
+        self._reply("helo", reply, first_line=True)
+        return True
 
     def _mail(self) -> bool:
         if self.spec.mail_from is None:
@@ -196,7 +202,10 @@ class _Dialogue:
         if self.spec.data is None:
             return False
         if self.check_mode:
-            self.stages["data"] = skipped_stage("check mode: no message is sent")
+            judged = "data" in self.spec.expect
+            self.stages["data"] = skipped_stage(
+                "check mode: no message is sent" + (f"; expect.data {NOT_JUDGED}" if judged
+                                                    else ""))
             return False
         if not any((r.get("code") or 0) // 100 == 2 for r in self.stages["rcpt"]):
             return False
@@ -212,8 +221,8 @@ class _Dialogue:
             rcpts = stages.setdefault("rcpt", [])
             rcpts.append(reply_stage(reply, recipient=self.spec.rcpt_to[len(rcpts)]))
         else:
-            outcome = xclient_outcome(reply.code, reply.enhanced) if stage == "xclient" \
-                else None
+            outcome = xclient_outcome(reply.code, reply.enhanced, reply.text) \
+                if stage == "xclient" else None
             stages[stage] = reply_stage(reply, outcome=outcome)
         exp = self.spec.expect.get(stage)
         exps = exp if isinstance(exp, list) else [exp]
@@ -225,7 +234,7 @@ class _Session:
     """The network part of a case, done in any thread; judged later in the main one."""
 
     started: float
-    deadline: float
+    left: float  # seconds of the case's timeout left when the session ended
     stages: Stages
     error: Optional[str]
     transcript: Optional[List[str]]
@@ -244,7 +253,7 @@ def _run_session(spec: CaseSpec, target: ProbeTarget, check_mode: bool,
     dialogue = _Dialogue(spec, target, session, check_mode)
     try:
         dialogue.run()
-        session.quit()
+        session.quit(strict=True)  # a reply out of step anywhere shows at RSET/QUIT
     except SmtpServiceClosing as exc:
         # 421: the session is over, nothing more is sent. Only a case that expected
         # exactly 421 at that stage can pass.
@@ -258,15 +267,20 @@ def _run_session(spec: CaseSpec, target: ProbeTarget, check_mode: bool,
         session.close()
     if advertised is not None and dialogue.reached_ehlo:
         advertised[spec.index] = dialogue.advertised
-    return _Session(started, session.deadline, dialogue.stages, error, transcript)
+    left = max(session.deadline - time.monotonic(), 0.0)
+    return _Session(started, left, dialogue.stages, error, transcript)
 
 
 def _finish(spec: CaseSpec, part: _Session, transcript_mode: str) -> CaseResult:
     """Judge a case (call in the main thread: user regexes are bounded there by a timer)
-    and build its result, with the LOGIN masked everywhere."""
+    and build its result, with the LOGIN masked everywhere. The regexes get what was left
+    of the case's own timeout when its session ended, counted from now: how long other
+    cases took to judge never touches this one."""
     error = part.error
+    deadline = time.monotonic() + part.left if part.left > 0 else None
     try:
-        mismatches = judge(spec, part.stages, part.deadline)
+        mismatches = judge(spec, part.stages, deadline if deadline is not None
+                           else time.monotonic())
     except RegexTimeout:
         mismatches = []
         error = error or ("a regular expression of expect did not finish within the case's"
@@ -286,30 +300,54 @@ def run_case(spec: CaseSpec, target: ProbeTarget, check_mode: bool = False,
                    transcript_mode)
 
 
+Progress = Callable[[int, int], None]  # (cases whose session is done, all cases)
+PROGRESS_EVERY = 10.0  # seconds between two progress calls
+
+
 def run_cases(specs: List[CaseSpec], target: ProbeTarget, concurrency: int = 10,
               check_mode: bool = False, transcript_mode: str = "failures",
-              advertised: Optional[Advertised] = None) -> List[CaseResult]:
+              advertised: Optional[Advertised] = None,
+              progress: Optional[Progress] = None) -> List[CaseResult]:
     """Run all cases, up to ``concurrency`` at once; results in the order of ``specs``.
 
-    Pass a dict as ``advertised`` to learn what the server advertised for XCLIENT."""
+    Pass a dict as ``advertised`` to learn what the server advertised for XCLIENT;
+    ``progress`` is called every PROGRESS_EVERY seconds while sessions run.
 
-    def one(spec: CaseSpec) -> _Session:
-        return _run_session(spec, target, check_mode, transcript_mode, advertised)
-
+    Every session runs first, then each case is judged on its own (see ``_finish``):
+    a regular expression holds the interpreter while it backtracks, so judging while
+    other sessions are on the wire could run their clocks out; and each case's regexes
+    get its own time, so how many cases run at once never changes a verdict."""
+    sessions: List[Optional[_Session]] = [None] * len(specs)
     workers = max(1, min(concurrency, len(specs)))
+    done, last = 0, time.monotonic()
+
+    def tick() -> None:
+        nonlocal last
+        if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
+            last = time.monotonic()
+            progress(done, len(specs))
+
     if workers == 1:
-        return [_finish(s, one(s), transcript_mode) for s in specs]
-    # Sessions run in the pool; each is judged here, in the calling thread, as soon as
-    # it is done (user regexes are bounded by a timer there, see _bounded_regex) - not in
-    # order, or a case that ran into its timeout would hold back the judging of the cases
-    # that ran beside it until their own deadlines had passed too.
-    results: List[Optional[CaseResult]] = [None] * len(specs)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(one, spec): i for i, spec in enumerate(specs)}
-        for future in as_completed(futures):
-            i = futures.pop(future)
-            results[i] = _finish(specs[i], future.result(), transcript_mode)
-    return results  # type: ignore[return-value]  # every slot is filled
+        for i, spec in enumerate(specs):
+            sessions[i] = _run_session(spec, target, check_mode, transcript_mode,
+                                       advertised)
+            done += 1
+            tick()
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_run_session, spec, target, check_mode,
+                                   transcript_mode, advertised): i
+                       for i, spec in enumerate(specs)}
+            for future in as_completed(futures):
+                sessions[futures.pop(future)] = future.result()
+                done += 1
+                tick()
+    results: List[CaseResult] = []
+    for i, spec in enumerate(specs):
+        part = sessions[i]
+        sessions[i] = None  # held once: the result takes its stages over
+        results.append(_finish(spec, part, transcript_mode))  # type: ignore[arg-type]
+    return results
 
 
 def advertised_attributes(advertised: Advertised) -> Optional[List[str]]:

@@ -144,6 +144,18 @@ def reply_fits(verb: Optional[str], code: int) -> bool:
     return False
 
 
+def tls_name(host: str) -> str:
+    """The name a certificate is matched against (and sent as SNI) for ``host`` as a user
+    may write it: an IP address without brackets (``[127.0.0.1]``), a DNS name without
+    the root's trailing dot (``mx.example.``), which TLS name matching does not know."""
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text.upper().startswith("IPV6:"):
+        text = text[5:]
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
+
+
 def make_tls_context(validate_certs: bool = True,
                      ca_file: Optional[str] = None) -> ssl.SSLContext:
     """A client TLS context: certificate and name verification on unless told otherwise."""
@@ -174,7 +186,7 @@ class SmtpSession:
         self.source_address = source_address
         self.tls = tls
         self.tls_context = tls_context
-        self.server_name = server_name or host
+        self.server_name = tls_name(server_name or host)
         self.transcript = transcript
         self.deadline = time.monotonic() + timeout
         self.sock: Optional[socket.socket] = None
@@ -405,15 +417,54 @@ class SmtpSession:
             raise SmtpClosed(f"connection lost sending the message: {exc}") from None
         return first, self._answer(".", "waiting for the reply to the message")
 
-    def quit(self) -> None:
-        """RSET and QUIT politely; a server that already hung up is fine."""
+    def quit(self, strict: bool = False) -> None:
+        """RSET and QUIT politely; a server that already hung up, or says 421, is fine.
+
+        ``strict`` (the probe): the replies are still counted - a reply out of step at
+        RSET or QUIT, or anything the server sends after its reply to QUIT before it
+        closes, raises SmtpProtocolError: a reply that came late, doubled or early
+        earlier in the session shows here, and must not be passed over."""
         if self.sock is None:
             return
         try:
             self.command("RSET")
             self.command("QUIT")
+            if strict:
+                self._expect_close("after the reply to QUIT")
+        except (SmtpProtocolError, SmtpCommandError):
+            if strict:
+                raise
         except SmtpSessionError:
             pass
+
+    # How long to wait for the server to close after 221 (it closes at once; a server
+    # that keeps the connection open is not an error, only data is).
+    CLOSE_GRACE = 2.0
+
+    def _expect_close(self, what: str) -> None:
+        """Read until the server closes: anything it still sends is a reply nobody
+        asked for. Bounded by the session's deadline and CLOSE_GRACE."""
+        sock = self._connected()
+        extra = self._buf
+        until = min(self.deadline, time.monotonic() + self.CLOSE_GRACE)
+        while not extra:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(512)
+            except (socket.timeout, ssl.SSLError, OSError):
+                return
+            if not chunk:
+                return
+            extra += chunk
+        self._buf = b""
+        text = extra[:120].decode("utf-8", "replace")
+        self._log("S:", text.rstrip("\r\n"))
+        raise SmtpProtocolError(f"the server sent data nobody asked for {what} (one"
+                                f" command, one reply: an earlier reply came late or"
+                                f" twice): {text!r}")
 
     def close(self) -> None:
         if self.sock is not None:

@@ -15,12 +15,24 @@ description:
     C(RCPT TO) and (only when the case gives a message) C(DATA) against what the case
     expects.
   - Without O(cases[].data) no mail is ever queued; every session ends with C(RSET) and
-    C(QUIT).
+    C(QUIT). A case with O(cases[].data) queues real mail when the server accepts the
+    message, and the task then reports C(changed=true).
   - After a successful C(XCLIENT) the module waits for the fresh C(220) greeting and sends
     C(EHLO) again, with the declared C(helo) of O(cases[].xclient) when one is given, so the HELO
     Postfix checks is the declared one (none at all for C([UNAVAILABLE]) and C([TEMPUNAVAIL])).
-  - One command, one reply - a reply that cannot answer the command sent, or anything the
-    server sends unasked, ends the case as an error; so does a C(421).
+    Its reply is the C(helo) stage; when Postfix rejects it the case goes on as a client
+    would (C(MAIL) is still sent), and O(cases[].expect.helo) can judge it.
+  - One command, one reply, checked at every step - a reply that cannot answer the
+    command sent, or anything the server sends unasked (a reply that comes late, twice or
+    early, also after C(DATA)'s C(354), at C(RSET), at C(QUIT) and after the reply to
+    C(QUIT) until the server closes), ends the case as an error, never as a pass; so does
+    a C(421).
+  - A C(4.3.5) reply (C(451 4.3.5 Server configuration error), a misspelled restriction
+    or a table Postfix cannot open) is its own outcome, V(config_error) - it never
+    satisfies V(deferred) or V(rejected), only V(config_error), its code or its enhanced
+    code; the task warns about it as a configuration problem.
+  - Progress goes to the target's log (C(module.log)) - the number of cases at the start,
+    how many are done every 10 seconds, the summary at the end.
   - One case is one connection, because Postfix re-checks XCLIENT authorization against the
     new identity. Cases run in parallel up to O(concurrency); a failing case never stops
     the others.
@@ -31,8 +43,10 @@ author:
 attributes:
   check_mode:
     support: full
-    details: Never changes anything. In check mode the cases run as usual, but no message
-      is sent - a case's C(DATA) stage is skipped.
+    details: Changes nothing unless a case gives O(cases[].data) and the server accepts
+      the message (mail is queued; C(changed=true)). In check mode the cases run as
+      usual, but no message is sent - a case's C(DATA) stage is skipped, and a warning and
+      the report row name the cases whose O(cases[].expect.data) was therefore not judged.
 options:
   server:
     description: Host name or IP address of the SMTP server to probe.
@@ -62,7 +76,11 @@ options:
     type: str
   helo:
     description:
-      - Name sent with C(EHLO) (one word). Default is the fully qualified name of the host.
+      - Name sent with C(EHLO) (one word).
+      - Default is the fully qualified name of the host the module runs on -
+        C(socket.getfqdn()), or the host name itself when that resolves only to
+        C(localhost) (a host name on a loopback line of C(/etc/hosts)); a host name without
+        a domain when no domain is known; C(localhost) only when the host has no name.
     type: str
   source_address:
     description: Local address to connect from (the address Postfix authorizes XCLIENT for).
@@ -170,7 +188,11 @@ options:
             proxy in front of Postfix this is the client address Postfix should see.
         type: str
       mail_from:
-        description: Envelope sender for C(MAIL FROM); empty string for the null sender.
+        description:
+          - Envelope sender for C(MAIL FROM); empty string for the null sender.
+          - An address without a domain (V(foo)) is sent as given, as Postfix accepts it
+            (C(reject_non_fqdn_sender) is there to judge it). A list or a dictionary is an
+            error, never turned into text.
         type: str
       rcpt_to:
         description: Recipients, one C(RCPT TO) each.
@@ -179,7 +201,8 @@ options:
       data:
         description:
           - Message (headers and body) to send with C(DATA) if a recipient is accepted.
-            This queues real mail on the server. Skipped in check mode.
+            This queues real mail on the server (C(changed=true)). Skipped in check mode.
+            One string (use a YAML block C(|)); a list is an error.
           - Line endings become CRLF and lines starting with a dot are dot-stuffed. A NUL
             or a line over 998 octets is refused before any connection. 8-bit text is sent
             with C(BODY=8BITMIME) (and C(SMTPUTF8) for non-ASCII headers or addresses);
@@ -187,10 +210,22 @@ options:
         type: str
       expect:
         description:
-          - What the server must answer, per stage. A stage left out is not judged.
+          - What the server must answer, per stage. A stage left out is not judged. A case
+            that expects nothing at all (no O(cases[].expect), no O(cases[].xclient)) is
+            reported as such - its report row says C(nothing expected) and the task
+            warns - rather than passing silently.
           - Each stage is a word, a reply code such as V(554), an enhanced status code such
             as V(5.7.1), or a dictionary with C(status) (one of those) and C(text), a
             regular expression the reply text must match.
+          - One vocabulary for every stage - V(accepted) (2xx or 3xx), V(rejected) (5xx),
+            V(deferred) (4xx), V(config_error) (C(4.3.5)/C(Server configuration error),
+            which matches neither V(deferred) nor V(rejected)), V(any); the C(xclient)
+            stage adds V(refused), V(not_offered) and V(offered). The words of earlier
+            releases V(accept), V(reject) and V(tempfail) are still understood as
+            V(accepted), V(rejected) and V(deferred) (deprecated).
+          - Each case's regular expressions are judged after every session has ended,
+            within what is left of that case's own O(timeout), so how many cases run at once
+            never changes a verdict.
           - A C(421) reply at any stage ends the case at once; it passes only when that
             stage expects exactly V(421).
           - A regular expression that has not finished when the case's O(timeout) is over
@@ -199,21 +234,31 @@ options:
         suboptions:
           connect:
             description:
-              - The greeting. V(accept) (2xx or 3xx), V(reject) (5xx), V(tempfail) (4xx),
-                V(any), a reply code or an enhanced code; or a dictionary with C(status)
-                and C(text).
+              - The greeting. V(accepted) (2xx or 3xx), V(rejected) (5xx), V(deferred)
+                (4xx), V(config_error), V(any), a reply code or an enhanced code; or a
+                dictionary with C(status) and C(text).
             type: raw
           xclient:
             description:
               - The reply to C(XCLIENT). V(accepted) (the new identity is in force),
-                V(refused) (Postfix refused the command itself - not authorized
-                C(550 5.7.0), syntax or sequence C(500) to C(504)), V(rejected) or
-                V(deferred) (the identity was applied and the restrictions refused it at
-                once, 5xx or 4xx, as with C(smtpd_delay_reject=no)), V(not_offered),
+                V(refused) (Postfix refused the command itself, with its own C(Error:),
+                C(Syntax:) or C(Bad ... syntax) reply - not authorized C(550 5.7.0), bad
+                syntax, a transaction in progress - the identity was not applied),
+                V(rejected) or V(deferred) (the identity was applied and a restriction
+                refused it at once, as with C(smtpd_delay_reject=no) - whatever the code,
+                also a C(501) or C(504) from a HELO check), V(config_error), V(not_offered),
                 V(any), a reply code or an enhanced code; or a dictionary with C(status)
                 and C(text).
               - Default V(accepted) when O(cases[].xclient) is given. For a case without
                 it, V(offered) or V(not_offered) checks the EHLO keyword.
+            type: raw
+          helo:
+            description:
+              - The reply to the greeting after an accepted C(XCLIENT) (C(EHLO), or C(HELO)
+                for a declared C(PROTO=SMTP)) - the HELO Postfix checks for the new
+                identity; needs O(cases[].xclient) without a C([UNAVAILABLE]) or
+                C([TEMPUNAVAIL]) HELO. Words and codes as for O(cases[].expect.connect).
+              - Whatever the reply, the case goes on with C(MAIL), as Postfix does.
             type: raw
           mail:
             description:
@@ -258,7 +303,17 @@ EXAMPLES = r"""
         xclient: {addr: 192.0.2.66, name: spam.example}
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
-        expect: {xclient: accepted, rcpt: reject}
+        expect: {xclient: accepted, rcpt: rejected}
+      - name: a bad HELO is rejected, then MAIL goes on as Postfix allows
+        xclient: {addr: 192.0.2.67, helo: "bad_helo"}
+        mail_from: probe@example.org
+        rcpt_to: [postmaster@example.net]
+        expect: {helo: rejected, rcpt: rejected}
+      - name: no rule may be broken (451 4.3.5 is config_error, never deferred)
+        xclient: {addr: 203.0.113.45}
+        mail_from: probe@example.org
+        rcpt_to: [postmaster@example.net]
+        expect: {rcpt: deferred}
       - name: other hosts may not use XCLIENT
         source_address: 192.0.2.10  # another address of the probing host
         expect: {xclient: not_offered}
@@ -314,7 +369,7 @@ cases:
       elements: str
       returned: always
       sample:
-        - "rcpt someone@elsewhere.example: expected accept, got 554 5.7.1
+        - "rcpt someone@elsewhere.example: expected accepted, got 554 5.7.1
           <someone@elsewhere.example>: Relay access denied"
     stages:
       description:
@@ -378,7 +433,8 @@ cases:
             outcome:
               description: V(accepted) (the new identity is in force), V(refused)
                 (Postfix refused the command itself), V(rejected) or V(deferred) (the
-                identity was applied, then the restrictions refused it), V(not_offered)
+                identity was applied, then the restrictions refused it), V(config_error)
+                (C(4.3.5 Server configuration error)), V(not_offered)
                 (not sent - the EHLO reply does not offer XCLIENT or the attributes) or
                 V(offered) (a case without identity, offered XCLIENT).
               type: str
@@ -410,7 +466,7 @@ cases:
                        DESTPORT]
         helo:
           description: The reply to the greeting after C(XCLIENT) (C(EHLO), or C(HELO)
-            for a declared C(PROTO=SMTP)).
+            for a declared C(PROTO=SMTP)); a rejection here does not end the case.
           type: dict
           returned: when reached after an accepted XCLIENT
           contains:
@@ -566,20 +622,26 @@ xclient_attributes:
   elements: str
   sample: [NAME, ADDR, PROTO, HELO, REVERSE_NAME, PORT, LOGIN, DESTADDR, DESTPORT]
 report:
-  description: The per-case table as text - one line per case, the same rows as the
-    verify role's report (filter P(mailops.xclient.verify_report#filter)).
+  description:
+    - The per-case table, one line per list item (a header, then one line per case),
+      readable as-is with C(debug) - the same rows as the verify role's report (filter
+      P(mailops.xclient.verify_report#filter)). Names are shown in full, columns aligned;
+      control characters are shown escaped.
   returned: always
-  type: str
-  sample: "CASE                               RESULT  DETAIL\n\
-    relay is denied                    passed  xclient accepted 220, mail 250 2.1.0 Ok,\
-    \ rcpt 554 5.7.1 <someone@elsewhere.example>: Relay access denied\n\
-    this host may use XCLIENT          passed  xclient offered\n\
-    expects what Postfix will not do   FAILED  rcpt someone@elsewhere.example: expected\
-    \ accept, got 554 5.7.1 <someone@elsewhere.example>: Relay access denied"
+  type: list
+  elements: str
+  sample:
+    - "CASE                              RESULT  DETAIL"
+    - "relay is denied                   passed  xclient accepted 220, mail 250 2.1.0 Ok,
+      rcpt 554 5.7.1 <someone@elsewhere.example>: Relay access denied"
+    - "this host may use XCLIENT         passed  xclient offered"
+    - "expects what Postfix will not do  FAILED  rcpt someone@elsewhere.example: expected
+      accepted, got 554 5.7.1 <someone@elsewhere.example>: Relay access denied"
 """
 
+import copy
 import socket
-from typing import Any, Dict
+from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -594,6 +656,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases impor
     parse_cases,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    is_config_error,
     render_table,
     summarize,
 )
@@ -610,6 +673,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 
 # Above this many cases the result's invocation shows their number, not the cases.
 INVOCATION_CASES_MAX = 100
+HIDDEN = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # what Ansible shows for a no_log value
 
 
 def argument_spec() -> Dict[str, Any]:
@@ -630,34 +694,75 @@ def argument_spec() -> Dict[str, Any]:
     )
 
 
+def default_helo() -> str:
+    """The host's fully qualified name: socket.getfqdn(), unless that is only
+    ``localhost`` (a host whose own name resolves to a loopback line of /etc/hosts), then
+    the host name itself when it has a domain; else the host name; ``localhost`` only when
+    the host has no name at all."""
+    names = [socket.getfqdn(), socket.gethostname()]
+    usable = [n for n in names if n and not n.lower().startswith("localhost")]
+    for name in usable:
+        if "." in name.strip("."):
+            return name
+    return usable[0] if usable else "localhost"
+
+
+def safe_cases(cases: Any) -> Any:
+    """``cases`` for echoing back (invocation): every ``xclient`` value hidden unless it
+    is a dictionary, and in a dictionary every LOGIN value hidden, whatever its type."""
+    if not isinstance(cases, list):
+        return cases
+    out = []
+    for case in cases:
+        if isinstance(case, Mapping) and "xclient" in case and case["xclient"] is not None:
+            case = dict(case)
+            xc = case["xclient"]
+            case["xclient"] = {k: HIDDEN if str(k).lower() == "login" and v is not None
+                               else v for k, v in xc.items()} \
+                if isinstance(xc, Mapping) else HIDDEN
+        out.append(case)
+    return out
+
+
 class ProbeModule(AnsibleModule):
     """AnsibleModule whose argument errors about a case say which case: Ansible's own
-    message names the field (``cases.expect.rcp``) but not the case among thousands."""
+    message names the field (``cases.expect.rcp``) but not the case among thousands.
+    It keeps the cases as given (``raw_cases``), before Ansible's conversions, which
+    would turn a list into its Python text where a string is expected."""
 
     _arguments_checked = False
+    raw_cases: Any = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._arguments_checked = True
 
+    def _load_params(self) -> None:
+        super()._load_params()
+        self.raw_cases = copy.deepcopy(self.params.get("cases"))
+
     def _other_options_wrong(self) -> bool:
         """Whether the options other than ``cases`` fail the spec: their error, in
         Ansible's words, then goes first."""
-        # the parameters as given (self.params has every unset option filled in by now);
-        # _load_params is ansible-core's own reader of them (2.17 to 2.21), so when it is
-        # gone the case's explanation wins, as it did before
+        params = {k: v for k, v in (self.params or {}).items()
+                  if k != "cases" and not k.startswith("_ansible_")}
+        spec = {k: v for k, v in self.argument_spec.items() if k != "cases"}
         try:
-            from ansible.module_utils.basic import _load_params  # pylint: disable=import-outside-toplevel
-            given = _load_params()
+            return bool(ArgumentSpecValidator(spec).validate(params).error_messages)
         except Exception:  # pylint: disable=broad-exception-caught
             return False
-        params = {k: v for k, v in given.items() if k != "cases" and not k.startswith("_ansible_")}
-        spec = {k: v for k, v in self.argument_spec.items() if k != "cases"}
-        return bool(ArgumentSpecValidator(spec).validate(params).error_messages)
 
     def fail_json(self, msg: str, **kwargs: Any) -> Any:
-        if not self._arguments_checked and not self._other_options_wrong():
-            msg = explain_cases(getattr(self, "params", {}).get("cases")) or msg
+        if "invocation" not in kwargs:
+            params = dict(getattr(self, "params", None) or {})
+            params["cases"] = safe_cases(params.get("cases"))
+            kwargs["invocation"] = {"module_args": params}
+        if not self._arguments_checked:
+            if not self._other_options_wrong():
+                msg = explain_cases(self.raw_cases) or msg
+            if "xclient" in msg:  # Ansible's own words may quote the value
+                msg = explain_cases(self.raw_cases) or \
+                    "cases: an xclient value is not valid (not shown: it may hold a LOGIN)"
         super().fail_json(msg=msg, **kwargs)
 
 
@@ -670,17 +775,46 @@ def _target(module: AnsibleModule) -> ProbeTarget:
         module.fail_json(msg="concurrency: must be at least 1")
     try:
         server = check_host("server", p["server"])
-        if p["server_name"] is not None:
-            check_host("server_name", p["server_name"])
+        server_name = (check_host("server_name", p["server_name"])
+                       if p["server_name"] is not None else None)
         timeout = check_timeout("timeout", p["timeout"])
-        helo = check_helo("helo", p["helo"] if p["helo"] is not None else socket.getfqdn())
+        helo = check_helo("helo", p["helo"] if p["helo"] is not None else default_helo())
         source = (check_source_address("source_address", p["source_address"])
                   if p["source_address"] is not None else None)
     except ProbeInputError as exc:
         module.fail_json(msg=str(exc))
     return ProbeTarget(server=server, port=p["port"], tls=p["tls"], helo=helo,
                        source_address=source, timeout=timeout,
-                       server_name=p["server_name"])
+                       server_name=server_name)
+
+
+def _notes(module: AnsibleModule, results: Sequence[Mapping[str, Any]],
+           quiet: List[str]) -> None:
+    """Warnings a reader must not miss although the cases may have passed."""
+    broken = [r["name"] for r in results if any(
+        is_config_error(one.get("code"), one.get("enhanced"), one.get("text") or "")
+        for stage in r["stages"].values()
+        for one in (stage if isinstance(stage, list) else [stage]))]
+    if broken:
+        module.warn(f"{len(broken)} case(s) got '4.3.5 Server configuration error': the"
+                    " server's configuration is broken (a misspelled restriction, a table"
+                    " it cannot open) and no rule there is working: "
+                    + ", ".join(broken[:10]) + (" ..." if len(broken) > 10 else ""))
+    if quiet:
+        module.warn(f"{len(quiet)} case(s) expect nothing (no expect, no xclient) and were"
+                    " not judged: " + ", ".join(quiet[:10])
+                    + (" ..." if len(quiet) > 10 else ""))
+    skipped = [r["name"] for r in results if (r["stages"].get("data") or {}).get("skipped")]
+    if skipped:
+        module.warn(f"check mode: {len(skipped)} case(s) did not send their message (DATA"
+                    " skipped, expect.data not judged): " + ", ".join(skipped[:10])
+                    + (" ..." if len(skipped) > 10 else ""))
+
+
+def _queued(results: Sequence[Mapping[str, Any]]) -> int:
+    """Cases whose message the server accepted: mail was queued."""
+    return sum(1 for r in results
+               if ((r["stages"].get("data") or {}).get("code") or 0) // 100 == 2)
 
 
 def main() -> None:
@@ -688,13 +822,18 @@ def main() -> None:
     p = module.params
     target = _target(module)
     try:
-        specs = parse_cases(p["cases"], shape_checked=True)
+        # The cases as given, checked strictly (a list where a string is expected is
+        # an error naming the field; a key and its alias both given is refused).
+        specs = parse_cases(module.raw_cases)
     except ProbeInputError as exc:
         module.fail_json(msg=str(exc))
+    quiet = [spec.name for spec in specs if spec.expects_nothing()]
     # The parsed specs are all that is needed of the cases from here on. Ansible echoes
     # every argument back as the result's invocation, which for a large matrix means
     # holding and copying every case again: show how many there are instead.
     invocation = dict(p)
+    invocation["cases"] = safe_cases(p["cases"])
+    module.raw_cases = None
     if len(p["cases"]) > INVOCATION_CASES_MAX:
         invocation["cases"] = (f"{len(p['cases'])} cases (more than {INVOCATION_CASES_MAX}"
                                " are not echoed; the cases result names each one)")
@@ -704,15 +843,24 @@ def main() -> None:
             target.tls_context = make_tls_context(p["validate_certs"], p["ca_file"])
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"ca_file: cannot load {p['ca_file']}: {exc}")
+    total = len(specs)
+    module.log(f"xclient_probe: {total} case(s) against {target.server}:{target.port},"
+               f" up to {p['concurrency']} at a time, each within {target.timeout:g}s")
+
+    def progress(done: int, count: int) -> None:
+        module.log(f"xclient_probe: {done} of {count} case(s) done")
+
     advertised: dict = {}
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
-                        advertised=advertised)
+                        advertised=advertised, progress=progress)
     del specs
     summary = summarize(results)
-    out = dict(changed=False, cases=results, summary=summary,
-               report="\n".join(render_table(results)),
-               xclient_attributes=advertised_attributes(advertised),
+    module.log(f"xclient_probe: done, {summary}")
+    _notes(module, results, quiet)
+    report = render_table(results, nothing_expected=quiet)
+    out = dict(changed=_queued(results) > 0, cases=results, summary=summary,
+               report=report, xclient_attributes=advertised_attributes(advertised),
                invocation={"module_args": invocation})
     if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
         bad = summary["failed"] + summary["errors"]

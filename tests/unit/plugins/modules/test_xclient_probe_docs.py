@@ -87,7 +87,7 @@ def _spec_matches_doc(spec, doc, where):
 def test_argument_spec_is_what_documentation_says():
     _spec_matches_doc(xclient_probe.argument_spec(), DOC["options"], "options")
     expect = DOC["options"]["cases"]["suboptions"]["expect"]["suboptions"]
-    assert set(expect) == {"connect", "xclient", "mail", "rcpt", "data", "text"}
+    assert set(expect) == {"connect", "xclient", "helo", "mail", "rcpt", "data", "text"}
     proto = DOC["options"]["cases"]["suboptions"]["xclient"]["suboptions"]["proto"]
     assert proto["choices"][:2] == ["SMTP", "ESMTP"]
 
@@ -110,8 +110,8 @@ def test_ansible_doc_lists_every_key_of_xclient_and_expect():
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)["mailops.xclient.xclient_probe"]["doc"]
     case = doc["options"]["cases"]["suboptions"]
-    assert set(case["expect"]["suboptions"]) == {"connect", "xclient", "mail", "rcpt", "data",
-                                                 "text"}
+    assert set(case["expect"]["suboptions"]) == {"connect", "xclient", "helo", "mail",
+                                                 "rcpt", "data", "text"}
     assert set(case["xclient"]["suboptions"]) == {"name", "addr", "port", "proto", "helo",
                                                   "login", "destaddr", "destport",
                                                   "reverse_name"}
