@@ -4,7 +4,8 @@
 """A private Postfix instance (tests/harness/private_postfix.py) with client, HELO, sender,
 recipient and SASL-login rules, the client port in every log line, and one more listener:
 ``nodelay`` with smtpd_delay_reject=no, where the client rules refuse an identity right at
-XCLIENT. Used by the issue 11 tests and the property tests against Postfix's log."""
+XCLIENT; ``helocheck`` (smtpd_delay_reject=no, a HELO check in the client rules) and
+``broken`` (a misspelled recipient restriction: 451 4.3.5). Used by the issue 11 tests and the property tests against Postfix's log."""
 
 from __future__ import annotations
 
@@ -45,8 +46,23 @@ class RulesPostfix(PrivatePostfix):
 
     def listeners(self):
         self.ports.setdefault("nodelay", free_port())
+        self.ports.setdefault("helocheck", free_port())
+        self.ports.setdefault("broken", free_port())
         authorized = "127.0.0.1" + (" [::1]" if self.ipv6 else "")
         return super().listeners() + [
+            # issue 20: a HELO check in the client restrictions, evaluated at XCLIENT
+            # (smtpd_delay_reject=no): the identity is applied, then refused with 504
+            f"127.0.0.1:{self.ports['helocheck']} inet n - n - - smtpd",
+            "  -o syslog_name=postfix/helocheck",
+            "  -o smtpd_delay_reject=no",
+            "  -o smtpd_client_restrictions=reject_non_fqdn_helo_hostname",
+            f"  -o {{ smtpd_authorized_xclient_hosts = {authorized} }}",
+            # issue 20: a misspelled restriction - 451 4.3.5 Server configuration error
+            # at RCPT while the greeting, EHLO, XCLIENT and MAIL are fine
+            f"127.0.0.1:{self.ports['broken']} inet n - n - - smtpd",
+            "  -o syslog_name=postfix/broken",
+            "  -o smtpd_recipient_restrictions=reject_unauth_destinaton",
+            f"  -o {{ smtpd_authorized_xclient_hosts = {authorized} }}",
             f"127.0.0.1:{self.ports['nodelay']} inet n - n - - smtpd",
             "  -o syslog_name=postfix/nodelay",
             "  -o smtpd_delay_reject=no",

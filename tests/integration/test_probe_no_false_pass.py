@@ -339,3 +339,166 @@ def test_5_unasked_421_ends_the_case_as_a_421():
     assert "421 4.4.2 fake.test Error: timeout exceeded (unasked, before sending XCLIENT)" \
         in r["error"]
     assert not any(l.startswith("C: XCLIENT") for l in r["transcript"])
+
+
+# ================================================================== issue 20
+# Real Postfix (the rules_postfix instance of this module, listeners nodelay, helocheck and
+# broken); the FAKE fault server only for a hostile reply text. The desync faults are in
+# test_probe_desync_property.py.
+
+def test_20_config_error_never_satisfies_tempfail(rules_postfix):
+    case = {"name": "broken", "xclient": {"addr": "192.0.2.60"}, "mail_from": FROM,
+            "rcpt_to": [LOCAL]}
+    results = probe(rules_postfix, "broken", [
+        dict(case, name="tempfail", expect={"rcpt": "tempfail"}),
+        dict(case, name="deferred", expect={"rcpt": "deferred"}),
+        dict(case, name="config_error", expect={"rcpt": "config_error"}),
+        dict(case, name="by code", expect={"rcpt": {"status": "451", "text": "configuration"}}),
+    ])
+    by = {r["name"]: r for r in results}
+    assert by["tempfail"]["stages"]["rcpt"][0]["enhanced"] == "4.3.5", by["tempfail"]
+    for name in ("tempfail", "deferred"):
+        assert by[name]["status"] == "failed", by[name]
+        assert "configuration problem" in by[name]["mismatches"][0], by[name]
+    assert by["config_error"]["passed"] and by["by code"]["passed"], results
+
+
+def test_20_helo_check_at_xclient_is_rejected_not_refused(rules_postfix):
+    # smtpd_delay_reject=no, reject_non_fqdn_helo_hostname in the client restrictions:
+    # the identity (HELO=nodots) is applied, then refused with 504 - not a refusal of the
+    # command, whatever the code
+    case = {"name": "helo check", "xclient": {"addr": "192.0.2.61", "helo": "nodots"}}
+    r = one(rules_postfix, "helocheck", dict(case, expect={"xclient": "rejected"}))
+    assert r["passed"], r
+    assert r["stages"]["xclient"]["code"] == 504 and r["stages"]["xclient"]["outcome"] == \
+        "rejected"
+    assert rules_postfix.wait_for_log(r"reject: XCLIENT from \S+\[192\.0\.2\.61\].*: 504 5\.5\.2 <nodots>: Helo command"
+                                   r" rejected")
+    wrong = one(rules_postfix, "helocheck", dict(case, expect={"xclient": "refused"}))
+    assert "xclient: expected refused, got rejected (504 5.5.2" in wrong["mismatches"][0]
+
+
+def test_20_rejected_helo_is_judged_and_the_case_goes_on(rules_postfix):
+    case = {"name": "bad helo", "xclient": {"addr": "192.0.2.62", "helo": BAD_HELO},
+            "mail_from": FROM, "rcpt_to": [LOCAL],
+            # the recipient rules reject BAD_HELO too (delay_reject=no: at RCPT again)
+            "expect": {"helo": "rejected", "mail": "accepted", "rcpt": "rejected"}}
+    r = one(rules_postfix, "nodelay", case)
+    assert r["passed"], r
+    assert r["stages"]["helo"]["code"] // 100 == 5
+    assert "helo" in r["stages"] and r["stages"]["mail"]["code"] == 250  # MAIL was sent
+    assert [l for l in r["transcript"] if l.startswith("C: ")][3:5] == [
+        f"C: MAIL FROM:<{FROM}>", f"C: RCPT TO:<{LOCAL}>"], r["transcript"]
+    assert rules_postfix.wait_for_log(r"reject: EHLO from \S+\[192\.0\.2\.62\]")
+    wrong = one(rules_postfix, "nodelay", dict(case, expect={"helo": "accepted"}))
+    assert wrong["mismatches"][0].startswith("helo: expected accepted, got 5"), wrong
+
+
+def test_20_unqualified_sender_is_sent_for_postfix_to_judge(rules_postfix):
+    r = one(rules_postfix, "authorized", {
+        "name": "unqualified", "xclient": {"addr": "192.0.2.63"}, "mail_from": "foo",
+        "rcpt_to": [LOCAL], "expect": {"mail": "accepted"}})
+    assert r["passed"], r
+    assert "C: MAIL FROM:<foo>" in r["transcript"]
+
+
+def _hostile_or_plain(conn):
+    """FAKE: RCPT to a 'slow' address gets a text made to make a backtracking regex run
+    for minutes; others a plain 550, a moment later (so the slow case ends first)."""
+    fake.ehlo_ok(conn)
+    fake.read_command(conn)  # XCLIENT
+    conn.sendall(b"220 fake.test ESMTP\r\n")
+    fake.read_command(conn)
+    conn.sendall(b"250 fake.test\r\n")
+    fake.read_command(conn)
+    conn.sendall(b"250 2.1.0 Ok\r\n")
+    rcpt = fake.read_command(conn)
+    if "slow" in rcpt:
+        conn.sendall(b"550 5.7.1 " + b"a" * 40 + b"!\r\n")
+    else:
+        time.sleep(0.3)
+        conn.sendall(b"550 5.7.1 blocked by fake policy\r\n")
+    for reply in (b"250 2.0.0 Ok\r\n", b"221 2.0.0 Bye\r\n"):
+        fake.read_command(conn)
+        conn.sendall(reply)
+
+
+def test_20_one_slow_regex_never_changes_another_case_verdict():
+    server = fake.FakeSmtpFaultServer(_hostile_or_plain)
+    base = {"xclient": {"addr": "192.0.2.50"}, "mail_from": FROM}
+    cases = [dict(base, name="slow", rcpt_to=["slow@example.net"],
+                  expect={"rcpt": {"status": "reject", "text": "(a+)+$"}})] + [
+        dict(base, name=f"c{i}", rcpt_to=[f"c{i}@example.net"],
+             expect={"rcpt": {"status": "reject", "text": "(blocked)+ by fake"}})
+        for i in range(3)]
+    verdicts = {}
+    try:
+        for concurrency in (1, 4):
+            results = run_cases(parse_cases(cases), ProbeTarget(
+                server="127.0.0.1", port=server.port, timeout=1.0, helo="probe.test"),
+                concurrency=concurrency)
+            verdicts[concurrency] = [(r["name"], r["status"]) for r in results]
+            assert "regular expression" in results[0]["error"], results[0]
+    finally:
+        server.close()
+    assert verdicts[1] == verdicts[4] == [("slow", "error"), ("c0", "passed"),
+                                          ("c1", "passed"), ("c2", "passed")], verdicts
+
+
+@pytest.mark.parametrize("xclient,other", [
+    ("ADDR=192.0.2.1 LOGIN=s3cret-login NAME", {}),  # a string Ansible cannot make a dict
+    ("ADDR=192.0.2.1 LOGIN=s3cret-login", {}),  # one it can: still not a dictionary
+    ({"addr": "192.0.2.1", "login": ["s3cret-login"]}, {}),
+    ({"addr": "192.0.2.1", "login": "s3cret-login"}, {"mail_from": ["a@example.org"]}),
+])
+def test_20_no_xclient_value_is_echoed_and_types_are_strict(xclient, other):
+    r = run_module("xclient_probe", {"server": "127.0.0.1", "port": 9, "cases": [
+        dict({"name": "c", "xclient": xclient}, **other)]})
+    assert r.get("failed"), r
+    assert "s3cret" not in json.dumps(r), r
+    assert r["msg"].startswith("cases[0] (c): ") and "\n" not in r["msg"], r["msg"]
+    if other:
+        assert r["msg"] == ("cases[0] (c): mail_from: ['a@example.org'] must be a string,"
+                            " not a list"), r["msg"]
+    else:
+        assert r["msg"].startswith("cases[0] (c): xclient"), r["msg"]
+    assert "cases" not in r or r.get("cases") is None  # nothing was run
+
+
+def test_20_key_and_its_alias_both_given_is_refused():
+    r = run_module("xclient_probe", {"server": "127.0.0.1", "port": 9, "cases": [
+        {"name": "c", "xclient": {"addr": "192.0.2.1", "ADDR": "192.0.2.1"}}]})
+    assert r.get("failed") and r["msg"] == (
+        "cases[0] (c): xclient.ADDR: given twice (also as addr); give it once"), r
+
+
+def test_20_results_report_changed_and_check_mode(rules_postfix):
+    long = "a case name that is longer than forty-eight characters, "
+    cases = [
+        {"name": long + "one", "xclient": {"addr": "192.0.2.64"}},
+        {"name": long + "two", "xclient": {"addr": "192.0.2.65"}},
+        {"name": "x", "mail_from": FROM, "rcpt_to": [LOCAL]},  # expects nothing
+        {"name": "queues mail", "xclient": {"addr": "192.0.2.71"}, "mail_from": FROM,
+         "rcpt_to": [LOCAL], "data": "Subject: issue 20\n\nbody\n",
+         "expect": {"data": "accepted"}},
+    ]
+    args = {"server": "127.0.0.1", "port": rules_postfix.ports["authorized"],
+            "helo": "probe-client.test", "timeout": 10, "cases": cases}
+    r = run_module("xclient_probe", args)
+    assert not r.get("failed"), r
+    assert r["changed"] is True  # a message was queued
+    report = r["report"]
+    assert isinstance(report, list) and report[0].split() == ["CASE", "RESULT", "DETAIL"]
+    assert [line.split("  ")[0] for line in report[1:3]] == [long + "one", long + "two"]
+    column = report[0].index("RESULT")
+    assert all(line[column:column + 6].strip() in ("passed", "FAILED", "ERROR")
+               for line in report[1:]), report
+    assert "nothing expected" in report[3], report
+    warnings = json.dumps(r.get("warnings"))
+    assert "expect nothing" in warnings and "x" in warnings, r.get("warnings")
+    # check mode: nothing queued, and it says what it did not judge
+    c = run_module("xclient_probe", args, check_mode=True)
+    assert c["changed"] is False and not c.get("failed"), c
+    assert "data skipped (check mode: no message is sent; expect.data not judged)" \
+        in c["report"][4], c["report"]
+    assert "did not send their message" in json.dumps(c.get("warnings")), c
