@@ -138,7 +138,7 @@ def _converted(value: Any, kind: str, path: str) -> Any:
         word = str(value).strip().lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-        raise ProbeInputError(f"{path}: must be true or false")
+        raise ProbeInputError(f"{path}: {value!r} must be true or false")
     if kind == "list" and isinstance(value, str):
         return value.split(",")
     return value

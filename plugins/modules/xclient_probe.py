@@ -732,6 +732,7 @@ class ProbeModule(AnsibleModule):
 
     _arguments_checked = False
     raw_cases: Any = None
+    _raw_params: Dict[str, Any] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -739,13 +740,14 @@ class ProbeModule(AnsibleModule):
 
     def _load_params(self) -> None:
         super()._load_params()
+        self._raw_params = {k: v for k, v in self.params.items() if k != "cases"}
         self.raw_cases = copy.deepcopy(self.params.get("cases"))
 
     def _other_options_wrong(self) -> bool:
         """Whether the options other than ``cases`` fail the spec: their error, in
         Ansible's words, then goes first."""
-        params = {k: v for k, v in (self.params or {}).items()
-                  if k != "cases" and not k.startswith("_ansible_")}
+        # the parameters as given: self.params has every unset option filled in by now
+        params = {k: v for k, v in self._raw_params.items() if not k.startswith("_ansible_")}
         spec = {k: v for k, v in self.argument_spec.items() if k != "cases"}
         try:
             return bool(ArgumentSpecValidator(spec).validate(params).error_messages)

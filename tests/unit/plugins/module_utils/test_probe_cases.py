@@ -97,7 +97,7 @@ def test_issue_example_cases_parse():
     ([case(expect={"helo": "rejected"}, xclient={"helo": "[UNAVAILABLE]"})],
      "expect.helo: needs xclient"),
     ([case(mail_from=None)], "mail_from: is required when rcpt_to is given"),
-    ([case(force_xclient="maybe")], "cases[0] (c): force_xclient: must be true or false"),
+    ([case(force_xclient="maybe")], "cases[0] (c): force_xclient: 'maybe' must be true or false"),
     ([case(rcpt_to={"a": 1})], "cases[0] (c): rcpt_to: {'a': 1} must be a list"),
     ([{"xclient": {"addr": "192.0.2.1"}}], "cases[0]: name: is required"),
     ([case(expect="reject")], "cases[0] (c): expect: 'reject' must be a dictionary"),
