@@ -304,19 +304,29 @@ EXAMPLES = r"""
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
         expect: {xclient: accepted, rcpt: rejected}
-      - name: a bad HELO is rejected, then MAIL goes on as Postfix allows
+      - name: other hosts may not use XCLIENT
+        source_address: 192.0.2.10  # another address of the probing host
+        expect: {xclient: not_offered}
+
+- name: Report what the HELO stage and RCPT say, without failing the task
+  mailops.xclient.xclient_probe:
+    server: mx1.example.net
+    fail_on_mismatch: false  # the verdicts are in probe_helo.report
+    cases:
+      # With smtpd_delay_reject=no and a HELO check, Postfix rejects the greeting after
+      # XCLIENT; the case still sends MAIL and RCPT, as a client of Postfix would.
+      - name: a bad HELO is rejected at once
         xclient: {addr: 192.0.2.67, helo: "bad_helo"}
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
         expect: {helo: rejected, rcpt: rejected}
-      - name: no rule may be broken (451 4.3.5 is config_error, never deferred)
+      # A misspelled restriction answers 451 4.3.5: that is config_error, never deferred
+      - name: this client is deferred by a rule, not by a broken configuration
         xclient: {addr: 203.0.113.45}
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
         expect: {rcpt: deferred}
-      - name: other hosts may not use XCLIENT
-        source_address: 192.0.2.10  # another address of the probing host
-        expect: {xclient: not_offered}
+  register: probe_helo
 
 - name: Relay needs authentication; the reply text says why
   mailops.xclient.xclient_probe:
