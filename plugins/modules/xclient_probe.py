@@ -32,7 +32,8 @@ description:
     satisfies V(deferred) or V(rejected), only V(config_error), its code or its enhanced
     code; the task warns about it as a configuration problem.
   - Progress goes to the target's log (C(module.log)) - the number of cases at the start,
-    how many are done every 10 seconds, the summary at the end.
+    how many are done every 10 seconds, the summary at the end; a run over 10 seconds
+    in which cases ran into their O(timeout) warns about them by name.
   - One case is one connection, because Postfix re-checks XCLIENT authorization against the
     new identity. Cases run in parallel up to O(concurrency); a failing case never stops
     the others.
@@ -651,6 +652,7 @@ report:
 
 import copy
 import socket
+import time
 from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible.module_utils.basic import AnsibleModule
@@ -684,6 +686,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session impo
 # Above this many cases the result's invocation shows their number, not the cases.
 INVOCATION_CASES_MAX = 100
 HIDDEN = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # what Ansible shows for a no_log value
+SLOW_RUN = 10.0  # seconds: a longer run that timed out says why, as a warning
 
 
 def argument_spec() -> Dict[str, Any]:
@@ -863,12 +866,19 @@ def main() -> None:
         module.log(f"xclient_probe: {done} of {count} case(s) done")
 
     advertised: dict = {}
+    started = time.monotonic()
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
                         advertised=advertised, progress=progress)
     del specs
     summary = summarize(results)
-    module.log(f"xclient_probe: done, {summary}")
+    elapsed = time.monotonic() - started
+    module.log(f"xclient_probe: done in {elapsed:.1f}s, {summary}")
+    slow = [r["name"] for r in results if "timed out" in (r.get("error") or "")]
+    if elapsed > SLOW_RUN and slow:
+        module.warn(f"the probe took {elapsed:.0f}s: {len(slow)} case(s) ran into their"
+                    f" timeout of {target.timeout:g}s: " + ", ".join(slow[:10])
+                    + (" ..." if len(slow) > 10 else ""))
     _notes(module, results, quiet)
     report = render_table(results, nothing_expected=quiet)
     out = dict(changed=_queued(results) > 0, cases=results, summary=summary,

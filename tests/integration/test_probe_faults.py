@@ -90,3 +90,22 @@ def test_faulty_cases_do_not_stop_healthy_ones(postfix_instance):
         assert time.monotonic() - started < 15  # healthy cases not held up by the tarpit
     finally:
         server.close()
+
+
+def test_progress_is_reported_while_cases_run(monkeypatch):
+    # issue 20: anything that can take more than a few seconds says so (the module logs
+    # these calls); here every done session is reported (PROGRESS_EVERY = 0)
+    from ansible_collections.mailops.xclient.plugins.module_utils import _probe_runner
+
+    monkeypatch.setattr(_probe_runner, "PROGRESS_EVERY", 0.0)
+    server = fake.FakeSmtpFaultServer(fake.first_silent_then_rcpt_550())
+    calls = []
+    try:
+        specs = parse_cases([dict(CASE, name=f"p{i}", expect={"rcpt": "rejected"})
+                             for i in range(4)])
+        run_cases(specs, ProbeTarget(server="127.0.0.1", port=server.port, timeout=1.0,
+                                     helo="probe.test"), concurrency=2,
+                  progress=lambda done, total: calls.append((done, total)))
+    finally:
+        server.close()
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)], calls
