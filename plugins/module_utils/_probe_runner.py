@@ -277,10 +277,8 @@ def _finish(spec: CaseSpec, part: _Session, transcript_mode: str) -> CaseResult:
     of the case's own timeout when its session ended, counted from now: how long other
     cases took to judge never touches this one."""
     error = part.error
-    deadline = time.monotonic() + part.left if part.left > 0 else None
     try:
-        mismatches = judge(spec, part.stages, deadline if deadline is not None
-                           else time.monotonic())
+        mismatches = judge(spec, part.stages, time.monotonic() + part.left)
     except RegexTimeout:
         mismatches = []
         error = error or ("a regular expression of expect did not finish within the case's"
