@@ -75,6 +75,36 @@ main:
   description: XCLIENT-related C(main.cf) settings (effective values).
   returned: always
   type: dict
+  contains:
+    smtpd_authorized_xclient_hosts:
+      description: Hosts allowed XCLIENT, as a list.
+      type: list
+      elements: str
+    smtpd_authorized_xforward_hosts:
+      description: Hosts allowed XFORWARD, as a list.
+      type: list
+      elements: str
+    inet_interfaces:
+      description: C(inet_interfaces) as Postfix reads it.
+      type: str
+      sample: loopback-only
+    inet_protocols:
+      description: C(inet_protocols) as Postfix reads it - V(ipv4) means no listener
+        takes an IPv6 connection, see the C(ipv4_only_listener) finding.
+      type: str
+      sample: all
+    smtpd_sasl_auth_enable:
+      description: Whether SASL is on by default.
+      type: bool
+    smtpd_tls_auth_only:
+      description: Whether SASL is offered only after STARTTLS by default.
+      type: bool
+    smtpd_discard_ehlo_keywords:
+      description: EHLO keywords hidden by default (an XCLIENT here hides it from the proxy).
+      type: str
+    smtpd_forbid_unauth_pipelining:
+      description: Whether pipelining before EHLO is refused by default (yes from 3.10).
+      type: bool
 services:
   description: Every smtpd or postscreen service with its effective settings.
   returned: always
@@ -83,6 +113,17 @@ services:
   contains:
     service:
       description: C(NAME/TYPE).
+      type: str
+      sample: 127.0.0.1:10025/inet
+    name:
+      description: The service name, the first field of its C(master.cf) entry.
+      type: str
+      sample: 127.0.0.1:10025
+    type:
+      description: The service type - V(inet), V(unix), V(pass) and so on.
+      type: str
+    command:
+      description: The daemon, V(smtpd) or V(postscreen).
       type: str
     listen:
       description: Addresses it binds (empty for unix services).
@@ -95,12 +136,34 @@ services:
     xclient_hosts_from:
       description: C(main.cf) or C(master.cf).
       type: str
-    fronted_by_postscreen:
-      description: A pass service behind postscreen.
-      type: bool
+    xforward_hosts:
+      description: Effective C(smtpd_authorized_xforward_hosts).
+      type: list
+      elements: str
     sasl_enabled:
       description: Effective C(smtpd_sasl_auth_enable).
       type: bool
+    tls_auth_only:
+      description: Effective C(smtpd_tls_auth_only).
+      type: bool
+    discard_ehlo_keywords:
+      description: Effective C(smtpd_discard_ehlo_keywords), lower case.
+      type: list
+      elements: str
+    forbid_unauth_pipelining:
+      description: Effective C(smtpd_forbid_unauth_pipelining).
+      type: bool
+    relay_permits_sasl:
+      description: C(permit_sasl_authenticated) is in the effective relay or recipient
+        restrictions - an XCLIENT LOGIN may then relay.
+      type: bool
+    fronted_by_postscreen:
+      description: A pass service behind postscreen.
+      type: bool
+    options:
+      description: The C(-o name=value) options of its C(master.cf) entry.
+      type: dict
+      sample: {syslog_name: postfix/proxy}
 login_ignored_without_sasl:
   description:
     - Whether this Postfix version ignores XCLIENT LOGIN for C(permit_sasl_authenticated)
