@@ -23,7 +23,11 @@ description:
     on a listener fed by a proxy (the default from Postfix 3.10 on); and, where an XCLIENT
     LOGIN counts as SASL authentication (3.7.12, 3.8.7, 3.9.1, 3.10 and later, or SASL on
     the listener), C(permit_sasl_authenticated) in the listener's relay restrictions while
-    XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
+    XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)); and
+    an IPv4-only Postfix (C(inet_protocols)) on a listener that authorizes XCLIENT, which
+    answers C(XCLIENT ADDR=IPV6:...) with C(501 5.5.4 Bad ADDR syntax) (code
+    C(ipv4-only-xclient) - an error when O(client_addresses) holds an IPv6 address,
+    information otherwise).
 author:
   - mailops.xclient contributors (@mailops)
 options:
@@ -31,6 +35,16 @@ options:
     description:
       - Listeners (C(NAME/TYPE)) that receive XCLIENT LOGIN from a proxy. The LOGIN pitfall
         is an error there, information elsewhere.
+    type: list
+    elements: str
+    default: []
+  client_addresses:
+    description:
+      - Client addresses that will be sent to this Postfix as XCLIENT ADDR - the C(addr)
+        of probe cases, the networks of the clients a proxy or filter fronts. An IPv6 one
+        (V(2001:db8::25), V(IPV6:2001:db8::25), V(2001:db8::/32)) makes an IPv4-only
+        Postfix an error finding (C(ipv4-only-xclient)) instead of information. Values
+        that are not addresses are ignored.
     type: list
     elements: str
     default: []
@@ -59,6 +73,11 @@ EXAMPLES = r"""
   mailops.xclient.postfix_info:
     login_expected: [127.0.0.1:10025/inet]
   register: login_audit
+
+- name: Probes will send IPv6 client addresses - an IPv4-only Postfix is an error
+  mailops.xclient.postfix_info:
+    client_addresses: ["2001:db8::25", 192.0.2.66]
+  register: ipv6_audit
 """
 
 RETURN = r"""
@@ -90,7 +109,7 @@ main:
       sample: loopback-only
     inet_protocols:
       description: C(inet_protocols) as Postfix reads it - V(ipv4) means no listener
-        takes an IPv6 connection, see the C(ipv4_only_listener) finding.
+        takes an IPv6 connection, see the C(ipv4-only-xclient) finding.
       type: str
       sample: all
     smtpd_sasl_auth_enable:
@@ -217,6 +236,7 @@ def main() -> None:
         argument_spec=dict(
             config_dir=CONFIG_DIR_SPEC,
             login_expected=dict(type="list", elements="str", default=[]),
+            client_addresses=dict(type="list", elements="str", default=[]),
             fail_on=dict(type="str", default="never", choices=["never", "error", "warning"]),
         ),
         supports_check_mode=True,
@@ -228,7 +248,7 @@ def main() -> None:
         facts = gather(postconf_for(module, p["config_dir"]))
     except (FieldError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
-    found = findings(facts, expected)
+    found = findings(facts, expected, p["client_addresses"])
     out = dict(changed=False, findings=found,
                login_ignored_without_sasl=login_ignored_without_sasl(facts["version"]),
                **facts)

@@ -22,6 +22,7 @@ import yaml
 
 import collection
 from collection import ROOT
+from key_paths import module_return, undocumented
 from private_postfix import free_port, running_instance
 
 MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
@@ -250,3 +251,11 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
     ran = [t["task"] for t in done.tasks if t["status"] != "skipped"]
     assert [t["task"] for t in done.statuses("skipped")] == [], done.tail()
     assert ran[-1] == "Postfix survived the example", ran
+    # what each of our modules returned is documented in its RETURN
+    for task in play["tasks"]:
+        short, _key = module_of(task)
+        if short is None:
+            continue
+        doc = module_return(os.path.join(MODULES_DIR, f"{short}.py"))
+        for recorded in done.named(task.get("name", "")):
+            assert undocumented(recorded["result"], doc) == set(), (name, task["name"])

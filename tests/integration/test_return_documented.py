@@ -16,7 +16,6 @@ import pytest
 
 from collection import ROOT
 from key_paths import COMMON, documented_paths, module_return, returned_paths, undocumented
-from private_postfix import running_instance
 from run_module import run_module
 
 MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
@@ -46,7 +45,7 @@ def runs(inst, base):
     listener = "127.0.0.1:%d" % inst.ports["authorized"]
     return {
         "postconf": [(dict(cfg, name="in_flow_delay", value="0s", backup=True), False),
-                     (dict(cfg, settings={"smtpd_helo_required": True}), False)],
+                     (dict(cfg, settings={"smtpd_helo_required": True}), True)],
         "postfix_service": [(dict(cfg, name="127.0.0.1:2", type="inet", command="smtpd",
                                   allow_unbound=True, backup=True), True),
                             (dict(cfg, name="filter", type="unix", command="pipe flags=Rq"
@@ -86,13 +85,11 @@ def runs(inst, base):
 
 
 @pytest.fixture(scope="module")
-def results():
-    with running_instance("xclient-pf-return-") as inst:
-        out = {}
-        for module, calls in runs(inst, inst.base).items():
-            out[module] = [run_module(module, args, check_mode=check)
-                           for args, check in calls]
-        yield out
+def results(ipv4_only_postfix, tmp_path_factory):
+    inst = ipv4_only_postfix
+    base = str(tmp_path_factory.mktemp("return-documented"))
+    return {module: [run_module(module, args, check_mode=check) for args, check in calls]
+            for module, calls in runs(inst, base).items()}
 
 
 def test_every_module_is_run(results):
