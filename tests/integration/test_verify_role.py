@@ -57,3 +57,33 @@ def test_backend_names_that_would_run_cases_twice_are_refused(installed_collecti
     # nothing was probed
     assert not [t for t in done.tasks if "Probe" in t["task"]
                 and t["status"] != "skipped"], [t["task"] for t in done.tasks]
+
+
+def test_ipv6_case_against_ipv4_only_postfix_is_a_configuration_error(installed_collection,
+                                                                      ipv4_only_postfix,
+                                                                      tmp_path):
+    """The README's IPv6 quick-start case, run by the role against an IPv4-only Postfix:
+    the case fails (501), and the audit, given the cases' addr values, says why."""
+    inst = ipv4_only_postfix
+    port = inst.ports["authorized"]
+    case = {"name": "IPv6 client", "via": "mx-listener",
+            "xclient": {"addr": "2001:db8::25", "name": "[TEMPUNAVAIL]"},
+            "mail_from": "probe@example.org", "rcpt_to": ["postmaster@example.net"],
+            "expect": {"xclient": "accepted"}}
+    plays = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "verify", "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
+         "vars": {"verify_backends": [{"name": "mx-listener", "server": "127.0.0.1",
+                                       "port": port}],
+                  "verify_cases": [case], "verify_security_checks": False,
+                  "verify_postfix_config_dir": inst.config_dir}}]}]
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump(plays))
+    done = collection.playbook(installed_collection, str(path), timeout=300)
+    (audit,) = done.named("Audit the Postfix configuration")
+    found = {f["service"]: f for f in audit["result"]["findings"]
+             if f["code"] == "ipv4-only-xclient"}
+    assert found[f"127.0.0.1:{port}/inet"]["severity"] == "error", found
+    (failed,) = done.named("Everything behaved as declared")
+    assert failed["status"] == "failed"
+    assert f"ipv4-only-xclient on 127.0.0.1:{port}/inet" in failed["result"]["msg"]
+    assert "IPv6 client" in failed["result"]["msg"]
