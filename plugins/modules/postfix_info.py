@@ -76,6 +76,7 @@ EXAMPLES = r"""
 
 - name: Probes will send IPv6 client addresses - an IPv4-only Postfix is an error
   mailops.xclient.postfix_info:
+    config_dir: /etc/postfix
     client_addresses: ["2001:db8::25", 192.0.2.66]
   register: ipv6_audit
 """

@@ -78,10 +78,12 @@ EXAMPLES = r"""
   mailops.xclient.postfix_instance:
     state: reloaded
 
-- name: A private instance is running (no change when it runs)
+- name: A private instance is running (no change when it runs); a config it cannot start on stays for inspection
   mailops.xclient.postfix_instance:
     config_dir: /etc/postfix-test
     state: started
+    service_manager: command
+    rollback: false
     timeout: 20
 """
 

@@ -103,11 +103,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Re-inject the quarantine after relaxing a rule
+- name: Re-inject the quarantine after relaxing a rule (what is still refused stays there)
   mailops.xclient.xclient_inject:
     path: /var/lib/xclient-inject/quarantine
     port: 10027
     received_by: 'mx\.isp\.example'
+    fail_on_rejected: false
 
 - name: Which identity would this message get
   mailops.xclient.xclient_inject:
