@@ -107,14 +107,14 @@ EXAMPLES = r"""
   mailops.xclient.xclient_inject:
     path: /var/lib/xclient-inject/quarantine
     port: 10027
-    received_by: 'mx\.isp\.example'
+    received_by: 'mx[0-9]+\.isp\.example'
     fail_on_rejected: false
 
 - name: Which identity would this message get
   mailops.xclient.xclient_inject:
     path: /tmp/message.eml
     rcpt_to: [postmaster@example.net]
-    received_by: 'mx\.isp\.example'
+    received_by: 'mx[0-9]+\.isp\.example'
   check_mode: true
   register: dry
 """

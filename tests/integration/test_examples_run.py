@@ -49,7 +49,7 @@ AUTHORIZED_PORTS = (10027,)
 MESSAGE = """\
 Return-Path: <sender@example.org>
 Received: from client.example (client.example [203.0.113.7])
-\tby mx.isp.example (Postfix) with ESMTP id 4ABC
+\tby mx1.isp.example (Postfix) with ESMTP id 4ABC
 \tfor <postmaster@example.net>; Wed, 25 Nov 2026 20:00:00 +0000
 From: sender@example.org
 To: postmaster@example.net
@@ -207,7 +207,7 @@ def example_postfix():
     with running_instance("xclient-pf-examples-", ipv6=True) as inst:
         ports = {p: free_port() for p in EXAMPLE_PORTS}
         ports.update({p: inst.ports["authorized"] for p in AUTHORIZED_PORTS})
-        yield inst, ports, site_files(inst.base)
+        yield inst, ports
 
 
 def test_every_module_has_examples():
@@ -293,7 +293,13 @@ def is_many_hosts(block):
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
 def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,
                                  source):
-    inst, ports, files = example_postfix
+    inst, ports = example_postfix
+    # fresh messages for each example: one that injects them must not leave the next with
+    # an empty quarantine (that would pass without doing anything)
+    site = tmp_path / "site"
+    site.mkdir()
+    os.chmod(tmp_path, 0o755)
+    files = site_files(str(site))
     name, block = SOURCES[source]
     if is_many_hosts(block):
         check_against_lab_inventory(installed_collection, tmp_path, block)
@@ -323,3 +329,6 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
         doc = module_return(os.path.join(MODULES_DIR, f"{short}.py"))
         for recorded in done.named(task.get("name", "")):
             assert undocumented(recorded["result"], doc) == set(), (name, task["name"])
+            if short == "xclient_inject":  # it injected (or would), also without failing
+                outcomes = {m["outcome"] for m in recorded["result"]["messages"]}
+                assert outcomes and outcomes <= {"accepted", "dry_run"}, recorded
