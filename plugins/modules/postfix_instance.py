@@ -78,7 +78,7 @@ EXAMPLES = r"""
   mailops.xclient.postfix_instance:
     state: reloaded
 
-- name: A private instance is running (no change when it runs); a config it cannot start on stays for inspection
+- name: A private instance runs (no change when it does); a config it cannot run stays put
   mailops.xclient.postfix_instance:
     config_dir: /etc/postfix-test
     state: started

@@ -10,7 +10,7 @@ import ast
 import os
 from typing import Any, Dict, Mapping, Optional, Set
 
-import yaml
+from ansible.module_utils.common.yaml import yaml_load
 
 # What Ansible or AnsibleModule adds to any result (the common return values), not the
 # module's own: not documented in RETURN.
@@ -50,10 +50,12 @@ def documented_paths(doc: Mapping[str, Any], prefix: str = "") -> Set[str]:
 
 def module_return(path: str) -> Dict[str, Any]:
     """The RETURN block of a module file, read without importing it."""
-    tree = ast.parse(open(path, encoding="utf-8").read())
+    with open(path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "RETURN":
-            return yaml.safe_load(node.value.value) or {}
+        if (isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "RETURN"
+                and isinstance(node.value, ast.Constant)):
+            return yaml_load(node.value.value) or {}
     raise AssertionError(f"{os.path.basename(path)} has no RETURN")
 
 
