@@ -48,6 +48,15 @@ def postfix_instance():
     yield from _private_instance("xclient-pf-")
 
 
+@pytest.fixture(scope="session")
+def ipv4_only_postfix():
+    """A private instance with inet_protocols = ipv4 (XCLIENT ADDR=IPV6:... gets 501), for
+    the whole session. tests/integration/test_return_documented.py runs every module on it
+    (harmless edits: in_flow_delay, one more XCLIENT host)."""
+    with running_instance("xclient-pf-v4-") as inst:
+        yield inst
+
+
 @pytest.fixture
 def fresh_postfix():
     """A private instance of its own, for tests that change its configuration."""

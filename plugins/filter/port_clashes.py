@@ -14,8 +14,9 @@ description:
   - Takes a dictionary from variable name to what that variable makes a service bind - a
     port number, a dictionary with C(port) (and C(address)), or a list of such - and
     returns one message per clash, naming both variables. Two listeners clash on the same
-    port when their addresses are equal or either is a wildcard (C(0.0.0.0), C(::)) or
-    unset.
+    port when their addresses are equal (compared as addresses - V(2001:db8::1) and
+    V([2001:DB8:0::1]) are one) or either is a wildcard (C(0.0.0.0), C(::)) or unset.
+  - A port that is not a number from 1 to 65535 is an error naming the variable.
 options:
   _input:
     description: Variable name to port, listener or list of listeners.
@@ -42,9 +43,39 @@ _value:
   elements: str
 """
 
+import ipaddress
+import re
+
 from ansible.errors import AnsibleFilterError
 
-WILDCARDS = {"", "0.0.0.0", "::", "*", None}
+WILDCARDS = {"", "0.0.0.0", "::", "*"}
+
+
+def _port(where, value):
+    """A TCP port number 1-65535 from an int or a string of digits."""
+    text = str(value).strip() if isinstance(value, (int, str)) else ""
+    if (isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,5}", text)
+            or not 1 <= int(text) <= 65535):
+        raise AnsibleFilterError(
+            f"port_clashes: {where}: {value!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def _address(where, value):
+    """The canonical spelling of an address: ``2001:DB8::0:1`` and ``[2001:db8::1]`` are
+    one address; a wildcard is ``""``; a host name is kept, lower-cased."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise AnsibleFilterError(f"port_clashes: {where}: {value!r} is not an address")
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        text = str(ipaddress.ip_address(text))
+    except ValueError:
+        text = text.lower()
+    return "" if text in WILDCARDS else text
 
 
 def _entries(name, value):
@@ -53,13 +84,14 @@ def _entries(name, value):
     if isinstance(value, (list, tuple)):
         out = []
         for i, item in enumerate(value):
-            out += [(f"{name}[{i}]", a, p) for _n, a, p in _entries(name, item)]
+            out += _entries(f"{name}[{i}]", item)
         return out
     if isinstance(value, dict):
         if "port" not in value:
             raise AnsibleFilterError(f"port_clashes: {name} has no port")
-        return [(name, str(value.get("address") or "").strip("[]"), int(value["port"]))]
-    return [(name, "", int(value))]
+        return [(name, _address(f"{name}.address", value.get("address")),
+                 _port(f"{name}.port", value["port"]))]
+    return [(name, "", _port(name, value))]
 
 
 def port_clashes(sources) -> list:
@@ -73,7 +105,7 @@ def port_clashes(sources) -> list:
         for who_b, addr_b, port_b in entries[i + 1:]:
             if port_a != port_b:
                 continue
-            if addr_a == addr_b or addr_a in WILDCARDS or addr_b in WILDCARDS:
+            if addr_a == addr_b or not addr_a or not addr_b:
                 out.append(f"{who_a} and {who_b} both use port {port_a}")
     return out
 

@@ -90,12 +90,18 @@ class UsageError(ValueError):
     """Bad arguments; the message names the option."""
 
 
+# The fetch_inject role's injection listener (fetch_inject_listener_address/_port): where
+# the module and the command inject unless told otherwise.
+INJECT_SERVER = "127.0.0.1"
+INJECT_PORT = 10027
+
+
 @dataclass
 class Target:
     """The injection listener and how to greet it."""
 
-    server: str = "127.0.0.1"
-    port: int = 25
+    server: str = INJECT_SERVER
+    port: int = INJECT_PORT
     timeout: float = 60.0
     helo: str = field(default_factory=socket.gethostname)
     source_address: Optional[str] = None
@@ -371,8 +377,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="envelope recipients (fetchmail %%T)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS",
                    help="envelope sender (fetchmail %%F); default the Return-Path: header")
-    p.add_argument("--server", default="127.0.0.1", help="injection listener (127.0.0.1)")
-    p.add_argument("--port", type=int, default=25, help="its port (25)")
+    p.add_argument("--server", default=INJECT_SERVER,
+                   help=f"injection listener ({INJECT_SERVER})")
+    p.add_argument("--port", type=int, default=INJECT_PORT, help=f"its port ({INJECT_PORT})")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds for the whole SMTP session (60)")
     p.add_argument("--helo", help="own name for the first EHLO (the host name)")

@@ -127,13 +127,19 @@ def split_entry_args(text: str, strict: bool = False) -> List[str]:
     return split_braced(text, strict=strict)
 
 
+def inet_families(inet_protocols: str) -> Tuple[bool, bool]:
+    """(IPv4 on, IPv6 on) from inet_protocols: what smtpd binds, and which XCLIENT ADDR
+    families it takes (an address of a family that is off gets 501 Bad ADDR syntax)."""
+    protocols = inet_protocols.lower().replace(",", " ").split()
+    return ("all" in protocols or "ipv4" in protocols,
+            "all" in protocols or "ipv6" in protocols)
+
+
 def bind_addresses(inet_interfaces: str, inet_protocols: str,
                    host: Callable[[str], List[str]]) -> List[str]:
     """What a port-only inet service binds, from inet_interfaces / inet_protocols;
     ``host(name)`` gives the addresses of one listed name or address."""
-    protocols = inet_protocols.replace(",", " ").split()
-    v4 = "all" in protocols or "ipv4" in protocols
-    v6 = "all" in protocols or "ipv6" in protocols
+    v4, v6 = inet_families(inet_protocols)
     out: List[str] = []
     for item in split_braced(inet_interfaces, commas=True):
         if item == "all":

@@ -6,8 +6,8 @@ pitfall findings: loopback authorized for IPv4 but not IPv6, XCLIENT authorized 
 single hosts on a listener reachable from outside, postscreen in front, the XCLIENT keyword
 discarded, a LOGIN that Postfix before 3.7.12, 3.8.7, 3.9.1 and 3.10 ignores for
 permit_sasl_authenticated unless SASL is on for the listener, smtpd_forbid_unauth_pipelining
-(yes by default from 3.10) behind a proxy, and permit_sasl_authenticated open to any XCLIENT
-LOGIN.
+(yes by default from 3.10) behind a proxy, permit_sasl_authenticated open to any XCLIENT
+LOGIN, and an IPv4-only Postfix (inet_protocols) that refuses IPv6 ADDR values.
 
 ``gather`` asks postconf; ``findings`` is a pure function of those facts.
 """
@@ -25,6 +25,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
     bind_addresses,
+    inet_families,
 )
 
 XCLIENT = "smtpd_authorized_xclient_hosts"
@@ -301,11 +302,47 @@ def _listener_findings(svc: Listener, version: str, login_expected: Sequence[str
     return [f for f in found if f is not None]
 
 
-def findings(facts: Dict[str, Any], login_expected: Sequence[str] = ()) -> List[Finding]:
-    """Pitfalls in the facts; severity error, warning or info."""
+def _ipv6_addr(value: str) -> bool:
+    """An XCLIENT ADDR value (or a client address, network or IPv6 literal) of IPv6."""
+    text = re.sub(r"(?i)^ipv6:", "", value.strip()).split("/")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
+
+
+def _ipv4_only(facts: Dict[str, Any], client_addresses: Sequence[str]) -> List[Finding]:
+    """inet_protocols without IPv6: smtpd answers XCLIENT ADDR=IPV6:... with 501 5.5.4
+    Bad ADDR syntax on every listener. An error when ``client_addresses`` (what probe
+    cases or a proxy will send) holds an IPv6 address, else info."""
+    protocols = facts.get("main", {}).get("inet_protocols", "all")
+    if inet_families(protocols)[1]:
+        return []
+    ipv6 = [a for a in client_addresses if _ipv6_addr(a)]
+    out = []
+    for svc in facts["services"]:
+        if svc["command"] != "smtpd" or not svc["xclient_hosts"]:
+            continue
+        key = svc["service"]
+        out.append(_finding(
+            "ipv4-only-xclient", "error" if ipv6 else "info", key,
+            f"{key} authorizes XCLIENT, but inet_protocols = {protocols}: Postfix refuses"
+            " XCLIENT ADDR=IPV6:... with 501 5.5.4 Bad ADDR syntax, so an IPv6 client"
+            " behind a proxy or filter, or a probe case with an IPv6 addr, fails"
+            + (f" - and {', '.join(ipv6)} will be sent." if ipv6 else "."),
+            "Set inet_protocols = all (or ipv4, ipv6) in main.cf and restart Postfix,"
+            " or send only IPv4 client addresses to this Postfix."))
+    return out
+
+
+def findings(facts: Dict[str, Any], login_expected: Sequence[str] = (),
+             client_addresses: Sequence[str] = ()) -> List[Finding]:
+    """Pitfalls in the facts; severity error, warning or info. ``client_addresses``: the
+    addresses probe cases or a proxy will send as XCLIENT ADDR."""
     out: List[Finding] = []
     for svc in facts["services"]:
         out += _listener_findings(svc, facts["version"], login_expected)
+    out += _ipv4_only(facts, client_addresses)
     for name in login_expected:
         if not any(s["service"] == name for s in facts["services"]):
             out.append(_finding("login-service-missing", "error", name,

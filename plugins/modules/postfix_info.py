@@ -23,7 +23,11 @@ description:
     on a listener fed by a proxy (the default from Postfix 3.10 on); and, where an XCLIENT
     LOGIN counts as SASL authentication (3.7.12, 3.8.7, 3.9.1, 3.10 and later, or SASL on
     the listener), C(permit_sasl_authenticated) in the listener's relay restrictions while
-    XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)).
+    XCLIENT is authorized for more than single hosts (code C(login-relay-exposure)); and
+    an IPv4-only Postfix (C(inet_protocols)) on a listener that authorizes XCLIENT, which
+    answers C(XCLIENT ADDR=IPV6:...) with C(501 5.5.4 Bad ADDR syntax) (code
+    C(ipv4-only-xclient) - an error when O(client_addresses) holds an IPv6 address,
+    information otherwise).
 author:
   - mailops.xclient contributors (@mailops)
 options:
@@ -31,6 +35,16 @@ options:
     description:
       - Listeners (C(NAME/TYPE)) that receive XCLIENT LOGIN from a proxy. The LOGIN pitfall
         is an error there, information elsewhere.
+    type: list
+    elements: str
+    default: []
+  client_addresses:
+    description:
+      - Client addresses that will be sent to this Postfix as XCLIENT ADDR - the C(addr)
+        of probe cases, the networks of the clients a proxy or filter fronts. An IPv6 one
+        (V(2001:db8::25), V(IPV6:2001:db8::25), V(2001:db8::/32)) makes an IPv4-only
+        Postfix an error finding (C(ipv4-only-xclient)) instead of information. Values
+        that are not addresses are ignored.
     type: list
     elements: str
     default: []
@@ -59,6 +73,12 @@ EXAMPLES = r"""
   mailops.xclient.postfix_info:
     login_expected: [127.0.0.1:10025/inet]
   register: login_audit
+
+- name: Probes will send IPv6 client addresses - an IPv4-only Postfix is an error
+  mailops.xclient.postfix_info:
+    config_dir: /etc/postfix
+    client_addresses: ["2001:db8::25", 192.0.2.66]
+  register: ipv6_audit
 """
 
 RETURN = r"""
@@ -75,6 +95,36 @@ main:
   description: XCLIENT-related C(main.cf) settings (effective values).
   returned: always
   type: dict
+  contains:
+    smtpd_authorized_xclient_hosts:
+      description: Hosts allowed XCLIENT, as a list.
+      type: list
+      elements: str
+    smtpd_authorized_xforward_hosts:
+      description: Hosts allowed XFORWARD, as a list.
+      type: list
+      elements: str
+    inet_interfaces:
+      description: C(inet_interfaces) as Postfix reads it.
+      type: str
+      sample: loopback-only
+    inet_protocols:
+      description: C(inet_protocols) as Postfix reads it - V(ipv4) means no listener
+        takes an IPv6 connection, see the C(ipv4-only-xclient) finding.
+      type: str
+      sample: all
+    smtpd_sasl_auth_enable:
+      description: Whether SASL is on by default.
+      type: bool
+    smtpd_tls_auth_only:
+      description: Whether SASL is offered only after STARTTLS by default.
+      type: bool
+    smtpd_discard_ehlo_keywords:
+      description: EHLO keywords hidden by default (an XCLIENT here hides it from the proxy).
+      type: str
+    smtpd_forbid_unauth_pipelining:
+      description: Whether pipelining before EHLO is refused by default (yes from 3.10).
+      type: bool
 services:
   description: Every smtpd or postscreen service with its effective settings.
   returned: always
@@ -83,6 +133,17 @@ services:
   contains:
     service:
       description: C(NAME/TYPE).
+      type: str
+      sample: 127.0.0.1:10025/inet
+    name:
+      description: The service name, the first field of its C(master.cf) entry.
+      type: str
+      sample: 127.0.0.1:10025
+    type:
+      description: The service type - V(inet), V(unix), V(pass) and so on.
+      type: str
+    command:
+      description: The daemon, V(smtpd) or V(postscreen).
       type: str
     listen:
       description: Addresses it binds (empty for unix services).
@@ -95,12 +156,34 @@ services:
     xclient_hosts_from:
       description: C(main.cf) or C(master.cf).
       type: str
-    fronted_by_postscreen:
-      description: A pass service behind postscreen.
-      type: bool
+    xforward_hosts:
+      description: Effective C(smtpd_authorized_xforward_hosts).
+      type: list
+      elements: str
     sasl_enabled:
       description: Effective C(smtpd_sasl_auth_enable).
       type: bool
+    tls_auth_only:
+      description: Effective C(smtpd_tls_auth_only).
+      type: bool
+    discard_ehlo_keywords:
+      description: Effective C(smtpd_discard_ehlo_keywords), lower case.
+      type: list
+      elements: str
+    forbid_unauth_pipelining:
+      description: Effective C(smtpd_forbid_unauth_pipelining).
+      type: bool
+    relay_permits_sasl:
+      description: C(permit_sasl_authenticated) is in the effective relay or recipient
+        restrictions - an XCLIENT LOGIN may then relay.
+      type: bool
+    fronted_by_postscreen:
+      description: A pass service behind postscreen.
+      type: bool
+    options:
+      description: The C(-o name=value) options of its C(master.cf) entry.
+      type: dict
+      sample: {syslog_name: postfix/proxy}
 login_ignored_without_sasl:
   description:
     - Whether this Postfix version ignores XCLIENT LOGIN for C(permit_sasl_authenticated)
@@ -154,6 +237,7 @@ def main() -> None:
         argument_spec=dict(
             config_dir=CONFIG_DIR_SPEC,
             login_expected=dict(type="list", elements="str", default=[]),
+            client_addresses=dict(type="list", elements="str", default=[]),
             fail_on=dict(type="str", default="never", choices=["never", "error", "warning"]),
         ),
         supports_check_mode=True,
@@ -165,7 +249,7 @@ def main() -> None:
         facts = gather(postconf_for(module, p["config_dir"]))
     except (FieldError, PostconfError) as exc:
         module.fail_json(msg=str(exc))
-    found = findings(facts, expected)
+    found = findings(facts, expected, p["client_addresses"])
     out = dict(changed=False, findings=found,
                login_ignored_without_sasl=login_ignored_without_sasl(facts["version"]),
                **facts)

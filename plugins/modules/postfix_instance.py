@@ -78,10 +78,12 @@ EXAMPLES = r"""
   mailops.xclient.postfix_instance:
     state: reloaded
 
-- name: A private instance is running (no change when it runs)
+- name: A private instance runs (no change when it does); a config it cannot run stays put
   mailops.xclient.postfix_instance:
     config_dir: /etc/postfix-test
     state: started
+    service_manager: command
+    rollback: false
     timeout: 20
 """
 
@@ -94,12 +96,37 @@ service_manager:
   description: V(systemd) or V(postfix).
   returned: always
   type: str
+state:
+  description: The state asked for (O(state)).
+  returned: always
+  type: str
+  sample: reloaded
 listeners:
   description: Per smtpd listener, the address and port probed, whether it answered 220,
-    and the reply.
+    and the reply (empty in check mode and after a stop).
   returned: always
   type: list
   elements: dict
+  contains:
+    service:
+      description: The C(master.cf) service, C(NAME/TYPE).
+      type: str
+      sample: 127.0.0.1:10025/inet
+    address:
+      description: The address probed.
+      type: str
+      sample: 127.0.0.1
+    port:
+      description: The port probed.
+      type: int
+      sample: 10025
+    ok:
+      description: Whether it greeted with C(220).
+      type: bool
+    reply:
+      description: The greeting, or why there was none.
+      type: str
+      sample: 220 mx.example.net ESMTP Postfix
 rolled_back:
   description: Last-known-good was put back because Postfix did not come up alive.
   returned: always

@@ -130,6 +130,13 @@ EXAMPLES = r"""
     chroot: false
     maxproc: "10"
     command: pipe flags=Rq user=nobody argv=/bin/cat -o mode=fast ${sender}
+
+- name: The content filter is gone (a backup of master.cf is kept)
+  mailops.xclient.postfix_service:
+    name: filter
+    type: unix
+    state: absent
+    backup: true
 """
 
 RETURN = r"""

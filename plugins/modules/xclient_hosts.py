@@ -98,6 +98,14 @@ EXAMPLES = r"""
   mailops.xclient.xclient_hosts:
     kind: xforward
     hosts: [198.51.100.0/28]
+
+- name: A whole lab network may test rules on the loopback-only listener (broad, on purpose)
+  mailops.xclient.xclient_hosts:
+    config_dir: /etc/postfix-test
+    service: 127.0.0.1:10025/inet
+    hosts: ["2001:db8::/32"]
+    allow_broad: true
+    backup: true
 """
 
 RETURN = r"""

@@ -45,13 +45,20 @@ options:
     type: path
     required: true
   server:
-    description: Address of the Postfix injection listener.
+    description:
+      - Address of the Postfix injection listener.
+      - The default, with O(port)'s, is the injection listener the
+        C(mailops.xclient.fetch_inject) role makes (C(fetch_inject_listener_address),
+        C(fetch_inject_listener_port)), whose quarantine this module re-injects.
     type: str
     default: 127.0.0.1
   port:
-    description: Its port. This host must be in its C(smtpd_authorized_xclient_hosts).
+    description:
+      - Its port. This host must be in its C(smtpd_authorized_xclient_hosts).
+      - The default is the C(mailops.xclient.fetch_inject) role's injection listener
+        port; port 25 rarely lets anyone but the proxy send XCLIENT.
     type: int
-    default: 25
+    default: 10027
   timeout:
     description: Seconds for each message's SMTP session.
     type: float
@@ -96,17 +103,18 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Re-inject the quarantine after relaxing a rule
+- name: Re-inject the quarantine after relaxing a rule (what is still refused stays there)
   mailops.xclient.xclient_inject:
     path: /var/lib/xclient-inject/quarantine
     port: 10027
-    received_by: 'mx\.isp\.example'
+    received_by: 'mx[0-9]+\.isp\.example'
+    fail_on_rejected: false
 
 - name: Which identity would this message get
   mailops.xclient.xclient_inject:
     path: /tmp/message.eml
     rcpt_to: [postmaster@example.net]
-    received_by: 'mx\.isp\.example'
+    received_by: 'mx[0-9]+\.isp\.example'
   check_mode: true
   register: dry
 """
@@ -147,6 +155,8 @@ from typing import Any, Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
+    INJECT_PORT,
+    INJECT_SERVER,
     UNPARSED_CHOICES,
     Target,
     UsageError,
@@ -188,8 +198,8 @@ def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
 def main() -> None:
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
-        server=dict(type="str", default="127.0.0.1"),
-        port=dict(type="int", default=25),
+        server=dict(type="str", default=INJECT_SERVER),
+        port=dict(type="int", default=INJECT_PORT),
         timeout=dict(type="float", default=60),
         helo=dict(type="str"),
         source_address=dict(type="str"),

@@ -1,13 +1,19 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Every YAML example runs as written: each task of README.md and of every module's
-EXAMPLES, against a private Postfix instance, through ansible-playbook from an installed
+"""Every YAML example runs as written: each task of README.md, of every role's README and of
+every module's EXAMPLES, against a private Postfix instance, through ansible-playbook from an installed
 build. Only the config directory, hosts (server, a case's source address) and ports are
 substituted (and site files: the CA file of the probe's TLS example, the messages and
 the quarantine Maildir of the inject examples, which are written here). After each example Postfix must
 survive a reload proven by postfix_instance. An example that cannot run is a bug in
 the example.
+
+A play that applies one of our roles to its hosts (installs packages, runs the machine's
+own daemons) is not run here: it would change this machine. Each is listed in ROLE_PLAYS
+with where the role runs instead, and is checked as far as that is possible without
+running it: Ansible parses the play for its hosts, and every variable it gives a role is
+one of that role's options, with a valid value (the role's meta/argument_specs.yml).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import yaml
 
 import collection
 from collection import ROOT
+from key_paths import module_return, undocumented
 from private_postfix import free_port, running_instance
 
 MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
@@ -42,7 +49,7 @@ AUTHORIZED_PORTS = (10027,)
 MESSAGE = """\
 Return-Path: <sender@example.org>
 Received: from client.example (client.example [203.0.113.7])
-\tby mx.isp.example (Postfix) with ESMTP id 4ABC
+\tby mx1.isp.example (Postfix) with ESMTP id 4ABC
 \tfor <postmaster@example.net>; Wed, 25 Nov 2026 20:00:00 +0000
 From: sender@example.org
 To: postmaster@example.net
@@ -61,13 +68,31 @@ def module_examples(name):
     raise AssertionError(f"{name} has no EXAMPLES")
 
 
-def readme_blocks():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+def readme_blocks(path="README.md"):
+    text = open(os.path.join(ROOT, path), encoding="utf-8").read()
     return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+ROLES = sorted(os.listdir(os.path.join(ROOT, "roles")))
+DEMO_RUNS = ("runs on private ports and directories in tests/integration/test_demo_stack.py"
+             " (playbooks/demo.yml)")
+# The plays that apply a role to their hosts: not run here (see above), and why.
+ROLE_PLAYS = {
+    "README.md block 4": "fetch_inject polls a real ISP mailbox; " + DEMO_RUNS,
+    "roles/fetch_inject/README.md block 1": "polls a real ISP mailbox; " + DEMO_RUNS,
+    "roles/nginx_proxy/README.md block 1": "installs and runs nginx; " + DEMO_RUNS,
+    "roles/postfix/README.md block 1": "deploys the machine's own Postfix; " + DEMO_RUNS,
+    "roles/proxsmtp_filter/README.md block 1": "installs and runs proxsmtp; " + DEMO_RUNS,
+    "roles/verify/README.md block 1": "needs the deployed stack it verifies; " + DEMO_RUNS,
+}
 
 
 def sources():
     out = [(f"README.md block {i + 1}", block) for i, block in enumerate(readme_blocks())]
+    for role in ROLES:
+        path = f"roles/{role}/README.md"
+        out += [(f"{path} block {i + 1}", block)
+                for i, block in enumerate(readme_blocks(path))]
     names = sorted(f[:-3] for f in os.listdir(MODULES_DIR)
                    if f.endswith(".py") and not f.startswith("_"))
     ordered = [n for n in MODULE_ORDER if n in names] + [n for n in names
@@ -182,7 +207,7 @@ def example_postfix():
     with running_instance("xclient-pf-examples-", ipv6=True) as inst:
         ports = {p: free_port() for p in EXAMPLE_PORTS}
         ports.update({p: inst.ports["authorized"] for p in AUTHORIZED_PORTS})
-        yield inst, ports, site_files(inst.base)
+        yield inst, ports
 
 
 def test_every_module_has_examples():
@@ -224,6 +249,40 @@ def check_against_lab_inventory(installed_collection, tmp_path, block):
     assert "Could not match supplied host pattern" not in done.stdout + done.stderr
 
 
+def role_plays(block):
+    """The plays of a block that apply roles."""
+    if not isinstance(block, list):
+        return []
+    return [play for play in block if isinstance(play, dict) and "hosts" in play
+            and play.get("roles")]
+
+
+def check_role_play(installed_collection, tmp_path, block):
+    """Ansible parses the play for its own hosts; every variable given to one of our roles
+    is an option of that role and valid there."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    for play in role_plays(block):
+        for entry in play["roles"]:
+            name = entry if isinstance(entry, str) else entry.get("role", entry.get("name"))
+            role = name.split(".")[-1]
+            assert name == f"mailops.xclient.{role}" and role in ROLES, name
+            given = dict(play.get("vars") or {})
+            given.update((entry.get("vars") or {}) if isinstance(entry, dict) else {})
+            with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml"),
+                      encoding="utf-8") as fh:
+                spec = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
+            result = ArgumentSpecValidator(spec).validate(given)
+            assert result.error_messages == [], (role, result.error_messages)
+    hosts = sorted({str(p["hosts"]) for p in block if isinstance(p, dict) and "hosts" in p})
+    play_path = tmp_path / "play.yml"
+    play_path.write_text(yaml.safe_dump(block))
+    done = collection.run(installed_collection, ["ansible-playbook", "-i",
+                                                 ",".join(hosts) + ",", "--syntax-check",
+                                                 str(play_path)], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def is_many_hosts(block):
     if isinstance(block, dict) and "all" in block:
         return True
@@ -234,10 +293,22 @@ def is_many_hosts(block):
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
 def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,
                                  source):
-    inst, ports, files = example_postfix
+    inst, ports = example_postfix
+    # fresh messages for each example: one that injects them must not leave the next with
+    # an empty quarantine (that would pass without doing anything)
+    site = tmp_path / "site"
+    site.mkdir()
+    os.chmod(tmp_path, 0o755)
+    files = site_files(str(site))
     name, block = SOURCES[source]
     if is_many_hosts(block):
         check_against_lab_inventory(installed_collection, tmp_path, block)
+        return
+    assert bool(role_plays(block)) == (name in ROLE_PLAYS), (
+        f"{name}: a play that applies a role is listed in ROLE_PLAYS with the reason it"
+        " is not run here; nothing else is")
+    if name in ROLE_PLAYS:
+        check_role_play(installed_collection, tmp_path, block)
         return
     play = as_play(block, Substitute(inst, ports, files), name)
     path = tmp_path / "example.yml"
@@ -250,3 +321,14 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
     ran = [t["task"] for t in done.tasks if t["status"] != "skipped"]
     assert [t["task"] for t in done.statuses("skipped")] == [], done.tail()
     assert ran[-1] == "Postfix survived the example", ran
+    # what each of our modules returned is documented in its RETURN
+    for task in play["tasks"]:
+        short, _key = module_of(task)
+        if short is None:
+            continue
+        doc = module_return(os.path.join(MODULES_DIR, f"{short}.py"))
+        for recorded in done.named(task.get("name", "")):
+            assert undocumented(recorded["result"], doc) == set(), (name, task["name"])
+            if short == "xclient_inject":  # it injected (or would), also without failing
+                outcomes = {m["outcome"] for m in recorded["result"]["messages"]}
+                assert outcomes and outcomes <= {"accepted", "dry_run"}, recorded

@@ -23,6 +23,26 @@ def test_port_clashes():
         port_clashes({"a": {"address": "x"}})
 
 
+@pytest.mark.parametrize("a,b", [("2001:db8::1", "[2001:DB8:0::1]"),
+                                  ("::ffff:7f00:1", "[::FFFF:127.0.0.1]"),
+                                  ("127.0.0.1", " 127.0.0.1 "), ("[::]", "192.0.2.1")])
+def test_port_clashes_compares_addresses_not_spellings(a, b):
+    assert port_clashes({"a": {"address": a, "port": 25},
+                         "b": [{"address": b, "port": "25"}]}) == [
+        "a and b[0] both use port 25"]
+
+
+@pytest.mark.parametrize("value,where", [
+    ({"a": 70000}, "a: 70000"), ({"a": {"port": 0}}, "a.port: 0"),
+    ({"a": [{"port": "smtp"}]}, "a[0].port: 'smtp'"), ({"a": {"port": -25}}, "a.port: -25"),
+    ({"a": {"port": True}}, "a.port: True"), ({"a": {"port": [25]}}, "a.port: [25]"),
+    ({"a": {"port": 25, "address": ["::1"]}}, "a.address: ['::1']")])
+def test_port_clashes_bad_port_names_the_field(value, where):
+    with pytest.raises(AnsibleFilterError) as err:
+        port_clashes(value)
+    assert f"port_clashes: {where} is not a" in str(err.value)
+
+
 def test_listener_name():
     assert listener_name({"address": "127.0.0.1", "port": "10025"}) == "127.0.0.1:10025"
     assert listener_name({"address": "::1", "port": 10025}) == "[::1]:10025"

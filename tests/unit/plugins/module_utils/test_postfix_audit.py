@@ -102,3 +102,23 @@ def test_login_relay_exposure_where_login_counts():
     # relay restrictions without permit_sasl_authenticated: no exposure
     assert codes([svc(relay_permits_sasl=False, sasl_enabled=False,
                       xclient_hosts=["127.0.0.0/8"])], "3.10.13") == []
+
+
+@pytest.mark.parametrize("protocols,addresses,expected", [
+    ("ipv4", [], [("ipv4-only-xclient", "info")]),
+    ("ipv4", ["192.0.2.66", "not an address"], [("ipv4-only-xclient", "info")]),
+    ("ipv4", ["2001:db8::25"], [("ipv4-only-xclient", "error")]),
+    ("IPv4", ["IPV6:2001:DB8::25"], [("ipv4-only-xclient", "error")]),
+    ("ipv4", ["[2001:db8::]/32"], [("ipv4-only-xclient", "error")]),
+    ("all", ["2001:db8::25"], []), ("ipv4, ipv6", ["2001:db8::25"], []),
+    ("ipv6", ["2001:db8::25"], []),
+])
+def test_ipv4_only_postfix_refuses_ipv6_addr_values(protocols, addresses, expected):
+    facts = {"version": "3.10.3", "main": {"inet_protocols": protocols},
+             "services": [svc(), svc(service="smtp/inet", xclient_hosts=[]),
+                          svc(service="smtp/inet", command="postscreen", xclient_hosts=[])]}
+    found = findings(facts, (), addresses)
+    assert [(f["code"], f["severity"]) for f in found] == expected
+    if expected and expected[0][1] == "error":
+        assert found[0]["service"] == "127.0.0.1:10025/inet"
+        assert addresses[0] in found[0]["message"] and "501" in found[0]["message"]
