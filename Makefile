@@ -28,8 +28,9 @@ test: deps
 	bash scripts/release-checks.sh
 
 # The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after
-# setup; run by .ci/run after `make test`. FRESH_DISTS=bookworm for one.
-test-fresh: deps
+# setup; run by .ci/run. FRESH_DISTS=bookworm for one, FRESH_PARALLEL=0 one after the other.
+# Needs only debootstrap and git here (it installs them); the trees install the rest.
+test-fresh:
 	bash scripts/test-fresh.sh
 
 deps:

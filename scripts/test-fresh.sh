@@ -18,6 +18,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 FRESH_CACHE=${FRESH_CACHE:-/var/cache/mailops-xclient-fresh}
 FRESH_DISTS=${FRESH_DISTS:-bookworm trixie}
 FRESH_KEEP=${FRESH_KEEP:-0}
+FRESH_PARALLEL=${FRESH_PARALLEL:-1}
 # No step may use up CI's time: each is cut after this many seconds.
 FRESH_STEP_TIMEOUT=${FRESH_STEP_TIMEOUT:-1800}
 mkdir -p "$FRESH_CACHE"
@@ -26,7 +27,11 @@ mkdir -p "$FRESH_CACHE"
 mirror=$( (grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources || true) | awk '{print $2}' | (grep -v security || true) | head -1)
 [ -n "$mirror" ] || mirror=$( (grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true) | awk '{print $2}' | (grep -v security || true) | head -1)
 [ -n "$mirror" ] || { echo "test-fresh: no Debian mirror found in /etc/apt" >&2; exit 1; }
-command -v debootstrap >/dev/null || { echo "test-fresh: debootstrap missing (make deps installs it)" >&2; exit 1; }
+# All it needs on this machine: debootstrap and git (the trees install everything else).
+if ! command -v debootstrap >/dev/null || ! command -v git >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap git >/dev/null
+fi
 work=$(mktemp -d /var/tmp/xclient-fresh.XXXXXX)
 
 cleanup() {
@@ -71,9 +76,10 @@ run_in() {
         ' _ "$root" "$cmd" >"$log" 2>&1 </dev/null
 }
 
-declare -A R
-json_parts=()
-for dist in $FRESH_DISTS; do
+# one_dist DIST: tree, setup, demo and tests for one distribution. Writes its report lines
+# to $work/DIST/report, its table row to $work/DIST/row and its JSON part to $work/DIST/json.
+one_dist() {
+    local dist=$1 root logs t0 tarball dest t_tree version setup t_setup demo tests t_demo t_tests summary step
     root="$work/$dist/root"; logs="$work/$dist"; mkdir -p "$root"
     t0=$(date +%s)
     tarball="$FRESH_CACHE/$dist.tar.gz"
@@ -82,9 +88,9 @@ for dist in $FRESH_DISTS; do
     else
         echo "test-fresh: debootstrap $dist from $mirror"
         debootstrap --variant=minbase "$dist" "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
-            || { tail -20 "$logs/debootstrap.log"; exit 1; }
+            || { tail -20 "$logs/debootstrap.log"; return 1; }
         rm -rf "$root"/var/cache/apt/archives/*.deb
-        tar -czf "$tarball.tmp" -C "$root" . && mv "$tarball.tmp" "$tarball"
+        tar -czf "$tarball.tmp.$$" -C "$root" . && mv "$tarball.tmp.$$" "$tarball"
     fi
     # As on a machine behind a TLS-inspecting proxy: the local CAs are in the usual place;
     # the ca-certificates package trusts them when it is installed.
@@ -121,9 +127,11 @@ for dist in $FRESH_DISTS; do
         fi
         t_tests=$(( $(date +%s) - t0 ))
     fi
-    R[$dist]="$version|$setup|$t_setup|$demo|$t_demo|$tests|$t_tests"
-    summary=$(grep -E '^[0-9]+ passed|passed|failed' "$logs/tests.log" 2>/dev/null | grep -E '^=*\s*[0-9]+ (passed|failed)' | tail -1 || true)
+    echo "$version|$setup|$t_setup|$demo|$t_demo|$tests|$t_tests" > "$logs/row"
+    summary=$(grep -E '^=*\s*[0-9]+ (passed|failed)' "$logs/tests.log" 2>/dev/null | tail -1 || true)
     echo "== $dist (Debian $version): tree ${t_tree}s, setup $setup ${t_setup}s, demo $demo ${t_demo}s, tests $tests ${t_tests}s ${summary}"
+    # pytest's own closing line, alone, as the tests printed it
+    if [ -n "$summary" ]; then echo "$summary"; fi
     for step in setup demo tests; do
         if grep -q "^$step failed" <<<"$(printf 'setup %s\ndemo %s\ntests %s\n' "$setup" "$demo" "$tests")"; then
             echo "-- last lines of $dist $step.log:"; tail -40 "$logs/$step.log"
@@ -132,14 +140,36 @@ for dist in $FRESH_DISTS; do
     if [ "$demo" != skipped ]; then
         grep -E '^(proxy|filter|maillog|hop):' "$logs/demo.log" | sed 's/^/   /' || true
     fi
-    json_parts+=("\"$dist\": {\"debian\": \"$version\", \"setup\": \"$setup\", \"demo\": \"$demo\", \"tests\": \"$tests\", \"seconds\": {\"tree\": $t_tree, \"setup\": $t_setup, \"demo\": $t_demo, \"tests\": $t_tests}}")
+    echo "\"$dist\": {\"debian\": \"$version\", \"setup\": \"$setup\", \"demo\": \"$demo\", \"tests\": \"$tests\", \"seconds\": {\"tree\": $t_tree, \"setup\": $t_setup, \"demo\": $t_demo, \"tests\": $t_tests}}" > "$logs/json"
+}
+
+# The distributions run side by side (FRESH_PARALLEL=0: one after the other). Each tree has
+# its own mount, PID and network namespaces, so they share nothing but the CPU; the tests
+# are written not to depend on load.
+pids=()
+for dist in $FRESH_DISTS; do
+    mkdir -p "$work/$dist"
+    if [ "$FRESH_PARALLEL" = 1 ]; then
+        one_dist "$dist" >"$work/$dist/report" 2>&1 &
+        pids+=($!)
+    else
+        one_dist "$dist" >"$work/$dist/report" 2>&1 || true
+        cat "$work/$dist/report"
+    fi
+done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+json_parts=()
+for dist in $FRESH_DISTS; do
+    if [ "$FRESH_PARALLEL" = 1 ]; then cat "$work/$dist/report"; fi
+    if [ ! -s "$work/$dist/row" ]; then echo "-|failed|0|skipped|0|skipped|0" > "$work/$dist/row"; fi
+    if [ -s "$work/$dist/json" ]; then json_parts+=("$(cat "$work/$dist/json")"); fi
 done
 
 echo
 printf '%-10s %-8s %-8s %-8s %-8s\n' DIST DEBIAN SETUP DEMO TESTS
 ok=1
 for dist in $FRESH_DISTS; do
-    IFS='|' read -r version setup t_setup demo t_demo tests t_tests <<<"${R[$dist]}"
+    IFS='|' read -r version setup t_setup demo t_demo tests t_tests <"$work/$dist/row"
     printf '%-10s %-8s %-8s %-8s %-8s\n' "$dist" "$version" "$setup" "$demo" "$tests"
     [ "$setup/$demo/$tests" = passed/passed/passed ] || ok=0
 done
