@@ -51,8 +51,10 @@ _COMMENTS = r"(?:\s*" + _COMMENT + r")*"
 _MTA_COMMENT = r"\([^()]*(?:\([^()]*\)[^()]*)*\)"
 _HELO_REGION = r"from\s+(?P<helo>.*?)\s*"
 
-_SMTP_WORD = re.compile(r"(?:UTF8)?[EA]?SMTP[SA]{0,2}|microsoft\s+smtp(?:\s+server|svc)",
-                        re.IGNORECASE)
+# "with" words of hops that are not an SMTP client: web mail, POP/IMAP downloads, LMTP
+# deliveries, local submission, ecelerity's internal stream. Many MTAs write no "with".
+_NOT_SMTP = re.compile(r"HTTPS?U?|POP3?S?|IMAPS?|LMTPS?A?|local|spool|NNFMP|ECSTREAM|"
+                       r"UUCP|BSMTP|webmail", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Record:
     @property
     def smtp(self) -> bool:
         """Whether the writer received it over SMTP (not HTTP, POP3, LMTP, local...)."""
-        return _SMTP_WORD.fullmatch(self.proto) is not None
+        return _NOT_SMTP.fullmatch(self.proto) is None
 
 
 def plain_address(text: str) -> Optional[str]:
@@ -170,8 +172,8 @@ def _build_unverified_inner_helo(pre, m):
 
 
 def _build_generic(pre, m):
-    with_word = re.match(r"\s*(?:\([^()]*\)\s*)*(?:with|via)\s+(?:\([^()]*\)\s+)?(\S+?)[\s;]",
-                         m.group("rest") + " ", re.IGNORECASE)
+    with_word = re.search(r"\b(?:with|via)\s+(?:\([^()]*\)\s+)?([^\s;()]+)",
+                          m.group("rest"), re.IGNORECASE)
     proto = with_word.group(1) if with_word else ""
     helo = _grp(pre, "helo")
     return (m.group("addr"), None, helo if helo else None, proto, m.group("by"))
