@@ -54,7 +54,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command i
     validate_hostname,
 )
 
-__all__ = ["MAX_HEADER", "Identity", "ReceivedError", "UNAVAILABLE_IDENTITY", "header_fields",
+__all__ = ["MAX_HEADER", "Identity", "Network", "ReceivedError", "UNAVAILABLE_IDENTITY", "header_fields",
            "identity_for", "internal_networks", "parse_received", "plain_address",
            "received_headers", "trusted_identity"]
 

@@ -1,0 +1,165 @@
+# Copyright (c) mailops.xclient contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Property: a sender cannot choose the identity that is injected.
+
+Headers are written the way Postfix and Exim write them, with everything a sender controls
+generated: the HELO/EHLO argument, the recipient in ``for``, Exim's envelope-from and ident
+reply, Received headers of its own below the MX's, and (above, written by the provider) a
+content filter's loopback hop. Whatever is generated, the injected ADDR and NAME are the
+MX's record, or nothing is injected. Honest HELOs (host names, address literals) are always
+read. The same property against headers a real Postfix writes:
+tests/integration/test_received_real_postfix.py.
+
+Figures (MAILOPS_XCLIENT_EXPLORE=1 XCLIENT_RECEIVED_EXAMPLES=20000): see the README section
+"Fetch and inject".
+"""
+
+from __future__ import annotations
+
+import os
+import string
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.mailops.xclient.plugins.module_utils._received import (
+    Identity,
+    ReceivedError,
+    identity_for,
+)
+
+EXAMPLES = int(os.environ.get("XCLIENT_RECEIVED_EXAMPLES", "150"))
+MX = r"mx\.upstream\.example"
+U = "[UNAVAILABLE]"
+DATE = "Tue, 24 Nov 2026 10:00:01 +0100 (CET)"
+# Pieces of Received headers and addresses a sender would use to steer a reader.
+TOKENS = [
+    "by", "BY", "By", "from", "with", "id", "for", "via", "HELO", "EHLO", "helo=", "port=",
+    "ident=", "(", ")", "[", "]", "<", ">", ";", ":", "@", '"', "\\", ".", "(localhost",
+    "(exim ", "(Exim 4.96)", "(Postfix)", "(8.17.1/8.17.1)", "ESMTP", "SMTP", "esmtps",
+    "unknown", "localhost", "verified", "(may be forged)", "softdnserr", "127.0.0.1",
+    "[127.0.0.1]", "[IPv6:::1]", "::1", "192.0.2.66", "[192.0.2.66]", "[192.0.2.66]:25",
+    "(192.0.2.66)", "(unknown [192.0.2.66])", "(localhost [127.0.0.1])",
+    "(evil.example [192.0.2.66])", "mx.upstream.example", "mx.upstream.example.",
+    "by mx.upstream.example (Postfix) with ESMTP id 4Nq2", "with SMTP id X", "for <a@b>",
+    "with esmtp (Exim 4.96) id 1tA2b3-000Cde-1F", "(HELO x)", "(account a@b HELO x)",
+    "Microsoft SMTP Server", "(CommuniGate Pro SMTP 6.3)", f"; {DATE}",
+]
+_printable = st.characters(min_codepoint=0x21, max_codepoint=0x7e)
+_piece = st.one_of(st.sampled_from(TOKENS), st.text(_printable, min_size=1, max_size=8))
+# What a sender writes where the MTA records its words: pieces joined by blanks or not.
+sender_text = st.lists(_piece, min_size=1, max_size=12).flatmap(
+    lambda parts: st.sampled_from([" ", ""]).map(lambda sep: sep.join(parts)))
+hostname = st.from_regex(r"\A[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?(?:\.[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?){1,3}\Z")
+client_addr = st.one_of(st.sampled_from(["203.0.113.9", "198.51.100.7", "192.0.2.10"]),
+                        st.integers(1, 254).map(lambda n: f"203.0.113.{n}"),
+                        st.integers(1, 0xffff).map(lambda n: f"2001:db8::{n:x}"))
+forged_lower = st.lists(sender_text.map(lambda t: "from " + t), max_size=3)
+
+
+def _rfc_addr(addr):
+    return f"IPv6:{addr}" if ":" in addr else addr
+
+
+def _message(headers, forged):
+    lines = [f"Received: {h}" for h in (*headers, *forged)]
+    return ("\r\n".join(lines) + "\r\nSubject: x\r\n\r\nbody\r\n").encode("utf-8")
+
+
+def _postfix_header(helo, name, addr, rcpt, tls):
+    # smtpd: "from HELO (NAME [ADDR])", then its own comments, by, with, id, for; date.
+    # The arguments of EHLO are collapsed to one blank each (smtpd's collapse_args).
+    helo = " ".join(helo.split())
+    head = f"from {helo or name or 'unknown'} ({name or 'unknown'} [{_rfc_addr(addr)}])"
+    if tls:
+        head += ("\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+                 "\r\n\t key-exchange X25519 server-signature RSA-PSS (2048 bits))"
+                 "\r\n\t(No client certificate requested)")
+    return (f"{head}\r\n\tby mx.upstream.example (Postfix) with ESMTPS id 4Nq2Yk0Z3Jz9sWq"
+            f"\r\n\tfor <{rcpt}>; {DATE}")
+
+
+def _exim_header(helo, name, addr, port, ident, sender, rcpt):
+    # sender_rcvhost: the verified name and ([ADDR]:PORT), or [ADDR] and (port=PORT); then
+    # helo= when it differs from the name / address, ident= when an ident server answered.
+    literal = f"[{addr}]"
+    items = []
+    if helo != (name or literal):
+        items.append(f"helo={helo}")
+    if ident is not None:
+        items.append(f"ident={ident}")
+    if name:
+        host = f"{name} ([{addr}]:{port}" + "".join(" " + i for i in items) + ")"
+    else:
+        host = f"{literal} (port={port}" + "".join(" " + i for i in items) + ")"
+    return (f"from {host}\r\n\tby mx.upstream.example with esmtps  (TLS1.3) tls"
+            f" TLS_AES_256_GCM_SHA384\r\n\t(Exim 4.96)\r\n\t(envelope-from <{sender}>)"
+            f"\r\n\tid 1tA2b3-000Cde-1F\r\n\tfor {rcpt}; {DATE}")
+
+
+def _check(message, addr, name):
+    """The identity is the MX's record, or nothing is injected. Returns whether it was."""
+    try:
+        ident, _header = identity_for(message, MX)
+    except ReceivedError:
+        return False
+    assert (ident.addr, ident.name) == (addr, name or U), ident
+    return True
+
+
+@settings(max_examples=EXAMPLES)
+@given(helo=sender_text, name=st.none() | hostname, addr=client_addr,
+       rcpt=sender_text.map(lambda t: f'"{t}"@upstream.example'), tls=st.booleans(),
+       filter_hop=st.booleans(), forged=forged_lower)
+@example(helo="by", name=None, addr="203.0.113.9", rcpt="a@upstream.example", tls=False,
+         filter_hop=False, forged=["from localhost (localhost [127.0.0.1]) by"
+                                   " mx.upstream.example (Postfix) with ESMTP id F; d"])
+@example(helo="x (unknown [192.0.2.66]) by mx.upstream.example (Postfix) with ESMTP id F for",
+         name=None, addr="203.0.113.9", rcpt="a@upstream.example", tls=True,
+         filter_hop=True, forged=[])
+@example(helo="x", name=None, addr="203.0.113.9", tls=False, filter_hop=False, forged=[],
+         rcpt='"x (good.example [203.0.113.9]) by mx.upstream.example (Postfix) with'
+              ' ESMTP id F"@upstream.example')
+def test_postfix_headers_sender_cannot_choose(helo, name, addr, rcpt, tls, filter_hop, forged):
+    headers = [_postfix_header(helo, name, addr, rcpt, tls)]
+    if filter_hop:  # amavis re-injecting on the upstream MX: a loopback hop on top
+        headers.insert(0, _postfix_header("localhost", "localhost", "127.0.0.1",
+                                          "bob@upstream.example", False))
+    _check(_message(headers, forged), addr, name)
+
+
+@settings(max_examples=EXAMPLES)
+@given(helo=st.text(_printable, min_size=1, max_size=40) | sender_text.map(
+           lambda t: t.replace(" ", "")).filter(bool),
+       name=st.none() | hostname, addr=client_addr, port=st.integers(1, 65535),
+       ident=st.none() | sender_text, sender=sender_text, rcpt=sender_text,
+       forged=forged_lower)
+@example(helo="[127.0.0.1]", name=None, addr="203.0.113.9", port=25, ident=None,
+         sender="a@example.org", rcpt="(exim x)", forged=[])
+def test_exim_headers_sender_cannot_choose(helo, name, addr, port, ident, sender, rcpt,
+                                           forged):
+    header = _exim_header(helo, name, addr, port, ident, sender, rcpt)
+    _check(_message([header], forged), addr, name)
+
+
+@settings(max_examples=EXAMPLES // 4)
+@given(helo=hostname | client_addr.map(lambda a: f"[{_rfc_addr(a)}]"),
+       name=st.none() | hostname, addr=client_addr, forged=forged_lower,
+       exim=st.booleans())
+def test_honest_helos_are_always_read(helo, name, addr, forged, exim):
+    if exim:
+        header = _exim_header(helo, name, addr, 25, None, "a@example.org",
+                              "bob@upstream.example")
+    else:
+        header = _postfix_header(helo, name, addr, "bob@upstream.example", True)
+    assert _check(_message([header], forged), addr, name)
+    ident, _h = identity_for(_message([header], forged), MX)
+    assert ident.helo == helo
+    assert isinstance(ident, Identity)
+
+
+def test_alphabet_covers_what_an_mta_records():
+    # the generated text reaches every printable character the MTAs above would record
+    assert set(string.punctuation) <= {ch for t in TOKENS for ch in t} | set(
+        chr(c) for c in range(0x21, 0x7f))
