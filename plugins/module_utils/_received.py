@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.mailops.xclient.plugins.module_utils._received_grammars import (
@@ -181,10 +181,8 @@ def _agreed(value: str, where: str) -> Optional[Record]:
     first = records[0]
     helos = {r.helo for r in records}
     protos = {r.proto.upper() for r in records}
-    return Record(first.family, first.addr, first.name,
-                  first.helo if len(helos) == 1 else None,
-                  first.proto if len(protos) == 1 else "ESMTP", first.by, first.start,
-                  first.client_end)
+    return replace(first, helo=first.helo if len(helos) == 1 else None,
+                   proto=first.proto if len(protos) == 1 else "ESMTP")
 
 
 def trusted_identity(headers: List[str], received_by: Optional[str] = None,

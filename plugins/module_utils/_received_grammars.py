@@ -69,6 +69,7 @@ class Record:
     by: str  # the writer's host name
     start: int  # where the client part starts in the header
     client_end: int  # where it ends
+    by_start: int  # where the writer's host name starts
 
     def key(self) -> tuple:
         return (self.addr, self.name, self.helo, self.proto.upper(), self.by.lower())
@@ -142,7 +143,11 @@ def _build_helo_first(verified: bool):
 def _build_exim(pre, m):
     name = _grp(m, "name")
     addr = _grp(m, "addr", "addr2")
-    helo = _grp(m, "helo", "helo2")
+    # "helo=" comes before "ident=" (the ident server's answer: anything, so the items
+    # are read as any text up to the ")" before "by")
+    # (MailAnyone's Exim writes "HELO name")
+    found = re.search(r"(?:^|\s)(?:helo=|HELO\s+)(\S*)", _grp(m, "items", "items2") or "")
+    helo = found.group(1) if found else None
     if helo is None:  # Exim leaves helo= out when it was the name (or the address)
         helo = name if name is not None else f"[{addr}]"
     return (addr, name, helo, m.group("proto"), m.group("by"))
@@ -196,16 +201,15 @@ _GRAMMARS = [
        + _FOR + _END, "(", _build_helo_first(True)),
     # Sendmail: from HELO (ident@NAME [ADDR] (may be forged)) by HOST (8.x/8.x) with P id Q
     _g("sendmail", _HELO_REGION,
-       r"(?P<c>\((?:[^\s()@\[\]]+@)?(?:(?P<name>" + _HOST + r")\s)?\[(?P<addr>" + _ADDR
+       r"(?P<c>\((?:[^\[\]]*?@)?(?:(?P<name>" + _HOST + r")\s)?\[(?P<addr>" + _ADDR
        + r")\](?P<forged>\s\(may be forged\))?\))" + _COMMENTS + _BY
        + r"\s+\([0-9][^()]*\)\s+with\s+(?P<proto>\S+)\s+id\s+\S+(?:\s+" + _COMMENT + r")?"
        + _FOR + _END, "(", _build_helo_first(True)),
     # Exim: from NAME ([ADDR]:PORT helo=H ident=I) | from [ADDR] (port=N helo=H)
     _g("exim", r"from\s+",
        r"(?P<c>(?P<name>" + _HOST + r")\s+\(\[(?P<addr>" + _ADDR
-       + r")\](?::\d+)?(?:\s+helo=(?P<helo>[^\s()]+))?(?:\s+ident=[^()]*)?\)"
-       + r"|\[(?P<addr2>" + _ADDR + r")\](?::\d+)?(?:\s+\((?:port=\d+)?\s*"
-       + r"(?:helo=(?P<helo2>[^\s()]+))?(?:\s+ident=[^()]*)?\))?)" + _BY
+       + r")\](?::\d+)?(?P<items>(?:\s.*?)?)\)"
+       + r"|\[(?P<addr2>" + _ADDR + r")\](?::\d+)?(?:\s+\((?P<items2>.*?)\))?)" + _BY
        + r"(?:\s+\(envelope-from\s+<.*>\))?\s+with\s+(?P<proto>\S+)(?:\s+\([^()]*\))?"
        + r"(?:\s+tls\s+\S+)?\s+\([^()]*\bExim\b[^()]*(?:\([^()]*\)[^()]*)?\)"
        + r"(?:\s+\(envelope-from\s+<.*>\))?(?:\s+id\s+\S+)?" + _FOR + _END, "",
@@ -233,26 +237,26 @@ _GRAMMARS = [
     _g("communigate", r"from\s+",
        r"(?P<c>(?P<vname>" + _HOST + r")\s+\(\[(?P<addr>" + _ADDR + r")\]\s+verified\)"
        + r"|\[(?P<addr2>" + _ADDR + r")\](?:\s+\((?:account\s+[^\s()]+)?\s*"
-       + r"(?:HELO\s(?P<helo>[^()]*))?\))?"
+       + r"(?:HELO\s(?P<helo>.*?))?\))?"
        + r"|" + _HOST + r"\s+\(\[(?P<addr3>" + _ADDR + r")\]\))" + _BY
        + r"\s+\(CommuniGate\s+Pro\s+(?P<svc>\S+)\s[^()]*\)\s+with\s+(?P<proto>\S+)"
        + r"(?:\s+id\s+\S+)?" + _FOR + _END, "", _build_communigate),
     # Message Systems ecelerity: from ([ADDR:PORT] helo=H) by HOST (ecelerity ...)
     _g("ecelerity", r"from\s+",
-       r"(?P<c>(?:[^\s()]+\s+)?\(\[(?P<addr>" + _ADDR + r"):\d+\](?:\s+helo=(?P<helo>[^\s()]+))?\))"
+       r"(?P<c>(?:[^\s()]+\s+)?\(\[(?P<addr>" + _ADDR + r"):\d+\](?:\s+helo=(?P<helo>.*?))?\))"
        + _BY + r"\s+\(ecelerity\s[^()]*(?:\([^()]*\)[^()]*)*\)\s+with\s+(?P<proto>\S+)"
        + r"\s+id\s+\S+" + _FOR + _END, "", _build_unverified_inner_helo),
     # ZMailer: from NAME ([ADDR]:PORT "EHLO helo" ident: "x") by HOST with P id X
     _g("zmailer", r"from\s+",
        r"(?P<c>[^\s()]+\s+\(\[(?P<addr>" + _ADDR + r")\](?::\d+)?\s+\"(?:HELO|EHLO)\s"
-       + r"(?P<helo>[^\"]*)\"(?:\s+ident:\s+\"[^\"]*\")?\))" + _BY
+       + r"(?P<helo>.*?)\"(?:\s+ident:\s+\".*?\")?\))" + _BY
        + r"\s+with\s+(?P<proto>\S+)(?:\s+id\s+\S+)?" + _FOR + _END, "",
        _build_unverified_inner_helo),
     # GMX: from NAME (EHLO helo) [ADDR] by HOST (mpNNN) with P
-    _g("gmx", r"from\s+",
-       r"(?P<c>[^\s()]+\s+\((?:HELO|EHLO)\s(?P<helo>[^()]*)\)\s+\[(?P<addr>" + _ADDR + r")\])"
-       + _BY + r"\s+\([^()]*\)\s+with\s+(?P<proto>[^\s;]+)" + _FOR + _END, "",
-       _build_unverified_inner_helo),
+    _g("gmx", r"from\s+[^\s()]+\s+\((?:HELO|EHLO)\s(?P<helo>.*)",
+       r"(?P<c>\)\s+\[(?P<addr>" + _ADDR + r")\])"
+       + _BY + r"\s+\([^()]*\)\s+with\s+(?P<proto>[^\s;]+)" + _FOR + _END, ")",
+       _build_helo_first(False)),
     # Every other MTA writing "from HELO ([NAME] [ADDR]) ... by HOST ..." (Gmail, Oracle /
     # Sun Messaging Server, InterMail, MailEnable, Mirapoint, XMail, Scalix...): the
     # address is read, the name is not trusted as verified.
@@ -263,7 +267,7 @@ _GRAMMARS = [
     # ... "from [ADDR] (HELO helo) by", "from [ADDR] (helo=helo) by", "from [ADDR] by"
     # (Nemesis, MailAnyone, iomart) and "from NAME ([ADDR]:PORT helo=helo) by" (Exim-like).
     _g("generic", r"from\s+",
-       r"(?P<c>\[(?P<addr>" + _ADDR + r")\](?:\s+\((?:HELO\s|helo=)(?P<helo>[^\s()]*)\))?"
+       r"(?P<c>\[(?P<addr>" + _ADDR + r")\](?:\s+\((?:HELO\s|helo=)(?P<helo>.*?)\))?"
        r"|(?:" + _HOST + r"\s+)?\(\[(?P<addr2>" + _ADDR + r")\](?::\d+)?\s+"
        r"helo=(?P<helo2>[^\s()]+)\))" + _BY + r"(?P<rest>(?:[\s;,(].*)?)", "",
        _build_generic_bracket_first),
@@ -271,6 +275,19 @@ _GRAMMARS = [
        r"(?P<c>\(\s*\[?(?P<addr>" + _ADDR + r")\]?(?::\d+)?\))" + _COMMENTS + _BY
        + r"(?P<rest>(?:[\s;,(].*)?)", "(", _build_generic),
 ]
+
+
+_BY_HOST = r"[^\s();,]+\s+"
+_KNOWN_TAILS = [re.compile(_BY_HOST + tail, re.IGNORECASE | re.DOTALL) for tail in (
+    r"\(Postfix\b",
+    r"\([0-9]+\.[0-9]+\.[0-9]+[^()/]*/[^()]*\)\s+with\s",  # Sendmail 8.x.y/8.x.y
+    r"(?:\(envelope-from\s+<.*?>\)\s+)?with\s+\S+(?:\s+\([^()]*\))?(?:\s+tls\s+\S+)?"
+    r"\s+\([^()]*\bExim\b",
+    r"(?:\([^()]*\)\s+)?with\s+Microsoft\s+SMTP",
+    r"\(CommuniGate\s+Pro\b",
+    r"\(ecelerity\b",
+    r"\(mp\d+\)\s+with\s",  # GMX
+)]
 
 
 def read_received(value: str) -> List[Record]:
@@ -295,6 +312,12 @@ def read_received(value: str) -> List[Record]:
             if record is not None:
                 records.append(record)
                 break
+    # The generic grammars read MTAs we have no grammar for. Where the text after "by HOST"
+    # is the fixed text of an MTA we do have one for, a generic reading is that MTA's
+    # header read wrongly (its own grammar did not fit: a sender put something it could
+    # not parse in its client part), never a reading to use.
+    records = [r for r in records if r.family != "generic"
+               or not any(t.match(value, r.by_start) for t in _KNOWN_TAILS)]
     # A reading that starts inside another's client part, with the same address, is that
     # client part read by a looser grammar ("([ADDR])" inside Exim's "NAME ([ADDR])").
     return [b for b in records
@@ -319,4 +342,4 @@ def _try(grammar: _Grammar, value: str, start: int) -> Optional[Record]:
     if name is not None:
         name = name.rstrip(".") or None
     return Record(grammar.family, addr, name, helo, proto or "", by.rstrip("."), start,
-                  m.end("c"))
+                  m.end("c"), m.start("by"))

@@ -22,6 +22,15 @@ import string
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from received_strategies import (
+    DATE,
+    PRINTABLE,
+    TOKENS,
+    client_addr,
+    forged_lower,
+    hostname,
+    sender_text,
+)
 
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     Identity,
@@ -32,30 +41,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._received import (
 EXAMPLES = int(os.environ.get("XCLIENT_RECEIVED_EXAMPLES", "150"))
 MX = r"mx\.upstream\.example"
 U = "[UNAVAILABLE]"
-DATE = "Tue, 24 Nov 2026 10:00:01 +0100 (CET)"
-# Pieces of Received headers and addresses a sender would use to steer a reader.
-TOKENS = [
-    "by", "BY", "By", "from", "with", "id", "for", "via", "HELO", "EHLO", "helo=", "port=",
-    "ident=", "(", ")", "[", "]", "<", ">", ";", ":", "@", '"', "\\", ".", "(localhost",
-    "(exim ", "(Exim 4.96)", "(Postfix)", "(8.17.1/8.17.1)", "ESMTP", "SMTP", "esmtps",
-    "unknown", "localhost", "verified", "(may be forged)", "softdnserr", "127.0.0.1",
-    "[127.0.0.1]", "[IPv6:::1]", "::1", "192.0.2.66", "[192.0.2.66]", "[192.0.2.66]:25",
-    "(192.0.2.66)", "(unknown [192.0.2.66])", "(localhost [127.0.0.1])",
-    "(evil.example [192.0.2.66])", "mx.upstream.example", "mx.upstream.example.",
-    "by mx.upstream.example (Postfix) with ESMTP id 4Nq2", "with SMTP id X", "for <a@b>",
-    "with esmtp (Exim 4.96) id 1tA2b3-000Cde-1F", "(HELO x)", "(account a@b HELO x)",
-    "Microsoft SMTP Server", "(CommuniGate Pro SMTP 6.3)", f"; {DATE}",
-]
-_printable = st.characters(min_codepoint=0x21, max_codepoint=0x7e)
-_piece = st.one_of(st.sampled_from(TOKENS), st.text(_printable, min_size=1, max_size=8))
-# What a sender writes where the MTA records its words: pieces joined by blanks or not.
-sender_text = st.lists(_piece, min_size=1, max_size=12).flatmap(
-    lambda parts: st.sampled_from([" ", ""]).map(lambda sep: sep.join(parts)))
-hostname = st.from_regex(r"\A[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?(?:\.[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?){1,3}\Z")
-client_addr = st.one_of(st.sampled_from(["203.0.113.9", "198.51.100.7", "192.0.2.10"]),
-                        st.integers(1, 254).map(lambda n: f"203.0.113.{n}"),
-                        st.integers(1, 0xffff).map(lambda n: f"2001:db8::{n:x}"))
-forged_lower = st.lists(sender_text.map(lambda t: "from " + t), max_size=3)
 
 
 def _rfc_addr(addr):
@@ -69,7 +54,9 @@ def _message(headers, forged):
 
 def _postfix_header(helo, name, addr, rcpt, tls):
     # smtpd: "from HELO (NAME [ADDR])", then its own comments, by, with, id, for; date.
-    # The arguments of EHLO are collapsed to one blank each (smtpd's collapse_args).
+    # Harder than Postfix itself: it writes blanks, parentheses, quotes and backslashes of
+    # the HELO as "?" (tests/integration/test_received_real_postfix.py sees it); here they
+    # stay, runs of blanks collapsed to one.
     helo = " ".join(helo.split())
     head = f"from {helo or name or 'unknown'} ({name or 'unknown'} [{_rfc_addr(addr)}])"
     if tls:
@@ -130,13 +117,17 @@ def test_postfix_headers_sender_cannot_choose(helo, name, addr, rcpt, tls, filte
 
 
 @settings(max_examples=EXAMPLES)
-@given(helo=st.text(_printable, min_size=1, max_size=40) | sender_text.map(
+@given(helo=st.text(PRINTABLE, min_size=1, max_size=40) | sender_text.map(
            lambda t: t.replace(" ", "")).filter(bool),
        name=st.none() | hostname, addr=client_addr, port=st.integers(1, 65535),
        ident=st.none() | sender_text, sender=sender_text, rcpt=sender_text,
        forged=forged_lower)
 @example(helo="[127.0.0.1]", name=None, addr="203.0.113.9", port=25, ident=None,
          sender="a@example.org", rcpt="(exim x)", forged=[])
+# found by exploring: an ident reply with parentheses made Exim's own part unreadable and
+# "(192.0.2.66)" in it was read as the client by the loose grammar of unknown MTAs
+@example(helo="0", name=None, addr="203.0.113.9", port=1, ident="(192.0.2.66) (localhost",
+         sender="by", rcpt="by", forged=[])
 def test_exim_headers_sender_cannot_choose(helo, name, addr, port, ident, sender, rcpt,
                                            forged):
     header = _exim_header(helo, name, addr, port, ident, sender, rcpt)
