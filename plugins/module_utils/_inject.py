@@ -37,8 +37,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     UNAVAILABLE_IDENTITY,
     Identity,
-    ReceivedError,
     Network,
+    ReceivedError,
     header_fields,
     identity_for,
     internal_networks,

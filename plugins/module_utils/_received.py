@@ -54,9 +54,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command i
     validate_hostname,
 )
 
-__all__ = ["MAX_HEADER", "Identity", "Network", "ReceivedError", "UNAVAILABLE_IDENTITY", "header_fields",
-           "identity_for", "internal_networks", "parse_received", "plain_address",
-           "received_headers", "trusted_identity"]
+__all__ = ["MAX_HEADER", "Identity", "Network", "ReceivedError", "UNAVAILABLE_IDENTITY",
+           "header_fields", "identity_for", "internal_networks", "parse_received",
+           "plain_address", "received_headers", "trusted_identity"]
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -215,7 +215,8 @@ def trusted_identity(headers: List[str], received_by: Optional[str] = None,
                                 " header; nothing is injected")
         return _identity(record), value
     raise ReceivedError(f"none of the {len(headers)} Received: headers records an external"
-                        " client (all are internal hops: loopback or internal_networks)")
+                        " client (all are the upstream's own hops: no client, loopback or"
+                        " internal_networks)")
 
 
 def _imitates(helo: str, mx: "re.Pattern[str]") -> bool:

@@ -261,8 +261,9 @@ _GRAMMARS = [
     # Sun Messaging Server, InterMail, MailEnable, Mirapoint, XMail, Scalix...): the
     # address is read, the name is not trusted as verified.
     _g("generic", _HELO_REGION,
-       r"(?P<c>\((?:(?!(?:HELO|EHLO|LHLO)\s)" + _HOST + r"\s+)?\[(?P<addr>" + _ADDR + r")\](?::\d+)?(?:\s+(?:verified|"
-       r"unverified|\(may be forged\)))?\))" + _COMMENTS + _BY + r"(?P<rest>(?:[\s;,(].*)?)",
+       r"(?P<c>\((?:(?!(?:HELO|EHLO|LHLO)\s)" + _HOST + r"\s+)?\[(?P<addr>" + _ADDR
+       + r")\](?::\d+)?(?:\s+(?:verified|unverified|\(may be forged\)))?\))" + _COMMENTS + _BY
+       + r"(?P<rest>(?:[\s;,(].*)?)",
        "(", _build_generic),
     # ... "from [ADDR] (HELO helo) by", "from [ADDR] (helo=helo) by", "from [ADDR] by"
     # (Nemesis, MailAnyone, iomart) and "from NAME ([ADDR]:PORT helo=helo) by" (Exim-like).
