@@ -257,6 +257,12 @@ _GRAMMARS = [
        r"(?P<c>\)\s+\[(?P<addr>" + _ADDR + r")\])"
        + _BY + r"\s+\([^()]*\)\s+with\s+(?P<proto>[^\s;]+)" + _FOR + _END, ")",
        _build_helo_first(False)),
+    # fetchmail's own header (without "set invisible"): from SERVER [ADDR] by HOST with POP3
+    # (fetchmail-V): the server it downloaded from, not an SMTP client.
+    _g("fetchmail", r"from\s+",
+       r"(?P<c>[^\s()\[\]]+\s+\[(?P<addr>" + _ADDR + r")\])" + _BY
+       + r"\s+with\s+(?P<proto>\S+)\s+\(fetchmail-[^()]*\)" + _FOR + _END, "",
+       _build_unverified_inner_helo),
     # Every other MTA writing "from HELO ([NAME] [ADDR]) ... by HOST ..." (Gmail, Oracle /
     # Sun Messaging Server, InterMail, MailEnable, Mirapoint, XMail, Scalix...): the
     # address is read, the name is not trusted as verified.

@@ -339,8 +339,12 @@ def test_first_external_header_not_the_mx_is_never_passed():
     match: the message waits; the forged header below is never used."""
     top = ("from pop.upstream.example [192.0.2.110] by localhost with POP3 (fetchmail-6.4.37)"
            " for <bob@example.net> (single-drop); Tue, 24 Nov 2026 10:00:05 +0100")
-    with pytest.raises(ReceivedError, match="no known MTA writes"):
+    with pytest.raises(ReceivedError, match="'localhost' is not the trusted MX"):
         identity_for(_message(top, "from a (a.example [192.0.2.10])" + T), MX)
+    # from a POP server on loopback it is an internal hop like any other
+    local = top.replace("192.0.2.110", "127.0.0.1")
+    assert identity_for(_message(local, "from a (a.example [192.0.2.10])" + T), MX)[0].addr \
+        == "192.0.2.10"
     other = ("from a (a.example [192.0.2.10]) by relay.example.org (Postfix) with ESMTP id 1;"
              " Tue, 24 Nov 2026 10:00:01 +0100")
     with pytest.raises(ReceivedError, match="'relay.example.org' is not the trusted MX"):
