@@ -34,8 +34,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Pattern
 
-# A header that long is not one a real MTA wrote: refuse it rather than scan it.
-MAX_HEADER = 8192
+# A header that long is not one a real MTA wrote (an SMTP command line, HELO included, is at
+# most 2048 octets in Postfix, 512 in RFC 5321): refuse it rather than scan it.
+MAX_HEADER = 4096
 
 _ADDR = r"(?:\d{1,3}(?:\.\d{1,3}){3}|(?:IPv6:)?[0-9A-Fa-f]*:[0-9A-Fa-f:.]*)"
 _HOST = r"[^\s()\[\];,]+"
@@ -201,7 +202,7 @@ _GRAMMARS = [
        + _FOR + _END, "(", _build_helo_first(True)),
     # Sendmail: from HELO (ident@NAME [ADDR] (may be forged)) by HOST (8.x/8.x) with P id Q
     _g("sendmail", _HELO_REGION,
-       r"(?P<c>\((?:[^\[\]]*?@)?(?:(?P<name>" + _HOST + r")\s)?\[(?P<addr>" + _ADDR
+       r"(?P<c>\((?:[^\[\]]{0,512}?@)?(?:(?P<name>" + _HOST + r")\s)?\[(?P<addr>" + _ADDR
        + r")\](?P<forged>\s\(may be forged\))?\))" + _COMMENTS + _BY
        + r"\s+\([0-9][^()]*\)\s+with\s+(?P<proto>\S+)\s+id\s+\S+(?:\s+" + _COMMENT + r")?"
        + _FOR + _END, "(", _build_helo_first(True)),
@@ -333,11 +334,11 @@ def read_received(value: str) -> List[Record]:
 
 
 def _try(grammar: _Grammar, value: str, start: int) -> Optional[Record]:
-    pre = grammar.prefix.fullmatch(value, 0, start)
-    if pre is None:
-        return None
     m = grammar.client.fullmatch(value, start)
     if m is None:
+        return None
+    pre = grammar.prefix.fullmatch(value, 0, start)
+    if pre is None:
         return None
     built = grammar.build(pre, m)
     if built is None:
