@@ -225,7 +225,7 @@ def _imitates(helo: str, mx: "re.Pattern[str]") -> bool:
 
 
 def _identity(record: Record) -> Identity:
-    helo = record.helo
+    helo = record.helo.strip() if record.helo else record.helo  # blanks of a fold
     if not helo or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in helo):
         helo = UNAVAILABLE
     return Identity(addr=record.addr, name=_name(record.name), helo=helo,

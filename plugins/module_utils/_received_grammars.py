@@ -51,6 +51,8 @@ _COMMENT = (r"\((?:[^()\"\\]|\\.|" + _QUOTED + r"|\((?:[^()\"\\]|\\.|" + _QUOTED
 _COMMENTS = r"(?:\s*" + _COMMENT + r")*"
 _MTA_COMMENT = r"\([^()]*(?:\([^()]*\)[^()]*)*\)"
 _HELO_REGION = r"from\s+(?P<helo>.*?)\s*"
+_EXIM = r"\([^()]*\bExim\b[^()]*(?:\([^()]*\)[^()]*)?\)"
+_EXIM_TLS = r"(?:\s+\([^()]*\))?(?:\s+tls\s+\S+)?"
 
 # "with" words of hops that are not an SMTP client: web mail, POP/IMAP downloads, LMTP
 # deliveries, local submission, ecelerity's internal stream. Many MTAs write no "with".
@@ -151,7 +153,7 @@ def _build_exim(pre, m):
     helo = found.group(1) if found else None
     if helo is None:  # Exim leaves helo= out when it was the name (or the address)
         helo = name if name is not None else f"[{addr}]"
-    return (addr, name, helo, m.group("proto"), m.group("by"))
+    return (addr, name, helo, _grp(m, "proto", "proto2"), m.group("by"))
 
 
 def _build_qmail(pre, m):
@@ -211,8 +213,9 @@ _GRAMMARS = [
        r"(?P<c>(?P<name>" + _HOST + r")\s+\(\[(?P<addr>" + _ADDR
        + r")\](?::\d+)?(?P<items>(?:\s.*?)?)\)"
        + r"|\[(?P<addr2>" + _ADDR + r")\](?::\d+)?(?:\s+\((?P<items2>.*?)\))?)" + _BY
-       + r"(?:\s+\(envelope-from\s+<.*>\))?\s+with\s+(?P<proto>\S+)(?:\s+\([^()]*\))?"
-       + r"(?:\s+tls\s+\S+)?\s+\([^()]*\bExim\b[^()]*(?:\([^()]*\)[^()]*)?\)"
+       # "with P (TLS) tls CIPHER (Exim V)", or from Exim 4.95 on "(Exim V) with P ..."
+       + r"(?:\s+\(envelope-from\s+<.*>\))?(?:\s+with\s+(?P<proto>\S+)" + _EXIM_TLS + r"\s+"
+       + _EXIM + r"|\s+" + _EXIM + r"\s+with\s+(?P<proto2>\S+)" + _EXIM_TLS + r")"
        + r"(?:\s+\(envelope-from\s+<.*>\))?(?:\s+id\s+\S+)?" + _FOR + _END, "",
        _build_exim),
     # Exchange 2007+ / Exchange Online: from HELO (ADDR) by HOST (ADDR) with Microsoft SMTP Server
@@ -250,8 +253,8 @@ _GRAMMARS = [
     # ZMailer: from NAME ([ADDR]:PORT "EHLO helo" ident: "x") by HOST with P id X
     _g("zmailer", r"from\s+",
        r"(?P<c>[^\s()]+\s+\(\[(?P<addr>" + _ADDR + r")\](?::\d+)?\s+\"(?:HELO|EHLO)\s"
-       + r"(?P<helo>.*?)\"(?:\s+ident:\s+\".*?\")?\))" + _BY
-       + r"\s+with\s+(?P<proto>\S+)(?:\s+id\s+\S+)?" + _FOR + _END, "",
+       + r"(?P<helo>.*?)\"(?:\s+ident:\s+\".*?\")?(?:\s+rhost-flags-[A-Z-]+)?\))" + _BY
+       + r"\s+with\s+(?P<proto>\S+)(?:\s+id\s+\S+)?(?:\s+\(ORCPT\s+<.*>\))?" + _FOR + _END, "",
        _build_unverified_inner_helo),
     # GMX: from NAME (EHLO helo) [ADDR] by HOST (mpNNN) with P
     _g("gmx", r"from\s+[^\s()]+\s+\((?:HELO|EHLO)\s(?P<helo>.*)",
@@ -289,8 +292,8 @@ _BY_HOST = r"[^\s();,]+\s+"
 _KNOWN_TAILS = [re.compile(_BY_HOST + tail, re.IGNORECASE | re.DOTALL) for tail in (
     r"\(Postfix\b",
     r"\([0-9]+\.[0-9]+\.[0-9]+[^()/]*/[^()]*\)\s+with\s",  # Sendmail 8.x.y/8.x.y
-    r"(?:\(envelope-from\s+<.*?>\)\s+)?with\s+\S+(?:\s+\([^()]*\))?(?:\s+tls\s+\S+)?"
-    r"\s+\([^()]*\bExim\b",
+    r"(?:\(envelope-from\s+<.*?>\)\s+)?(?:with\s+\S+(?:\s+\([^()]*\))?(?:\s+tls\s+\S+)?\s+)?"
+    r"\([^()]*\bExim\b",
     r"(?:\([^()]*\)\s+)?with\s+Microsoft\s+SMTP",
     r"\(CommuniGate\s+Pro\b",
     r"\(ecelerity\b",
