@@ -67,7 +67,7 @@ def _postfix_header(helo, name, addr, rcpt, tls):
             f"\r\n\tfor <{rcpt}>; {DATE}")
 
 
-def _exim_header(helo, name, addr, port, ident, sender, rcpt):
+def _exim_header(helo, name, addr, port, ident, sender, rcpt, new_order=False):
     # sender_rcvhost: the verified name and ([ADDR]:PORT), or [ADDR] and (port=PORT); then
     # helo= when it differs from the name / address, ident= when an ident server answered.
     literal = f"[{addr}]"
@@ -80,8 +80,10 @@ def _exim_header(helo, name, addr, port, ident, sender, rcpt):
         host = f"{name} ([{addr}]:{port}" + "".join(" " + i for i in items) + ")"
     else:
         host = f"{literal} (port={port}" + "".join(" " + i for i in items) + ")"
-    return (f"from {host}\r\n\tby mx.upstream.example with esmtps  (TLS1.3) tls"
-            f" TLS_AES_256_GCM_SHA384\r\n\t(Exim 4.96)\r\n\t(envelope-from <{sender}>)"
+    tls = "with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384"
+    # Exim 4.95 on: "(Exim V) with ...", before: "with ... (Exim V)"
+    by = (f"(Exim 4.97)\r\n\t{tls}" if new_order else f"{tls}\r\n\t(Exim 4.96)")
+    return (f"from {host}\r\n\tby mx.upstream.example {by}\r\n\t(envelope-from <{sender}>)"
             f"\r\n\tid 1tA2b3-000Cde-1F\r\n\tfor {rcpt}; {DATE}")
 
 
@@ -127,27 +129,27 @@ def test_postfix_headers_sender_cannot_choose(helo, name, addr, rcpt, tls, filte
            lambda t: t.replace(" ", "")).filter(bool),
        name=st.none() | hostname, addr=client_addr, port=st.integers(1, 65535),
        ident=st.none() | sender_text, sender=sender_text, rcpt=sender_text,
-       forged=forged_lower)
+       forged=forged_lower, new_order=st.booleans())
 @example(helo="[127.0.0.1]", name=None, addr="203.0.113.9", port=25, ident=None,
-         sender="a@example.org", rcpt="(exim x)", forged=[])
+         sender="a@example.org", rcpt="(exim x)", forged=[], new_order=True)
 # found by exploring: an ident reply with parentheses made Exim's own part unreadable and
 # "(192.0.2.66)" in it was read as the client by the loose grammar of unknown MTAs
 @example(helo="0", name=None, addr="203.0.113.9", port=1, ident="(192.0.2.66) (localhost",
-         sender="by", rcpt="by", forged=[])
+         sender="by", rcpt="by", forged=[], new_order=False)
 def test_exim_headers_sender_cannot_choose(helo, name, addr, port, ident, sender, rcpt,
-                                           forged):
-    header = _exim_header(helo, name, addr, port, ident, sender, rcpt)
+                                           forged, new_order):
+    header = _exim_header(helo, name, addr, port, ident, sender, rcpt, new_order)
     _check(_message([header], forged), addr, name)
 
 
 @settings(max_examples=EXAMPLES // 4)
 @given(helo=hostname | client_addr.map(lambda a: f"[{_rfc_addr(a)}]"),
        name=st.none() | hostname, addr=client_addr, forged=forged_lower,
-       exim=st.booleans())
-def test_honest_helos_are_always_read(helo, name, addr, forged, exim):
+       exim=st.booleans(), new_order=st.booleans())
+def test_honest_helos_are_always_read(helo, name, addr, forged, exim, new_order):
     if exim:
         header = _exim_header(helo, name, addr, 25, None, "a@example.org",
-                              "bob@upstream.example")
+                              "bob@upstream.example", new_order)
     else:
         header = _postfix_header(helo, name, addr, "bob@upstream.example", True)
     assert _check(_message([header], forged), addr, name)
