@@ -206,7 +206,8 @@ def trusted_identity(headers: List[str], received_by: Optional[str] = None,
             raise ReceivedError(
                 f"{where} is the first with an external client ({record.addr}), but its"
                 f" 'by' host {record.by!r} is not the trusted MX (received_by"
-                f" {received_by!r}); lower headers are never used")
+                f" {received_by!r}); lower headers are never used (if {record.addr} is one"
+                " of the provider's own hosts, add its network to internal_networks)")
         if not record.smtp:
             raise ReceivedError(f"{where}: the client used {record.proto or 'no protocol'},"
                                 " not SMTP")
