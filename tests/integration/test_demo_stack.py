@@ -190,7 +190,7 @@ BAD = [
     ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
                                   "deliver_to": ["postmaster@example.net"],
                                   "received_by": "mx", "internal_networks": ["10.0.0.0/33"]}]},
-     "fetch_inject_mailboxes[].internal_networks: \\"10.0.0.0/33\\" is not a network"),
+     'fetch_inject_mailboxes[].internal_networks: \\"10.0.0.0/33\\" is not a network'),
 ]
 
 

@@ -18,6 +18,7 @@ MAILOPS_XCLIENT_EXPLORE=1 XCLIENT_RECEIVED_POSTFIX_BATCHES=100.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import smtplib
 import time
@@ -122,7 +123,7 @@ def _delivered(inst, tokens) -> Dict[str, bytes]:
             with open(path, "rb") as fh:
                 data = fh.read()
             for token in tokens:
-                if f"Subject: {token}\r\n".encode() in data or f"Subject: {token}\n".encode() in data:
+                if re.search(rb"^Subject: " + token.encode() + rb"\r?$", data, re.M):
                     found[token] = data
                     os.unlink(path)
         time.sleep(0.05)
