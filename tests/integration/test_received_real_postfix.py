@@ -13,6 +13,13 @@ carries a whole batch (XCLIENT, EHLO, MAIL, RCPT, DATA per case); the batch's me
 then read from the Maildir. Bounded for `make test`: XCLIENT_RECEIVED_POSTFIX_BATCHES
 (default 3) batches of 12 cases. To look for failures:
 MAILOPS_XCLIENT_EXPLORE=1 XCLIENT_RECEIVED_POSTFIX_BATCHES=100.
+
+What Postfix (3.7) does with a HELO: blanks, parentheses, quotes and backslashes are
+written as "?" ("EHLO x (unknown [192.0.2.66]) by mx" becomes "x??unknown?[192.0.2.66]??by?mx"),
+so a sender steers its header through the recipient (a quoted local part keeps them), which
+makes it read two ways: refused. Measured at random: 40 batches, 293 messages Postfix
+queued (199 more it refused itself: EHLO or RCPT syntax), all 293 read as Postfix recorded
+them, 0 identities chosen by the sender; 30 batches: 274 of 274.
 """
 
 from __future__ import annotations
