@@ -32,14 +32,16 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     UNAVAILABLE_IDENTITY,
     Identity,
+    Network,
     ReceivedError,
     header_fields,
     identity_for,
+    internal_networks,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
     MessageError,
@@ -124,14 +126,16 @@ class Delivery:
 
 
 # ---------------------------------------------------------------------------- identity
-def resolve_identity(message: bytes, received_by: Optional[str], unparsed: str
+def resolve_identity(message: bytes, received_by: Optional[str], unparsed: str,
+                     networks: Sequence[Network] = ()
                      ) -> Tuple[Identity, Optional[str], Optional[str]]:
-    """(identity, the trusted header unfolded or None, why it was not parsed or None).
+    """(identity, the trusted header unfolded or None, why it was not parsed or None), by
+    the trust path of _received (``networks``: the upstream's internal networks).
 
     Raises IdentityUnavailable when it cannot be parsed and ``unparsed`` is tempfail."""
     header = None
     try:
-        identity, header = identity_for(message, received_by)
+        identity, header = identity_for(message, received_by, networks)
         normalize_attributes(identity.xclient())  # Postfix would accept every value
         return identity, header, None
     except (ReceivedError, XclientValueError) as exc:
@@ -372,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
         " fetchmail / getmail MDAs: exit 0 = delivered (or handled by --on-reject), 75 ="
         " try again later (the message stays upstream).",
         epilog="fetchmail: mda \"xclient-inject --port 10027 --received-by 'mx\\.isp\\.example'"
-        " --from %F -- you@example.net\"")
+        " --internal-network 198.51.100.0/24 --from %F -- you@example.net\"")
     p.add_argument("recipients", nargs="*", metavar="RECIPIENT",
                    help="envelope recipients (fetchmail %%T)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS",
@@ -385,8 +389,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--helo", help="own name for the first EHLO (the host name)")
     p.add_argument("--source-address", help="local address to connect from")
     p.add_argument("--received-by", metavar="REGEX",
-                   help="trust the topmost Received: header whose 'by' host matches REGEX"
-                   " as a whole (the upstream MX); default: the topmost header")
+                   help="the upstream MX: its host name in the 'by' part of its Received:"
+                   " header, matched as a whole (case-insensitive). The first header with an"
+                   " external client must be the MX's, else the message is not injected;"
+                   " without it, the first header with an external client is trusted")
+    p.add_argument("--internal-network", dest="internal_networks", action="append",
+                   default=[], metavar="CIDR",
+                   help="a network of the upstream's own hosts (content filters, LMTP"
+                   " stores): headers whose client is there are skipped like loopback ones;"
+                   " repeat for several")
     p.add_argument("--unparsed", choices=UNPARSED_CHOICES, default="tempfail",
                    help="no trusted header, or it cannot be parsed: tempfail (exit 75,"
                    " default) or inject with ADDR=[UNAVAILABLE]")
@@ -419,6 +430,10 @@ def _check_args(args) -> Tuple[Target, Tuple[str, Optional[str]]]:
         except re.error as exc:
             raise UsageError(f"--received-by: {args.received_by!r} is not a regular"
                              f" expression: {exc}") from None
+    try:
+        args.networks = internal_networks(args.internal_networks)
+    except ValueError as exc:
+        raise UsageError(f"--internal-network: {exc}") from None
     helo = args.helo or socket.gethostname() or "localhost"
     try:
         validate_text("--helo", helo)
@@ -454,7 +469,8 @@ def main(argv: Optional[List[str]] = None, stdin=None) -> int:
     sender = args.sender if args.sender is not None else (return_path(message) or "")
     recipients = list(args.recipients)
     try:
-        identity, header, problem = resolve_identity(message, args.received_by, args.unparsed)
+        identity, header, problem = resolve_identity(message, args.received_by, args.unparsed,
+                                                     args.networks)
     except IdentityUnavailable as exc:
         if args.dry_run:
             sys.stdout.write(dry_run_json(None, None, str(exc)) + "\n")
@@ -550,7 +566,8 @@ def changed(results: List[dict]) -> bool:
 
 def inject_file(path: str, target: Target, received_by: Optional[str], unparsed: str,
                 sender: Optional[str] = None, recipients: Optional[List[str]] = None,
-                dry_run: bool = False, remove: bool = True) -> dict:
+                dry_run: bool = False, remove: bool = True,
+                networks: Sequence[Network] = ()) -> dict:
     """Inject (or in a dry run only resolve) one message file; a per-message result.
 
     The envelope comes from the arguments, else from the headers a quarantine wrote,
@@ -574,7 +591,7 @@ def inject_file(path: str, target: Target, received_by: Optional[str], unparsed:
     rcpts = list(recipients or q_recipients)
     result.update(sender=envelope_from, recipients=rcpts)
     try:
-        identity, header, problem = resolve_identity(message, received_by, unparsed)
+        identity, header, problem = resolve_identity(message, received_by, unparsed, networks)
     except IdentityUnavailable as exc:
         result.update(outcome="deferred", stage="identity", reply=str(exc))
         return result

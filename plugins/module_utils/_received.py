@@ -1,63 +1,72 @@
 # Copyright (c) mailops.xclient contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The client identity an upstream MTA recorded in its ``Received:`` header.
+"""The client identity the trusted upstream MX recorded in its ``Received:`` header.
 
 Pure functions, stdlib only. ``header_fields`` splits a message's header section;
-``trusted_received`` picks the one ``Received:`` header to trust (the header-trust rule);
-``parse_received`` turns it into an ``Identity`` (address, reverse name, HELO, protocol)
-ready for XCLIENT.
+``trusted_identity`` walks the ``Received:`` headers and picks the one to trust;
+``_received_grammars`` reads a header with the grammar of the MTA that wrote it; the result
+is an ``Identity`` (address, verified name, HELO, protocol) ready for XCLIENT.
 
-The header-trust rule: every MTA on the way *prepends* its ``Received:`` header, so the
-headers read top to bottom go from the last hop back to what the sender wrote. With
-``by_pattern`` the topmost header whose ``by`` host matches it (the upstream MX) is used:
-headers above it are the upstream's own internal hops (content filters, Dovecot LMTP), and
-headers below it came from the sending side, which can write anything. Without a pattern
-the topmost header is used, which is right only when the upstream MX delivers straight into
-the mailbox.
+The trust path (the model of SpamAssassin's ``trusted_networks``/``internal_networks`` and
+rspamd's received-header walk, in our own code). Every MTA on the way *prepends* its
+header, so read top to bottom they go from the last hop back to what the sender wrote:
 
-Formats understood (``from`` part of the header):
+1. Headers whose client is *internal* are the provider's own hops and are skipped: a
+   loopback client (``127.0.0.0/8``, ``::1``: a content filter such as amavis re-injecting,
+   a local LMTP hop), or one in ``internal_networks`` (the provider's other hosts, named by
+   the user). A header with no client at all (it does not start with ``from``, or names
+   only a host: Postfix's pickup, Dovecot's LMTP, qmail's ``invoked by uid``) is skipped
+   too, but only when it has no address anywhere.
+2. The first header with an external client **must** be one the trusted MX wrote: its
+   ``by`` host matches ``received_by`` as a whole (case-insensitive). Otherwise nothing is
+   injected - never a lower header, which the sender can write.
+3. That header must read the same every way its writer's grammar can read it (see
+   ``_received_grammars``), over SMTP. The address and the verified name come only from
+   the places the MTA writes them; a name it did not verify is ``[UNAVAILABLE]``.
 
-- Postfix, Sendmail, Gmail: ``from HELO (NAME [ADDR])``; ``unknown`` or no name, or
-  Sendmail's ``(may be forged)``, mean no verified name; Gmail writes names with a trailing
-  dot; Sendmail may put ``user@`` (ident) before the name;
-- Exim: ``from NAME ([ADDR]:PORT helo=HELO)`` or ``from [ADDR] (port=PORT helo=HELO)``; no
-  ``helo=`` means the HELO was the name (or the address);
-- qmail: ``from NAME (HELO HELO) (ADDR)``, ``from unknown (HELO HELO) (user@ADDR)``;
-- Microsoft Exchange: ``from HELO (ADDR) by ... with Microsoft SMTP Server``; Exchange does
-  not record a reverse name.
+Any other case raises ``ReceivedError``, and the message is not injected (tempfail or
+quarantine by the caller's policy). Without ``received_by`` (only for a mailbox the MX
+delivers into straight, on the command line or in the module) the first external header
+is trusted whoever wrote it.
 
-Addresses: IPv4, IPv6 with or without the ``IPv6:`` prefix; IPv4-mapped IPv6 becomes IPv4.
-The ``with`` protocol becomes PROTO: ``ESMTP``, ``ESMTPS``, ``ESMTPSA``, ``UTF8SMTP...``
-and Gmail's ``SMTPS`` give ``ESMTP``; plain ``SMTP`` gives ``SMTP``; anything else (or none)
-gives ``ESMTP``, which is what the injector's own EHLO would make it.
+The ``with`` protocol becomes PROTO: plain ``SMTP`` gives ``SMTP``, every other SMTP
+variant (``ESMTPS``, ``ESMTPSA``, ``UTF8SMTP``, Exchange's ``Microsoft SMTP Server``...)
+gives ``ESMTP``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass
-from typing import List, Optional, Tuple
+from dataclasses import asdict, dataclass, replace
+from typing import List, Optional, Sequence, Tuple, Union
 
+from ansible_collections.mailops.xclient.plugins.module_utils._received_grammars import (
+    MAX_HEADER,
+    Record,
+    plain_address,
+    read_received,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     UNAVAILABLE,
     XclientValueError,
     validate_hostname,
 )
 
-# A header line that long is not a header a real MTA wrote: refuse it rather than scan it.
-MAX_HEADER = 16384
-_CLAUSES = ("from", "by", "via", "with", "id", "for")
+__all__ = ["MAX_HEADER", "Identity", "Network", "ReceivedError", "UNAVAILABLE_IDENTITY",
+           "header_fields", "identity_for", "internal_networks", "parse_received",
+           "plain_address", "received_headers", "trusted_identity"]
+
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
-_HELO_QMAIL = re.compile(r"^HELO\s+(\S+)$", re.IGNORECASE)
-_NAME_ADDR = re.compile(r"^(?:\S+@)?(\S+)\s+\[([^\]\s]+)\](?::\d+)?(.*)$", re.DOTALL)
-_ADDR_FIRST = re.compile(r"^\[([^\]\s]+)\](:\d+)?(.*)$", re.DOTALL)
-_EXIM_ITEM = re.compile(r"\b(helo|port|ident)=(\S+)", re.IGNORECASE)
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+# Something that looks like an address: a header holding one records a client.
+_ADDRESS_LIKE = re.compile(r"\[[^\]]*\]|\b\d{1,3}(?:\.\d{1,3}){3}\b|[0-9A-Fa-f]*:[0-9A-Fa-f]*:")
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class ReceivedError(ValueError):
-    """A Received header that does not say who the client was."""
+    """No Received header can be trusted to say who the client was."""
 
 
 @dataclass(frozen=True)
@@ -121,127 +130,111 @@ def received_headers(message: bytes) -> List[str]:
     return [value for name, value in header_fields(message) if name.lower() == "received"]
 
 
-def trusted_received(headers: List[str], by_pattern: Optional[str] = None) -> str:
-    """The Received header value to trust (see the module docstring), or ReceivedError."""
+# ---------------------------------------------------------------------------- networks
+def internal_networks(values: Optional[Sequence[str]]) -> List[Network]:
+    """The user's internal networks (CIDR or single addresses) -> networks; ValueError
+    naming the bad entry. Loopback is always internal and need not be listed."""
+    networks: List[Network] = []
+    for value in values or []:
+        text = str(value).strip()
+        if text.startswith("[") and "]" in text:  # [::1]/128 as Postfix writes it
+            text = text[1:].replace("]", "", 1)
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network (CIDR such as 192.0.2.0/24 or"
+                             " 2001:db8::/32, or one address)") from None
+    return networks
+
+
+def _internal(addr: str, networks: Sequence[Network]) -> bool:
+    ip = ipaddress.ip_address(addr)
+    return any(ip.version == net.version and ip in net for net in (*_LOOPBACK, *networks))
+
+
+# ---------------------------------------------------------------------------- the walk
+def _no_client(value: str) -> bool:
+    """A hop with no network client: no "from" part, or "from HOST by ..." with no address
+    anywhere (Postfix pickup, Dovecot LMTP, qmail's "invoked by uid")."""
+    if not re.match(r"from\s", value, re.IGNORECASE):
+        return True
+    before_date = value.rsplit(";", 1)[0]
+    return (re.match(r"from\s+[^\s()\[\]]+\s+by\s", value, re.IGNORECASE) is not None
+            and _ADDRESS_LIKE.search(before_date) is None)
+
+
+def _agreed(value: str, where: str) -> Optional[Record]:
+    """The one reading of a header, None when it has none, ReceivedError when its
+    readings disagree."""
+    try:
+        records = read_received(value)
+    except ValueError as exc:
+        raise ReceivedError(f"{where}: {exc}") from None
+    if not records:
+        return None
+    keys = {(r.addr, r.name, r.by.lower(), r.smtp) for r in records}
+    if len(keys) > 1:
+        seen = ", ".join(sorted({f"{r.addr} by {r.by}" for r in records}))
+        raise ReceivedError(f"{where} reads in more than one way ({seen}): part of it"
+                            " imitates a Received header (the sender's HELO or recipient);"
+                            " nothing is injected")
+    first = records[0]
+    helos = {r.helo for r in records}
+    protos = {r.proto.upper() for r in records}
+    return replace(first, helo=first.helo if len(helos) == 1 else None,
+                   proto=first.proto if len(protos) == 1 else "ESMTP")
+
+
+def trusted_identity(headers: List[str], received_by: Optional[str] = None,
+                     networks: Sequence[Network] = ()) -> Tuple[Identity, str]:
+    """(Identity, the trusted header value) by the trust path of the module docstring;
+    ReceivedError saying why no header can be trusted."""
     if not headers:
         raise ReceivedError("the message has no Received: header")
-    if by_pattern is None:
-        return headers[0]
-    rx = re.compile(by_pattern, re.IGNORECASE)
-    for value in headers:
-        by = received_by_host(value)
-        if by is not None and rx.fullmatch(by):
-            return value
-    raise ReceivedError(f"no Received: header has a 'by' host matching {by_pattern!r}"
-                        f" (the message has {len(headers)})")
-
-
-# ---------------------------------------------------------------------------- tokens
-def _items(text: str) -> List[Tuple[str, str]]:
-    """Top-level items: ("word", text) or ("comment", text inside the parentheses)."""
-    items: List[Tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
+    mx = re.compile(received_by, re.IGNORECASE) if received_by is not None else None
+    for number, value in enumerate(headers, 1):
+        where = f"Received: header {number} (from the top)"
+        record = _agreed(value, where)
+        if record is None:
+            if _no_client(value):
+                continue
+            raise ReceivedError(f"{where} records a client in a form no known MTA writes:"
+                                " it cannot be read, and lower headers are never used")
+        if _internal(record.addr, networks):
             continue
-        if ch == "(":
-            depth, j = 0, i
-            while j < n:
-                if text[j] == "\\":
-                    j += 2
-                    continue
-                if text[j] == "(":
-                    depth += 1
-                elif text[j] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            items.append(("comment", text[i + 1:j].strip()))
-            i = j + 1
-            continue
-        j = i
-        closer = None
-        while j < n:
-            c = text[j]
-            if closer:
-                if c == closer:
-                    closer = None
-            elif c == "[":
-                closer = "]"
-            elif c == "<":
-                closer = ">"
-            elif c.isspace() or c == "(":
-                break
-            j += 1
-        items.append(("word", text[i:j]))
-        i = j
-    return items
+        if mx is not None and not mx.fullmatch(record.by):
+            raise ReceivedError(
+                f"{where} is the first with an external client ({record.addr}), but its"
+                f" 'by' host {record.by!r} is not the trusted MX (received_by"
+                f" {received_by!r}); lower headers are never used (if {record.addr} is one"
+                " of the provider's own hosts, add its network to internal_networks)")
+        if not record.smtp:
+            raise ReceivedError(f"{where}: the client used {record.proto or 'no protocol'},"
+                                " not SMTP")
+        if mx is not None and record.helo is not None and _imitates(record.helo, mx):
+            raise ReceivedError(f"{where}: the client's HELO imitates the trusted MX's"
+                                " header; nothing is injected")
+        return _identity(record), value
+    raise ReceivedError(f"none of the {len(headers)} Received: headers records an external"
+                        " client (all are the upstream's own hops: no client, loopback or"
+                        " internal_networks)")
 
 
-def _clauses(value: str) -> dict:
-    """Clause keyword -> list of items; the date after the last top-level ';' dropped."""
-    if len(value) > MAX_HEADER:
-        raise ReceivedError(f"the Received: header is longer than {MAX_HEADER} characters")
-    items = _items(_strip_date(value))
-    clauses: dict = {}
-    current: Optional[str] = None
-    for kind, text in items:
-        if kind == "word" and text.lower() in _CLAUSES and text.lower() not in clauses:
-            current = text.lower()
-            clauses[current] = []
-        elif current is not None:
-            clauses[current].append((kind, text))
-    return clauses
+def _imitates(helo: str, mx: "re.Pattern[str]") -> bool:
+    return any(mx.fullmatch(word.rstrip(".")) for word in
+               re.findall(r"\bby\s+([^\s();,]+)", helo, re.IGNORECASE))
 
 
-def _strip_date(value: str) -> str:
-    depth = 0
-    cut = len(value)
-    for index, ch in enumerate(value):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        elif ch == ";" and depth == 0:
-            cut = index
-    return value[:cut]
-
-
-def received_by_host(value: str) -> Optional[str]:
-    """The host name of the ``by`` clause, without a trailing dot; None if there is none."""
-    try:
-        by = _clauses(value).get("by") or []
-    except ReceivedError:
-        return None
-    words = [text for kind, text in by if kind == "word"]
-    return words[0].rstrip(".") if words else None
-
-
-# ---------------------------------------------------------------------------- parsing
-def plain_address(text: str) -> Optional[str]:
-    """IPv4 / IPv6 text as MTAs write it ([...], IPv6: prefix) -> plain text, or None."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    if text[:5].lower() == "ipv6:":
-        text = text[5:]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if addr.version == 6:
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        if getattr(addr, "scope_id", None):
-            return None
-    return addr.compressed
+def _identity(record: Record) -> Identity:
+    helo = record.helo.strip() if record.helo else record.helo  # blanks of a fold
+    if not helo or any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in helo):
+        helo = UNAVAILABLE
+    return Identity(addr=record.addr, name=_name(record.name), helo=helo,
+                    proto="SMTP" if record.proto.upper() == "SMTP" else "ESMTP")
 
 
 def _name(text: Optional[str]) -> str:
-    """A reverse name as XCLIENT NAME: a valid host name, else [UNAVAILABLE]."""
+    """A verified name as XCLIENT NAME: a valid host name, else [UNAVAILABLE]."""
     if not text or text.lower() == "unknown" or plain_address(text) is not None:
         return UNAVAILABLE
     try:
@@ -250,80 +243,19 @@ def _name(text: Optional[str]) -> str:
         return UNAVAILABLE
 
 
-def _proto(with_items: List[Tuple[str, str]]) -> str:
-    words = [text for kind, text in with_items if kind == "word"]
-    if not words:
-        return "ESMTP"
-    word = words[0].upper()
-    if word == "SMTP":
-        return "SMTP"
-    return "ESMTP"
-
-
-def _from_clause(items: List[Tuple[str, str]], exim: bool, exchange: bool
-                 ) -> Tuple[str, str, str]:
-    """(addr, name, helo) from the items of the ``from`` clause."""
-    if not items or items[0][0] != "word":
-        raise ReceivedError("the 'from' part names no host")
-    first = items[0][1]
-    comments = [text for kind, text in items[1:] if kind == "comment"]
-    flat = " ".join(comments)
-    # qmail: (HELO name) then (ADDR) or (user@ADDR).
-    qmail_helo = next((m.group(1) for m in map(_HELO_QMAIL.match, comments) if m), None)
-    for comment in comments:
-        if comment.startswith("["):
-            continue
-        bare = comment.rsplit("@", 1)[-1] if "@" in comment else comment
-        addr = plain_address(bare) if " " not in bare else None
-        if addr is not None:
-            if exchange:  # Exchange: "from HELO (ADDR)", no reverse name recorded
-                return addr, UNAVAILABLE, first
-            return addr, _name(first), qmail_helo or first
-    exim_items = {m.group(1).lower(): m.group(2) for m in _EXIM_ITEM.finditer(flat)}
-    first_addr = plain_address(first) if first.startswith("[") else None
-    for comment in comments:
-        match = _NAME_ADDR.match(comment)
-        if match and not comment.startswith("["):
-            addr = plain_address(match.group(2))
-            if addr is None:
-                continue
-            forged = "may be forged" in match.group(3).lower()
-            return addr, UNAVAILABLE if forged else _name(match.group(1)), first
-        match = _ADDR_FIRST.match(comment)
-        if match:
-            addr = plain_address(match.group(1))
-            if addr is None:
-                continue
-            if exim or exim_items or match.group(2):
-                # Exim: the first word is the verified name (or the address); helo= only
-                # when the HELO differed from it.
-                name = UNAVAILABLE if first_addr else _name(first)
-                return addr, name, exim_items.get("helo", first)
-            # Sendmail without a reverse name: "from HELO ([ADDR])".
-            return addr, UNAVAILABLE, first
-    if first_addr is not None:
-        # Exim without a reverse name: "from [ADDR] (port=N helo=HELO)" or nothing more.
-        return first_addr, UNAVAILABLE, exim_items.get("helo", first)
-    raise ReceivedError("the 'from' part records no client address")
-
-
 def parse_received(value: str) -> Identity:
-    """One Received header value -> Identity, or ReceivedError saying what is missing."""
-    clauses = _clauses(value)
-    if "from" not in clauses:
-        raise ReceivedError("the header has no 'from' part (a hop inside the upstream"
-                            " host, not a network client)")
-    whole = value.lower()
-    exchange = "microsoft smtp" in " ".join(
-        text for _kind, text in clauses.get("with", [])).lower()
-    exim = "(exim " in whole
-    addr, name, helo = _from_clause(clauses["from"], exim=exim, exchange=exchange)
-    if not helo or any(ch in helo for ch in "\r\n\0 "):
-        helo = UNAVAILABLE
-    return Identity(addr=addr, name=name, helo=helo, proto=_proto(clauses.get("with", [])))
+    """One header value read on its own (no trust walk) -> Identity, or ReceivedError."""
+    record = _agreed(value, "the Received: header")
+    if record is None:
+        raise ReceivedError("the Received: header records no client address in a form a"
+                            " known MTA writes")
+    if not record.smtp:
+        raise ReceivedError(f"the client used {record.proto or 'no protocol'}, not SMTP")
+    return _identity(record)
 
 
-def identity_for(message: bytes, by_pattern: Optional[str] = None) -> Tuple[Identity, str]:
-    """The trusted header of a message, parsed: (Identity, the header unfolded)."""
-    value = trusted_received(received_headers(message), by_pattern)
-    return parse_received(value), "Received: " + value
+def identity_for(message: bytes, received_by: Optional[str] = None,
+                 networks: Sequence[Network] = ()) -> Tuple[Identity, str]:
+    """The trusted header of a message, read: (Identity, the header unfolded)."""
+    identity, value = trusted_identity(received_headers(message), received_by, networks)
+    return identity, "Received: " + value

@@ -19,9 +19,16 @@ description:
     envelope comes from O(sender) and O(rcpt_to), else from the C(X-Xclient-Inject-Envelope-*)
     headers the quarantine wrote (they are taken off again), else the sender from
     C(Return-Path).
-  - Which header is trusted - the topmost C(Received) header whose C(by) host matches
-    O(received_by) as a whole; without it, the topmost header. Headers above it are the
-    upstream's own internal hops; headers below it came from the sender, who can forge them.
+  - Which header is trusted - the C(Received) headers are read from the top; headers whose
+    client is internal (loopback, C(::1), O(internal_networks)) are the upstream's own hops
+    and are skipped. The first header with an external client must be one the upstream MX
+    wrote (its C(by) host matches O(received_by) as a whole), else the message is not
+    injected (O(unparsed)); a lower header, which the sender can write, is never used.
+  - That header is read with the grammar of the MTA that wrote it (Postfix, Sendmail, Exim,
+    Exchange, qmail, CommuniGate, ecelerity, ZMailer, GMX, and the common
+    C(from HELO (NAME [ADDR]\) by) form of others), and only when every way of reading it
+    gives the same client; the sender controls the HELO and the C(for) part and cannot
+    choose the address or name. A name the MTA did not verify is sent as C([UNAVAILABLE]).
   - A message Postfix accepted is removed from the Maildir (O(remove_injected)), so running
     the task again does not inject it twice.
   - In check mode nothing is sent and nothing removed; each message's result shows the
@@ -70,13 +77,25 @@ options:
     description: Local address to connect from.
     type: str
   received_by:
-    description: Python regular expression for the upstream MX's host name in the C(by) part
-      of its C(Received) header (whole name, case-insensitive).
+    description:
+      - Python regular expression for the upstream MX's host name in the C(by) part of its
+        C(Received) header (whole name, case-insensitive).
+      - Without it the first header with an external client is trusted whoever wrote it:
+        right only for a mailbox the MX delivers into straight. Set it.
     type: str
+  internal_networks:
+    description:
+      - Networks (CIDR, or single addresses) of the upstream's own hosts, such as a content
+        filter on another host that re-injects into the MX. Headers whose client is in them
+        are skipped, like loopback ones (always skipped).
+    type: list
+    elements: str
+    default: []
   unparsed:
     description:
-      - When no trusted header can be parsed - V(tempfail) leaves the message where it is
-        (outcome C(deferred)); V(unavailable) injects it with C(ADDR=[UNAVAILABLE]).
+      - When no header can be trusted (the first external one is not the MX's, or does not
+        read one way) - V(tempfail) leaves the message where it is (outcome C(deferred));
+        V(unavailable) injects it with C(ADDR=[UNAVAILABLE]).
     type: str
     choices: [tempfail, unavailable]
     default: tempfail
@@ -108,6 +127,7 @@ EXAMPLES = r"""
     path: /var/lib/xclient-inject/quarantine
     port: 10027
     received_by: 'mx[0-9]+\.isp\.example'
+    internal_networks: [198.51.100.0/24]  # the provider's content filter hosts
     fail_on_rejected: false
 
 - name: Which identity would this message get
@@ -165,6 +185,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     inject_file,
     message_files,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._received import (
+    internal_networks,
+)
 
 
 def check_options(p: Dict[str, Any]) -> None:
@@ -185,6 +208,10 @@ def check_options(p: Dict[str, Any]) -> None:
             re.compile(p["received_by"])
         except re.error as exc:
             raise UsageError(f"received_by: not a regular expression: {exc}") from None
+    try:
+        internal_networks(p["internal_networks"])
+    except ValueError as exc:
+        raise UsageError(f"internal_networks: {exc}") from None
 
 
 def summarize(results: List[Dict[str, Any]]) -> Dict[str, int]:
@@ -204,6 +231,7 @@ def main() -> None:
         helo=dict(type="str"),
         source_address=dict(type="str"),
         received_by=dict(type="str"),
+        internal_networks=dict(type="list", elements="str", default=[]),
         unparsed=dict(type="str", default="tempfail", choices=list(UNPARSED_CHOICES)),
         sender=dict(type="str"),
         rcpt_to=dict(type="list", elements="str"),
@@ -219,9 +247,11 @@ def main() -> None:
     target = Target(server=p["server"], port=p["port"], timeout=p["timeout"],
                     helo=p["helo"] or socket.gethostname(),
                     source_address=p["source_address"])
+    networks = internal_networks(p["internal_networks"])
     results = [inject_file(path, target, p["received_by"], p["unparsed"], p["sender"],
                            p["rcpt_to"], dry_run=module.check_mode,
-                           remove=p["remove_injected"]) for path in files]
+                           remove=p["remove_injected"], networks=networks)
+               for path in files]
     out = dict(changed=changed(results),
                messages=results, summary=summarize(results))
     bad = [r for r in results if r["outcome"] not in ("accepted", "dry_run")]

@@ -7,7 +7,10 @@ instance (own config file, base_dir and log) that serves them over POP3 and IMAP
 loopback ports. The machine's default Postfix and Dovecot are never touched.
 
 Postfix here does no reverse lookups (``smtpd_peername_lookup = no``: no dependence on
-the machine's DNS), so every client is ``unknown[127.0.0.x]`` in its Received: headers.
+the machine's DNS). A loopback client is one of the provider's own hops for the injector
+(a content filter re-injecting), so tests and the demo send as TEST-NET clients: Postfix
+here lets loopback (and those clients) use XCLIENT, and records ``XCLIENT ADDR=192.0.2.10
+NAME=...`` as ``from HELO (NAME [192.0.2.10])`` exactly as it records a real client.
 
 From a shell or a playbook::
 
@@ -157,6 +160,10 @@ class UpstreamPostfix(PrivatePostfix):
             "local_transport": "discard:upstream test instance",
             "in_flow_delay": "0",
             "smtpd_peername_lookup": "no",
+            # XCLIENT is authorized again against the identity it set: the TEST-NET
+            # clients too, so that one session can send as several
+            "smtpd_authorized_xclient_hosts": "127.0.0.0/8 192.0.2.0/24 198.51.100.0/24"
+                                              " 203.0.113.0/24",
             "smtpd_client_connection_count_limit": "0",
             "smtpd_client_connection_rate_limit": "0",
         }

@@ -131,8 +131,8 @@ def test_fetched_mail_enters_postfix_as_the_upstream_client(stack):
     log = open(os.path.join(base, "postfix", "maillog"), encoding="utf-8").read()
     inject = [ln for ln in log.splitlines() if "postfix/inject/smtpd" in ln]
     # two demo runs: each sends one accepted and one blocked message
-    assert sum("client=unknown[127.0.0.10]" in ln for ln in inject) == 2
-    rejects = [ln for ln in inject if "reject: RCPT from unknown[127.0.0.66]: 554 5.7.1" in ln]
+    assert sum("client=unknown[192.0.2.10]" in ln for ln in inject) == 2
+    rejects = [ln for ln in inject if "reject: RCPT from unknown[192.0.2.66]: 554 5.7.1" in ln]
     assert len(rejects) == 2 and all("helo=<client66.demo.test>" in ln for ln in rejects)
     assert "127.0.0.1]" not in " ".join(ln for ln in inject if "client=" in ln)
     quarantine = os.path.join(base, "fetch", "state", "quarantine", "new")
@@ -183,6 +183,14 @@ BAD = [
                                   "deliver_to": ["postmaster@example.net"],
                                   "received_by": "("}]},
      "fetch_inject_mailboxes[].received_by: not a regular expression"),
+    # the identity comes only from the MX's header: without received_by no header is trusted
+    ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
+                                  "deliver_to": ["postmaster@example.net"]}]},
+     "missing required arguments: received_by"),
+    ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
+                                  "deliver_to": ["postmaster@example.net"],
+                                  "received_by": "mx", "internal_networks": ["10.0.0.0/33"]}]},
+     'fetch_inject_mailboxes[].internal_networks: \\"10.0.0.0/33\\" is not a network'),
 ]
 
 

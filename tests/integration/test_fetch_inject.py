@@ -31,8 +31,8 @@ RCPT = "postmaster@example.net"
 MX = r"mx\.upstream\.test"
 
 ACCESS = """\
-127.0.0.66/32   REJECT client 127.0.0.66 is blocked downstream
-127.0.0.45/32   DEFER client 127.0.0.45 is deferred downstream
+192.0.2.66/32   REJECT client 192.0.2.66 is blocked downstream
+192.0.2.45/32   DEFER client 192.0.2.45 is deferred downstream
 """
 
 
@@ -98,7 +98,9 @@ class Fetcher:
         service = self.upstream.ports[protocol]
         path = os.path.join(self.work, "fetchmailrc")
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write("set no bouncemail\n"
+            # set invisible: no Received header of fetchmail's own on top (the first
+            # header with an external client must be the upstream MX's)
+            fh.write("set no bouncemail\nset invisible\n"
                      f"poll 127.0.0.1 service {service} protocol {protocol}\n"
                      f"  user \"{USER}\" there with password"
                      f" \"{self.upstream.users[USER]}\" is root here sslproto \"\"\n"
@@ -123,8 +125,13 @@ class Fetcher:
 def send_upstream(upstream, source, helo, extra_headers="", body="hello\n"):
     msg = (f"From: alice@example.org\r\nTo: {USER}\r\n{extra_headers}"
            f"Subject: from {source}\r\nMessage-ID: <{time.time_ns()}@example.org>\r\n\r\n{body}")
-    with smtplib.SMTP("127.0.0.1", upstream.ports["smtp"], local_hostname=helo,
-                      source_address=(source, 0), timeout=30) as smtp:
+    # The upstream records the TEST-NET client XCLIENT names (loopback is its own hops).
+    with smtplib.SMTP("127.0.0.1", upstream.ports["smtp"], local_hostname="tester.test",
+                      timeout=30) as smtp:
+        smtp.ehlo()
+        code, reply = smtp.docmd("XCLIENT", f"ADDR={source} NAME=[UNAVAILABLE]")
+        assert code == 220, reply
+        smtp.ehlo(helo)
         smtp.sendmail("alice@example.org", [USER], msg.encode("utf-8"))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -149,96 +156,96 @@ def upstream_has(upstream, source):
 
 
 def test_message_arrives_downstream_as_the_upstream_client(upstream, downstream, fetcher):
-    send_upstream(upstream, "127.0.0.5", "h5.client.test")
+    send_upstream(upstream, "192.0.2.5", "h5.client.test")
     done = fetcher.poll()
     assert done.returncode == 0, done.stdout + done.stderr
-    (req,) = requests_from(downstream, "127.0.0.5")
+    (req,) = requests_from(downstream, "192.0.2.5")
     assert req["helo_name"] == "h5.client.test"
     assert req["client_name"] == "unknown" and req["protocol_name"] == "ESMTP"
     assert req["sender"] == "alice@example.org" and req["recipient"] == RCPT
-    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.5\]")) == 1
+    assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.5\]")) == 1
     # Postfix's own Received: header names the original client and its HELO
     assert len(downstream.wait_for_log(
-        r"warning: header Received: from h5\.client\.test \(unknown \[127\.0\.0\.5\]\)")) == 1
-    assert "accepted: addr=127.0.0.5 name=[UNAVAILABLE] helo=h5.client.test" in done.stdout + done.stderr
-    assert not upstream_has(upstream, "127.0.0.5")
+        r"warning: header Received: from h5\.client\.test \(unknown \[192\.0\.2\.5\]\)")) == 1
+    assert "accepted: addr=192.0.2.5 name=[UNAVAILABLE] helo=h5.client.test" in done.stdout + done.stderr
+    assert not upstream_has(upstream, "192.0.2.5")
     # the injector's own address is never what Postfix judged
     assert not requests_from(downstream, "127.0.0.1")
 
 
 def test_imap_fetch_too(upstream, downstream, fetcher):
-    send_upstream(upstream, "127.0.0.6", "h6.client.test")
+    send_upstream(upstream, "192.0.2.6", "h6.client.test")
     done = fetcher.poll("imap")
     assert done.returncode == 0, done.stdout + done.stderr
-    (req,) = requests_from(downstream, "127.0.0.6")
+    (req,) = requests_from(downstream, "192.0.2.6")
     assert req["helo_name"] == "h6.client.test"
-    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.6\]")) == 1
+    assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.6\]")) == 1
 
 
 def test_blocked_client_is_quarantined_removed_upstream_and_never_loops(
         upstream, downstream, fetcher):
-    send_upstream(upstream, "127.0.0.66", "spammer.test")
+    send_upstream(upstream, "192.0.2.66", "spammer.test")
     done = fetcher.poll()
     assert done.returncode == 0, done.stdout + done.stderr
     rejects = downstream.wait_for_log(
-        r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.66\]: 554 5\.7\.1")
+        r"NOQUEUE: reject: RCPT from unknown\[192\.0\.2\.66\]: 554 5\.7\.1")
     assert len(rejects) == 1 and "helo=<spammer.test>" in rejects[0]
     (path,) = fetcher.quarantined()
     content = open(path, "rb").read()
     assert content.startswith(b"X-Xclient-Inject-Envelope-From: <alice@example.org>\r\n"
                               b"X-Xclient-Inject-Envelope-To: postmaster@example.net\r\n"
                               b"X-Xclient-Inject-Rejected: 554 5.7.1")
-    assert b"Subject: from 127.0.0.66" in content
-    assert "rejected (quarantined): addr=127.0.0.66" in done.stdout + done.stderr
-    assert not upstream_has(upstream, "127.0.0.66")
+    assert b"Subject: from 192.0.2.66" in content
+    assert "rejected (quarantined): addr=192.0.2.66" in done.stdout + done.stderr
+    assert not upstream_has(upstream, "192.0.2.66")
     again = fetcher.poll()
     assert again.returncode == 1, again.stdout  # 1: no mail
-    assert len(downstream.wait_for_log(r"reject: RCPT from unknown\[127\.0\.0\.66\]",
+    assert len(downstream.wait_for_log(r"reject: RCPT from unknown\[192\.0\.2\.66\]",
                                        timeout=1)) == 1
     assert len(fetcher.quarantined()) == 1
 
 
 def test_4xx_leaves_it_upstream_and_a_later_poll_delivers(upstream, downstream, fetcher):
-    send_upstream(upstream, "127.0.0.45", "h45.client.test")
+    send_upstream(upstream, "192.0.2.45", "h45.client.test")
     done = fetcher.poll()
-    assert len(downstream.wait_for_log(r"reject: RCPT from unknown\[127\.0\.0\.45\]: 450")) == 1
-    assert "deferred: addr=127.0.0.45" in done.stdout + done.stderr
-    assert upstream_has(upstream, "127.0.0.45")
+    assert len(downstream.wait_for_log(r"reject: RCPT from unknown\[192\.0\.2\.45\]: 450")) == 1
+    assert "deferred: addr=192.0.2.45" in done.stdout + done.stderr
+    assert upstream_has(upstream, "192.0.2.45")
     assert not fetcher.quarantined()
     with open(downstream.access_file, "w", encoding="utf-8") as fh:
-        fh.write(ACCESS.replace("127.0.0.45/32", "# 127.0.0.45/32"))
+        fh.write(ACCESS.replace("192.0.2.45/32", "# 192.0.2.45/32"))
     downstream.reload()  # returns once the old smtpd processes are gone
     later = fetcher.poll()
     assert later.returncode == 0, later.stdout + later.stderr
-    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.45\]")) == 1
-    assert not upstream_has(upstream, "127.0.0.45")
+    assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.45\]")) == 1
+    assert not upstream_has(upstream, "192.0.2.45")
     with open(downstream.access_file, "w", encoding="utf-8") as fh:
         fh.write(ACCESS)
     downstream.reload()
 
 
 def test_no_connection_leaves_it_upstream(upstream, downstream, fetcher):
-    send_upstream(upstream, "127.0.0.46", "h46.client.test")
+    send_upstream(upstream, "192.0.2.46", "h46.client.test")
     done = fetcher.poll(port=free_port())
-    assert "deferred: addr=127.0.0.46" in done.stdout + done.stderr and "cannot connect" in done.stderr
-    assert upstream_has(upstream, "127.0.0.46")
+    assert "deferred: addr=192.0.2.46" in done.stdout + done.stderr and "cannot connect" in done.stderr
+    assert upstream_has(upstream, "192.0.2.46")
     assert fetcher.poll().returncode == 0
-    assert not upstream_has(upstream, "127.0.0.46")
+    assert not upstream_has(upstream, "192.0.2.46")
 
 
 def test_forged_received_headers_below_change_nothing(upstream, downstream, fetcher):
-    forged = ("Received: from trusted.example (trusted.example [127.0.0.9]) by"
+    forged = ("Received: from trusted.example (trusted.example [192.0.2.9]) by"
               " mx.upstream.test (Postfix) with ESMTP id FORGED; Tue, 24 Nov 2026 10:00:00"
               " +0100\r\n"
-              "Received: from x (y [127.0.0.10]) by mx.upstream.test with SMTP; Tue, 24 Nov"
+              "Received: from x (y [192.0.2.10]) by mx.upstream.test with SMTP; Tue, 24 Nov"
               " 2026\r\n")
-    send_upstream(upstream, "127.0.0.7", "h7.client.test", extra_headers=forged)
+    send_upstream(upstream, "192.0.2.7", "h7.client.test", extra_headers=forged)
     done = fetcher.poll()
     assert done.returncode == 0, done.stdout + done.stderr
-    (req,) = requests_from(downstream, "127.0.0.7")
+    (req,) = requests_from(downstream, "192.0.2.7")
     assert req["helo_name"] == "h7.client.test"
-    assert not requests_from(downstream, "127.0.0.9")
-    assert not requests_from(downstream, "127.0.0.10")
+    assert not requests_from(downstream, "192.0.2.9")
+    assert not requests_from(downstream, "192.0.2.10")
 
 
 def inject(args, message, timeout=60):
@@ -248,7 +255,7 @@ def inject(args, message, timeout=60):
 
 
 MESSAGE = (b"Return-Path: <carol@example.org>\r\n"
-           b"Received: from h8.client.test (unknown [127.0.0.8])\r\n"
+           b"Received: from h8.client.test (unknown [192.0.2.8])\r\n"
            b"\tby mx.upstream.test (Postfix) with SMTP id 1; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
            b"Subject: direct\r\n\r\n.leading dot\r\nbody\r\n")
 
@@ -258,7 +265,7 @@ def test_listener_refuses_xclient_from_any_other_host(downstream):
     done = inject(["--port", port, "--source-address", "127.0.0.2", RCPT], MESSAGE)
     assert done.returncode == 75
     assert b"does not offer XCLIENT to this host" in done.stderr
-    assert not requests_from(downstream, "127.0.0.8")
+    assert not requests_from(downstream, "192.0.2.8")
     # and a listener where nobody is authorized
     done = inject(["--port", str(downstream.ports["unauthorized"]), RCPT], MESSAGE)
     assert done.returncode == 75 and b"does not offer XCLIENT" in done.stderr
@@ -267,7 +274,7 @@ def test_listener_refuses_xclient_from_any_other_host(downstream):
 def test_direct_injection_plain_smtp_return_path_and_dot(downstream):
     done = inject(["--port", str(downstream.ports["authorized"]), RCPT], MESSAGE)
     assert done.returncode == 0, done.stderr
-    (req,) = requests_from(downstream, "127.0.0.8")
+    (req,) = requests_from(downstream, "192.0.2.8")
     assert req["protocol_name"] == "SMTP" and req["helo_name"] == "h8.client.test"
     assert req["sender"] == "carol@example.org"
 
@@ -278,9 +285,9 @@ def test_dry_run_prints_json_and_sends_nothing(downstream):
                    "--received-by", MX], MESSAGE)
     assert done.returncode == 0
     assert json.loads(done.stdout) == {
-        "xclient": {"addr": "127.0.0.8", "name": "[UNAVAILABLE]", "helo": "h8.client.test",
+        "xclient": {"addr": "192.0.2.8", "name": "[UNAVAILABLE]", "helo": "h8.client.test",
                     "proto": "SMTP"},
-        "received": "Received: from h8.client.test (unknown [127.0.0.8])\tby"
+        "received": "Received: from h8.client.test (unknown [192.0.2.8])\tby"
                     " mx.upstream.test (Postfix) with SMTP id 1; Tue, 24 Nov 2026 10:00:00"
                     " +0100"}
     time.sleep(0.5)
@@ -291,7 +298,7 @@ def test_unparsed_tempfail_by_default_unavailable_on_request(downstream, tmp_pat
     port = str(downstream.ports["authorized"])
     message = b"Received: by mx.upstream.test (Postfix, from userid 0); d\r\nSubject: x\r\n\r\nb\r\n"
     done = inject(["--port", port, "--received-by", MX, RCPT], message)
-    assert done.returncode == 75 and b"no 'from' part" in done.stderr
+    assert done.returncode == 75 and b"records an external client" in done.stderr
     done = inject(["--port", port, "--received-by", MX, "--unparsed", "unavailable", RCPT],
                   message)
     assert done.returncode == 0, done.stderr
@@ -300,7 +307,7 @@ def test_unparsed_tempfail_by_default_unavailable_on_request(downstream, tmp_pat
 
 def test_on_reject_discard_and_keep(downstream, tmp_path):
     port = str(downstream.ports["authorized"])
-    blocked = MESSAGE.replace(b"127.0.0.8", b"127.0.0.66")
+    blocked = MESSAGE.replace(b"192.0.2.8", b"192.0.2.66")
     assert inject(["--port", port, "--on-reject", "discard", RCPT], blocked).returncode == 0
     assert inject(["--port", port, "--on-reject", "keep", RCPT], blocked).returncode == 69
     bad = inject(["--port", port, "--on-reject", "elsewhere", RCPT], blocked)
@@ -338,7 +345,7 @@ def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_p
     from run_module import run_module  # pylint: disable=import-outside-toplevel
     port = downstream.ports["authorized"]
     quarantine = tmp_path / "q"
-    blocked = MESSAGE.replace(b"127.0.0.8", b"127.0.0.66")
+    blocked = MESSAGE.replace(b"192.0.2.8", b"192.0.2.66")
     assert inject(["--port", str(port), "--on-reject", f"quarantine:{quarantine}", RCPT],
                   blocked).returncode == 0
     (name,) = os.listdir(quarantine / "new")
@@ -351,7 +358,7 @@ def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_p
     (msg,) = dry["messages"]
     assert msg["outcome"] == "dry_run" and msg["recipients"] == [RCPT]
     assert msg["sender"] == "carol@example.org"
-    assert msg["xclient"] == {"addr": "127.0.0.66", "name": "[UNAVAILABLE]",
+    assert msg["xclient"] == {"addr": "192.0.2.66", "name": "[UNAVAILABLE]",
                               "helo": "h8.client.test", "proto": "SMTP"}
     time.sleep(0.3)
     assert downstream.connections_since(before) == []
@@ -360,14 +367,14 @@ def test_module_reinjects_the_quarantine_check_real_check_real(downstream, tmp_p
     assert still["failed"] and still["messages"][0]["outcome"] == "rejected", still
     assert os.listdir(quarantine / "new") == [name]
     with open(downstream.access_file, "w", encoding="utf-8") as fh:
-        fh.write(ACCESS.replace("127.0.0.66/32", "# 127.0.0.66/32"))
+        fh.write(ACCESS.replace("192.0.2.66/32", "# 192.0.2.66/32"))
     downstream.reload()  # returns once the old smtpd processes are gone
     try:
         real = run_module("xclient_inject", args)
         assert not real.get("failed") and real["changed"] is True, real
         assert real["messages"][0]["outcome"] == "accepted" and real["messages"][0]["removed"]
         assert real["summary"] == {"total": 1, "accepted": 1}
-        assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.66\]")) == 1
+        assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.66\]")) == 1
         assert os.listdir(quarantine / "new") == []
         again = run_module("xclient_inject", args)
         assert again["changed"] is False and again["summary"] == {"total": 0}
@@ -398,10 +405,10 @@ def test_runs_straight_from_an_installed_collection(installed_collection, downst
                           "roles", "fetch_inject", "files", "xclient-inject")
     env = dict(os.environ, PYTHONPATH=installed_collection)
     done = subprocess.run(["python3", script, "--port", str(downstream.ports["authorized"]),
-                           RCPT], input=MESSAGE.replace(b"127.0.0.8", b"127.0.0.11"),
+                           RCPT], input=MESSAGE.replace(b"192.0.2.8", b"192.0.2.11"),
                           env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert [r["recipient"] for r in requests_from(downstream, "127.0.0.11")] == [RCPT]
+    assert [r["recipient"] for r in requests_from(downstream, "192.0.2.11")] == [RCPT]
     # without the collection on the path: a clear message and 75, the mail stays upstream
     done = subprocess.run(["/usr/bin/python3", script, RCPT], input=MESSAGE,
                           env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=60,
@@ -446,24 +453,24 @@ def test_getmail_delivers_as_the_upstream_client_defers_on_4xx_quarantines_5xx(
     work = new_base("xclient-getmail-")
     fetcher = Getmail(work, upstream, downstream)
     try:
-        send_upstream(upstream, "127.0.0.12", "h12.client.test")
-        send_upstream(upstream, "127.0.0.66", "spammer12.test")
-        send_upstream(upstream, "127.0.0.45", "h45b.client.test")
+        send_upstream(upstream, "192.0.2.12", "h12.client.test")
+        send_upstream(upstream, "192.0.2.66", "spammer12.test")
+        send_upstream(upstream, "192.0.2.45", "h45b.client.test")
         done = fetcher.poll()
         out = done.stdout + done.stderr
-        (req,) = requests_from(downstream, "127.0.0.12")
+        (req,) = requests_from(downstream, "192.0.2.12")
         assert req["helo_name"] == "h12.client.test", out
-        assert not upstream_has(upstream, "127.0.0.12")
-        assert not upstream_has(upstream, "127.0.0.66")
+        assert not upstream_has(upstream, "192.0.2.12")
+        assert not upstream_has(upstream, "192.0.2.66")
         assert len(fetcher.quarantined()) == 1
         # 75 from the injector: getmail keeps the message upstream
-        assert upstream_has(upstream, "127.0.0.45"), out
+        assert upstream_has(upstream, "192.0.2.45"), out
         with open(downstream.access_file, "w", encoding="utf-8") as fh:
-            fh.write(ACCESS.replace("127.0.0.45/32", "# 127.0.0.45/32"))
+            fh.write(ACCESS.replace("192.0.2.45/32", "# 192.0.2.45/32"))
         downstream.reload()
         fetcher.poll()
-        assert not upstream_has(upstream, "127.0.0.45")
-        assert [r["helo_name"] for r in requests_from(downstream, "127.0.0.45")][-1] == \
+        assert not upstream_has(upstream, "192.0.2.45")
+        assert [r["helo_name"] for r in requests_from(downstream, "192.0.2.45")][-1] == \
             "h45b.client.test"
     finally:
         with open(downstream.access_file, "w", encoding="utf-8") as fh:
