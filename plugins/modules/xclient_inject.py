@@ -80,7 +80,7 @@ options:
     description:
       - Python regular expression for the upstream MX's host name in the C(by) part of its
         C(Received) header (whole name, case-insensitive).
-      - Without it the first header with an external client is trusted whoever wrote it:
+      - Without it the first header with an external client is trusted whoever wrote it;
         right only for a mailbox the MX delivers into straight. Set it.
     type: str
   internal_networks:

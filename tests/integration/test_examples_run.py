@@ -283,6 +283,19 @@ def check_role_play(installed_collection, tmp_path, block):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def role_vars_play(name, block):
+    """A role README block that only sets that role's variables, as a play applying the
+    role with them (so it is checked like the role plays), else None."""
+    parts = name.split("/")
+    if not (parts[0] == "roles" and isinstance(block, dict) and block):
+        return None
+    role = parts[1]
+    if not all(str(key).startswith(role + "_") for key in block):
+        return None
+    return [{"hosts": "localhost", "roles": [{"role": f"mailops.xclient.{role}",
+                                              "vars": block}]}]
+
+
 def is_many_hosts(block):
     if isinstance(block, dict) and "all" in block:
         return True
@@ -303,6 +316,10 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
     name, block = SOURCES[source]
     if is_many_hosts(block):
         check_against_lab_inventory(installed_collection, tmp_path, block)
+        return
+    vars_play = role_vars_play(name, block)
+    if vars_play:
+        check_role_play(installed_collection, tmp_path, vars_play)
         return
     assert bool(role_plays(block)) == (name in ROLE_PLAYS), (
         f"{name}: a play that applies a role is listed in ROLE_PLAYS with the reason it"

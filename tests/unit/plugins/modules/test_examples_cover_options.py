@@ -35,7 +35,7 @@ GROUPS = {
                       "broad patterns": {"allow_broad"}, "files": FILES},
     "xclient_inject": {"message": {"path"},
                        "listener": {"server", "port", "source_address", "helo", "timeout"},
-                       "identity": {"received_by", "unparsed"},
+                       "identity": {"received_by", "internal_networks", "unparsed"},
                        "envelope": {"sender", "rcpt_to"},
                        "afterwards": {"remove_injected", "fail_on_rejected"}},
     "xclient_probe": {"server": {"server", "port"},
