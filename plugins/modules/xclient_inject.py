@@ -26,7 +26,7 @@ description:
     recipient, so running the task again does not inject it twice. When Postfix accepts
     some recipients and refuses others (outcome C(partial)), the file is rewritten, in
     place and atomically, for the refused recipients alone, with one
-    C(X-Xclient-Inject-Rejected) line per recipient giving Postfix's reply: their only copy
+    C(X-Xclient-Inject-Rejected) line per recipient giving Postfix's reply; their only copy
     is kept, and a later run sends it to them alone.
   - Only regular files with a single link are read, opened without following symbolic
     links, relative to the Maildir's own C(new/) and C(cur/) (which must be directories,
@@ -40,7 +40,7 @@ description:
   - The envelope (O(sender), the recipients) must be RFC 5321 addresses; quoted local
     parts such as C("a b"@example.com) are sent as they are. A message whose envelope
     (from the quarantine headers or C(Return-Path)) is not - for instance C(Return-Path)
-    with C(RET=FULL ENVID=...) after the address - is not sent: outcome C(rejected), stage
+    with C(RET=FULL ENVID=...) after the address - is not sent; outcome C(rejected), stage
     C(envelope), and the file stays.
   - The module does not bound retries - it runs when you run it; the bounds on retries
     (C(--max-attempts), C(--max-age)) are the C(xclient-inject) command's, whose fetcher
@@ -114,6 +114,17 @@ options:
     description: Fail the task when a message is not accepted (rejected, deferred or an error).
     type: bool
     default: true
+notes:
+  - "Exit status of the C(xclient-inject) command (the fetchers' MDA; the module itself
+    reports per-message outcomes instead) - C(0) delivered to every recipient, or refused
+    (5xx) or given up and handled by C(--on-reject quarantine) or C(discard): the fetcher
+    deletes it upstream; C(64) bad options or RECIPIENT, nothing sent; C(65) larger than
+    512 MiB, nothing sent; C(69) refused or given up with C(--on-reject keep), kept upstream;
+    C(70) internal error, kept upstream; C(75) try again later (no connection, a 4xx,
+    XCLIENT not offered, no trusted C(Received) header, quarantine not writable), kept
+    upstream - until C(--max-attempts) (default 30) deferred attempts or C(--max-age)
+    (default 432000 s) since the first deferral, then it is handled as refused, with the
+    reason. C(xclient-inject --help) lists them too."
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.attributes.no_diff

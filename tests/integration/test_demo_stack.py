@@ -182,7 +182,7 @@ BAD = [
     ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
                                   "deliver_to": ["postmaster@example.net"],
                                   "received_by": "("}]},
-     "fetch_inject_mailboxes[].received_by: not a regular expression"),
+     "fetch_inject_mailboxes[0].received_by"),
 ]
 
 

@@ -304,3 +304,11 @@ def test_help_lists_every_exit_code(capsys):
     for code, _what in EXIT_CODES:
         assert f"{code} =" in text
     assert {c for c, _w in EXIT_CODES} == {0, 64, 65, 69, 70, 75}
+
+
+def test_module_docs_list_every_exit_code():
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.mailops.xclient.plugins.modules import xclient_inject
+    notes = " ".join(yaml.safe_load(xclient_inject.DOCUMENTATION)["notes"])
+    for code, _what in EXIT_CODES:
+        assert f"C({code})" in notes, code
