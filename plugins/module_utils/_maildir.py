@@ -207,7 +207,7 @@ class Messages:
     def _lock(self, root: int) -> None:
         try:
             fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-                         | os.O_CLOEXEC, 0o600, dir_fd=root)
+                         | os.O_CLOEXEC, 0o644, dir_fd=root)  # empty; others may lock it too
         except OSError as exc:
             raise MaildirError(f"path: cannot open the lock {self.path}/{LOCK_NAME}:"
                                f" {exc.strerror or exc}") from None

@@ -578,3 +578,30 @@ def test_ipv6_addr_refused_by_an_ipv4_only_postfix_is_quarantined_after_the_boun
     why = email.message_from_bytes((tmp_path / "q" / "new" / name).read_bytes())[
         "X-Xclient-Inject-Rejected"]
     assert why.startswith("gave up after 2 deferred attempts") and "501" in why
+
+
+def test_a_link_planted_in_the_quarantine_is_never_mailed(downstream, tmp_path):
+    """A real run over a quarantine holding a good message, a symbolic link and a hard link
+    to a 'secret' file that reads as a perfectly injectable message: only the good one goes
+    to Postfix; the links are reported and left alone."""
+    from run_module import run_module  # pylint: disable=import-outside-toplevel
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
+                       b"X-Xclient-Inject-Envelope-To: " + RCPT.encode() + b"\r\n"
+                       + MESSAGE.replace(b"127.0.0.8", b"127.0.0.77"))
+    root = tmp_path / "q"
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True)
+    (root / "new" / "good").write_bytes(secret.read_bytes().replace(b"127.0.0.77",
+                                                                    b"127.0.0.78"))
+    os.symlink(secret, root / "new" / "link")
+    os.link(secret, root / "cur" / "hard")
+    out = run_module("xclient_inject", {"path": str(root), "port": downstream.ports["authorized"],
+                                        "received_by": MX, "helo": "inject.example",
+                                        "fail_on_rejected": False})
+    outcomes = {os.path.basename(m["path"]): (m["outcome"], m["stage"]) for m in out["messages"]}
+    assert outcomes == {"good": ("accepted", "data"), "link": ("error", "file"),
+                        "hard": ("error", "file")}, out
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.78\]")) == 1
+    assert requests_from(downstream, "127.0.0.77") == []
+    assert os.path.islink(root / "new" / "link") and (root / "cur" / "hard").exists()
