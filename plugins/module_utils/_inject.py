@@ -399,6 +399,8 @@ def _err(line: str) -> None:
 
 
 def _emit(line: str, warning: bool) -> None:
+    # the sender, recipients and replies come from outside: one log line stays one line
+    line = re.sub(r"[\x00-\x1f\x7f]", "?", line)
     _err(line)
     try:
         import syslog  # pylint: disable=import-outside-toplevel

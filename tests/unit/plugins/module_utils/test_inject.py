@@ -312,3 +312,21 @@ def test_module_docs_list_every_exit_code():
     notes = " ".join(yaml.safe_load(xclient_inject.DOCUMENTATION)["notes"])
     for code, _what in EXIT_CODES:
         assert f"C({code})" in notes, code
+
+
+@pytest.mark.parametrize("sender", ["a\nb@example.org", "a@b RET=FULL", "<a@b>"])
+def test_a_bad_from_comes_from_the_message_so_it_is_quarantined_not_a_usage_error(
+        tmp_path, capsys, sender):
+    """fetchmail's %F is the sender the message brought: exit 64 would repeat at every
+    poll; it is handled like a 5xx instead, nothing sent."""
+    code, _out, err = run(["--port", "9", "--server", "192.0.2.1", "--timeout", "0.01",
+                           "--state-dir", "none", "--on-reject", f"quarantine:{tmp_path}/q",
+                           "--from", sender, "b@example.net"], MSG, capsys)
+    assert code == 0 and "stage=envelope" in err, err
+    (name,) = os.listdir(tmp_path / "q" / "new")
+    stored = (tmp_path / "q" / "new" / name).read_bytes()
+    # a line break in the sender cannot add a header line to the quarantined file
+    assert split_quarantined(stored)[2] == ["b@example.net"]
+    assert stored.count(b"\r\nX-Xclient-Inject-Rejected: envelope sender") == 1
+    assert "a?b@example.org" in err or sender != "a\nb@example.org"
+    assert all(line.startswith("xclient-inject: ") for line in err.splitlines())
