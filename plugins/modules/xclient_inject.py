@@ -29,8 +29,29 @@ description:
     C(from HELO (NAME [ADDR]\) by) form of others), and only when every way of reading it
     gives the same client; the sender controls the HELO and the C(for) part and cannot
     choose the address or name. A name the MTA did not verify is sent as C([UNAVAILABLE]).
-  - A message Postfix accepted is removed from the Maildir (O(remove_injected)), so running
-    the task again does not inject it twice.
+  - A message file is removed (O(remove_injected)) only when Postfix accepted every
+    recipient, so running the task again does not inject it twice. When Postfix accepts
+    some recipients and refuses others (outcome C(partial)), the file is rewritten, in
+    place and atomically, for the refused recipients alone, with one
+    C(X-Xclient-Inject-Rejected) line per recipient giving Postfix's reply; their only copy
+    is kept, and a later run sends it to them alone.
+  - Only regular files with a single link are read, opened without following symbolic
+    links, relative to the Maildir's own C(new/) and C(cur/) (which must be directories,
+    not links). A symbolic link, hard link, fifo or device in the Maildir gets the outcome
+    C(error) and is never read or sent - the quarantine is written by the fetch user, and a
+    link planted there must not make a privileged run mail a secret file.
+  - One run at a time per Maildir - the module holds an exclusive lock
+    (C(.xclient-inject.lock) in the Maildir, C(flock)) while it lists, injects and removes
+    the messages; a second run waits up to O(lock_timeout) seconds, then sees only what
+    is left. Two runs never inject the same message.
+  - The envelope (O(sender), the recipients) must be RFC 5321 addresses; quoted local
+    parts such as C("a b"@example.com) are sent as they are. A message whose envelope
+    (from the quarantine headers or C(Return-Path)) is not - for instance C(Return-Path)
+    with C(RET=FULL ENVID=...) after the address - is not sent; outcome C(rejected), stage
+    C(envelope), and the file stays.
+  - The module does not bound retries - it runs when you run it; the bounds on retries
+    (C(--max-attempts), C(--max-age)) are the C(xclient-inject) command's, whose fetcher
+    would otherwise retry for ever.
   - In check mode nothing is sent and nothing removed; each message's result shows the
     identity that would be used. Check mode cannot know Postfix's verdict without sending,
     so it reports C(changed) when there is at least one message the real run would send
@@ -107,13 +128,29 @@ options:
     type: list
     elements: str
   remove_injected:
-    description: Remove each message file that Postfix accepted.
+    description: Remove each message file that Postfix accepted for every recipient, and
+      rewrite it for the refused recipients alone after a partial delivery.
     type: bool
     default: true
+  lock_timeout:
+    description: Seconds to wait for another run holding the Maildir's lock before failing.
+    type: float
+    default: 600
   fail_on_rejected:
     description: Fail the task when a message is not accepted (rejected, deferred or an error).
     type: bool
     default: true
+notes:
+  - "Exit status of the C(xclient-inject) command (the fetchers' MDA; the module itself
+    reports per-message outcomes instead) - C(0) delivered to every recipient, or refused
+    (5xx) or given up and handled by C(--on-reject quarantine) or C(discard): the fetcher
+    deletes it upstream; C(64) bad options or RECIPIENT, nothing sent; C(65) larger than
+    512 MiB, nothing sent; C(69) refused or given up with C(--on-reject keep), kept upstream;
+    C(70) internal error, kept upstream; C(75) try again later (no connection, a 4xx,
+    XCLIENT not offered, no trusted C(Received) header, quarantine not writable), kept
+    upstream - until C(--max-attempts) (default 30) deferred attempts or C(--max-age)
+    (default 432000 s) since the first deferral, then it is handled as refused, with the
+    reason. C(xclient-inject --help) lists them too."
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.attributes.no_diff
@@ -153,8 +190,14 @@ messages:
       type: dict
     received: {description: "The trusted Received header, unfolded.", type: str}
     outcome:
-      description: V(accepted), V(partial) (some recipients refused), V(rejected),
-        V(deferred), V(error), or V(dry_run) in check mode.
+      description:
+        - V(accepted) (every recipient; the file is removed), V(partial) (some recipients
+          refused; the file is kept for them, see RV(messages[].kept_for)), V(rejected)
+          (5xx, or an envelope that is not RFC 5321 - stage C(envelope)), V(deferred) (4xx,
+          no connection, no trusted C(Received) header), V(error) (the file is not a
+          regular file with one link - stage C(file) - or cannot be read, or has no
+          recipient), or V(dry_run) in check mode.
+        - Every outcome but V(accepted) and V(partial) leaves the file as it was.
       type: str
     stage: {description: The SMTP stage that decided., type: str}
     reply: {description: The deciding reply or the reason., type: str}
@@ -163,6 +206,11 @@ messages:
     accepted: {description: Recipients Postfix accepted., type: list, elements: str}
     refused: {description: "Recipients Postfix refused, with the reply.", type: dict}
     removed: {description: Whether the file was removed., type: bool}
+    kept_for:
+      description: After a partial delivery, the refused recipients the file was rewritten
+        for (each with its reason in the file).
+      type: list
+      elements: str
 summary:
   description: How many messages ended how (outcome to count), and C(total).
   returned: always
@@ -182,8 +230,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UsageError,
     changed,
     check_address,
-    inject_file,
-    message_files,
+    inject_path,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     internal_networks,
@@ -199,7 +246,9 @@ def check_options(p: Dict[str, Any]) -> None:
     for rcpt in p["rcpt_to"] or []:
         check_address("rcpt_to", rcpt)
     if p["sender"] is not None:
-        check_address("sender", p["sender"])
+        check_address("sender", p["sender"], null_ok=True)
+    if not 0 <= p["lock_timeout"] <= 86400:
+        raise UsageError("lock_timeout: must be between 0 and 86400 seconds")
     helo = p["helo"]
     if helo is not None and (not helo or any(c.isspace() or c == "\0" for c in helo)):
         raise UsageError(f"helo: {p['helo']!r} must be one word")
@@ -237,21 +286,20 @@ def main() -> None:
         rcpt_to=dict(type="list", elements="str"),
         remove_injected=dict(type="bool", default=True),
         fail_on_rejected=dict(type="bool", default=True),
+        lock_timeout=dict(type="float", default=600),
     ), supports_check_mode=True)
     p = module.params
-    try:
-        check_options(p)
-        files = message_files(p["path"])
-    except UsageError as exc:
-        module.fail_json(msg=str(exc))
     target = Target(server=p["server"], port=p["port"], timeout=p["timeout"],
                     helo=p["helo"] or socket.gethostname(),
                     source_address=p["source_address"])
-    networks = internal_networks(p["internal_networks"])
-    results = [inject_file(path, target, p["received_by"], p["unparsed"], p["sender"],
-                           p["rcpt_to"], dry_run=module.check_mode,
-                           remove=p["remove_injected"], networks=networks)
-               for path in files]
+    try:
+        check_options(p)
+        results = inject_path(p["path"], target, p["received_by"], p["unparsed"],
+                              p["sender"], p["rcpt_to"], dry_run=module.check_mode,
+                              remove=p["remove_injected"], lock_timeout=p["lock_timeout"],
+                              networks=internal_networks(p["internal_networks"]))
+    except UsageError as exc:
+        module.fail_json(msg=str(exc))
     out = dict(changed=changed(results),
                messages=results, summary=summarize(results))
     bad = [r for r in results if r["outcome"] not in ("accepted", "dry_run")]

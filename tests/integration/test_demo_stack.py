@@ -182,15 +182,15 @@ BAD = [
     ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
                                   "deliver_to": ["postmaster@example.net"],
                                   "received_by": "("}]},
-     "fetch_inject_mailboxes[].received_by: not a regular expression"),
+     "fetch_inject_mailboxes[0].received_by"),
     # the identity comes only from the MX's header: without received_by no header is trusted
     ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
                                   "deliver_to": ["postmaster@example.net"]}]},
      "missing required arguments: received_by"),
     ({"fetch_inject_mailboxes": [{"server": "127.0.0.1", "user": "u", "password": "p",
                                   "deliver_to": ["postmaster@example.net"],
-                                  "received_by": "mx", "internal_networks": ["10.0.0.0/33"]}]},
-     'fetch_inject_mailboxes[].internal_networks: \\"10.0.0.0/33\\" is not a network'),
+                                  "received_by": "mx", "internal_networks": ["192.0.2.0/33"]}]},
+     'fetch_inject_mailboxes[].internal_networks: \\"192.0.2.0/33\\" is not a network'),
 ]
 
 

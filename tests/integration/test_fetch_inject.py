@@ -94,7 +94,8 @@ class Fetcher:
     def rc(self, protocol, port):
         mda = (f"env PYTHONPATH={COLLECTIONS} {sys.executable} {INJECT} --server 127.0.0.1"
                f" --port {port} --received-by '{MX.replace(chr(92), chr(92) * 2)}'"
-               f" --on-reject quarantine:{self.quarantine} --from %F -- {RCPT}")
+               f" --on-reject quarantine:{self.quarantine} --state-dir {self.work}/state"
+               f" --from %F -- {RCPT}")
         service = self.upstream.ports[protocol]
         path = os.path.join(self.work, "fetchmailrc")
         with open(path, "w", encoding="utf-8") as fh:
@@ -249,7 +250,9 @@ def test_forged_received_headers_below_change_nothing(upstream, downstream, fetc
 
 
 def inject(args, message, timeout=60):
-    return subprocess.run([sys.executable, INJECT, *args], input=message,
+    # no retry records in the machine's /var/lib unless a test gives its own --state-dir
+    return subprocess.run([sys.executable, INJECT, "--state-dir", "none", *args],
+                          input=message,
                           env=dict(os.environ, PYTHONPATH=COLLECTIONS),
                           capture_output=True, timeout=timeout, check=False)
 
@@ -335,7 +338,7 @@ def test_usage_errors_name_the_option():
     for args, word in ((["--port", "0", RCPT], b"--port"), ([], b"RECIPIENT"),
                        (["--received-by", "(", RCPT], b"--received-by"),
                        (["x y@example.net"], b"RECIPIENT"),
-                       (["--from", "a\nb", RCPT], b"--from")):
+                       (["--max-age", "-1", RCPT], b"--max-age")):
         done = inject(args, MESSAGE)
         assert done.returncode == 64 and word in done.stderr, (args, done.stderr)
         assert b"Traceback" not in done.stderr
@@ -421,7 +424,8 @@ class Getmail(Fetcher):
 
     def rc(self, protocol, port):
         args = ["--server", "127.0.0.1", "--port", str(port), "--received-by", MX,
-                "--on-reject", f"quarantine:{self.quarantine}", "--from=%(sender)", "--", RCPT]
+                "--on-reject", f"quarantine:{self.quarantine}", "--state-dir",
+                f"{self.work}/state", "--from=%(sender)", "--", RCPT]
         path = os.path.join(self.work, "getmailrc")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(f"[retriever]\ntype = Simple{protocol.upper()}Retriever\n"
@@ -477,3 +481,134 @@ def test_getmail_delivers_as_the_upstream_client_defers_on_4xx_quarantines_5xx(
             fh.write(ACCESS)
         downstream.reload()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- issue 18: queue discipline
+def test_two_runs_on_one_maildir_inject_each_message_exactly_once(downstream, tmp_path):
+    """Two module processes started together on one Maildir of 30 messages: each message
+    is injected once (the Maildir lock), neither run fails, the Maildir ends empty."""
+    from run_module import module_command  # pylint: disable=import-outside-toplevel
+    root = tmp_path / "md"
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True)
+    addrs = [f"127.0.2.{i}" for i in range(1, 31)]
+    for i, addr in enumerate(addrs):
+        (root / "new" / f"m{i:02d}").write_bytes(
+            MESSAGE.replace(b"127.0.0.8", addr.encode())
+            .replace(b"Subject: direct", f"Subject: concurrent {i}".encode()))
+    args = {"path": str(root), "port": downstream.ports["authorized"], "received_by": MX,
+            "rcpt_to": [RCPT], "helo": "inject.example", "timeout": 30}
+    runs, files = [], []
+    for _ in range(2):
+        argv, env, path = module_command("xclient_inject", args)
+        files.append(path)
+        runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    outs = []
+    for proc, path in zip(runs, files):
+        out, err = proc.communicate(timeout=300)
+        os.unlink(path)
+        outs.append(json.loads(out) if out.strip() else {"failed": True, "msg": err})
+    assert all(not o.get("failed") for o in outs), outs
+    accepted = sorted(m["path"] for o in outs for m in o["messages"]
+                      if m["outcome"] == "accepted")
+    assert len(accepted) == 30 and len(set(accepted)) == 30
+    assert sum(o["summary"]["total"] for o in outs) == 30
+    assert os.listdir(root / "new") == [] and os.listdir(root / "cur") == []
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.2\.30\]")) == 1
+    counts = {a: len(requests_from(downstream, a)) for a in addrs}
+    assert set(counts.values()) == {1}, counts
+
+
+def test_partial_delivery_keeps_the_refused_recipients_with_their_reasons(downstream,
+                                                                          tmp_path):
+    """Some recipients accepted, one refused: the file is not removed; it stays for the
+    refused one alone, with Postfix's reply, and a later run sends it to nobody else."""
+    from run_module import run_module  # pylint: disable=import-outside-toplevel
+    root = tmp_path / "q"
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True)
+    elsewhere = "someone@elsewhere.example"  # not a relay domain: 554 Relay access denied
+    stored = (b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
+              + f"X-Xclient-Inject-Envelope-To: {RCPT}, {elsewhere}\r\n".encode()
+              + b"X-Xclient-Inject-Rejected: 450 earlier\r\n"
+              + MESSAGE.replace(b"127.0.0.8", b"192.0.2.44"))
+    (root / "new" / "m").write_bytes(stored)
+    args = {"path": str(root), "port": downstream.ports["authorized"], "received_by": MX,
+            "helo": "inject.example", "fail_on_rejected": False}
+    out = run_module("xclient_inject", args)
+    (msg,) = out["messages"]
+    assert msg["outcome"] == "partial" and msg["accepted"] == [RCPT], out
+    assert not msg["removed"] and msg["kept_for"] == [elsewhere]
+    kept = (root / "new" / "m").read_bytes()
+    assert kept.startswith(b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
+                           + f"X-Xclient-Inject-Envelope-To: {elsewhere}\r\n".encode()
+                           + f"X-Xclient-Inject-Rejected: {elsewhere}: 554 5.7.1".encode())
+    assert kept.endswith(MESSAGE.replace(b"127.0.0.8", b"192.0.2.44"))
+    again = run_module("xclient_inject", args)
+    assert again["messages"][0]["outcome"] == "rejected" and again["changed"] is False
+    # delivered once to the accepted recipient; the refused one was tried twice
+    assert [r["recipient"] for r in requests_from(downstream, "192.0.2.44")] == [RCPT]
+    assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.44\]")) == 1
+    rejects = r"reject: RCPT from unknown\[192\.0\.2\.44\]: 554 5\.7\.1 <someone@elsewhere"
+    deadline = time.monotonic() + 30
+    while len(downstream.wait_for_log(rejects)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(downstream.wait_for_log(rejects)) == 2
+
+
+def test_quoted_local_parts_go_to_postfix_as_they_are(downstream):
+    quoted = '"a b"@example.net'
+    msg = MESSAGE.replace(b"<carol@example.org>", b'<"c d"@example.org>').replace(
+        b"127.0.0.8", b"127.0.0.13")
+    done = inject(["--port", str(downstream.ports["authorized"]), "--state-dir", "none",
+                   "--", quoted], msg)
+    assert done.returncode == 0, done.stderr
+    (req,) = requests_from(downstream, "127.0.0.13")  # Postfix's internal form: unquoted
+    assert (req["sender"], req["recipient"]) == ("c d@example.org", "a b@example.net")
+    assert downstream.wait_for_log(r'from=<"c d"@example\.org>')
+
+
+def test_ipv6_addr_refused_by_an_ipv4_only_postfix_is_quarantined_after_the_bound(
+        downstream, tmp_path):
+    """Postfix without IPv6 answers XCLIENT ADDR=IPV6:... with 501: retried, but only
+    --max-attempts times, then quarantined with the reason."""
+    msg = MESSAGE.replace(b"[127.0.0.8]", b"[IPv6:2001:db8::8]")
+    args = ["--port", str(downstream.ports["authorized"]), "--state-dir",
+            str(tmp_path / "state"), "--max-attempts", "2", "--on-reject",
+            f"quarantine:{tmp_path}/q", RCPT]
+    first = inject(args, msg)
+    assert first.returncode == 75 and b"stage=xclient reply=\"501" in first.stderr, first.stderr
+    second = inject(args, msg)
+    assert second.returncode == 0 and b"gave up after 2 deferred attempts" in second.stderr
+    (name,) = os.listdir(tmp_path / "q" / "new")
+    why = email.message_from_bytes((tmp_path / "q" / "new" / name).read_bytes())[
+        "X-Xclient-Inject-Rejected"]
+    assert why.startswith("gave up after 2 deferred attempts") and "501" in why
+
+
+def test_a_link_planted_in_the_quarantine_is_never_mailed(downstream, tmp_path):
+    """A real run over a quarantine holding a good message, a symbolic link and a hard link
+    to a 'secret' file that reads as a perfectly injectable message: only the good one goes
+    to Postfix; the links are reported and left alone."""
+    from run_module import run_module  # pylint: disable=import-outside-toplevel
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
+                       b"X-Xclient-Inject-Envelope-To: " + RCPT.encode() + b"\r\n"
+                       + MESSAGE.replace(b"127.0.0.8", b"127.0.0.77"))
+    root = tmp_path / "q"
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True)
+    (root / "new" / "good").write_bytes(secret.read_bytes().replace(b"127.0.0.77",
+                                                                    b"127.0.0.78"))
+    os.symlink(secret, root / "new" / "link")
+    os.link(secret, root / "cur" / "hard")
+    out = run_module("xclient_inject", {"path": str(root), "port": downstream.ports["authorized"],
+                                        "received_by": MX, "helo": "inject.example",
+                                        "fail_on_rejected": False})
+    outcomes = {os.path.basename(m["path"]): (m["outcome"], m["stage"]) for m in out["messages"]}
+    assert outcomes == {"good": ("accepted", "data"), "link": ("error", "file"),
+                        "hard": ("error", "file")}, out
+    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.78\]")) == 1
+    assert requests_from(downstream, "127.0.0.77") == []
+    assert os.path.islink(root / "new" / "link") and (root / "cur" / "hard").exists()

@@ -146,3 +146,21 @@ def test_audit_and_finding_results_are_result_rows():
     lines = verify_report([row, ok])
     assert "FAILED  XCLIENT is open to all. Fix: Restrict it." in lines[1]
     assert lines[2].rstrip().endswith("passed")
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
+    ("::ffff:127.0.0.1", True), ("localhost", True), ("LOCALHOST.", True),
+    ("192.0.2.7", False), ("pop.isp.example", False), ("localhost.isp.example", False),
+    ("2001:db8::1", False), ("", False), (None, False), (127, False)])
+def test_loopback_host(value, ok):
+    from ansible_collections.mailops.xclient.plugins.test.loopback_host import loopback_host
+    assert loopback_host(value) is ok
+
+
+@pytest.mark.parametrize("value, ok", [
+    (r"mx\.isp\.example", True), ("mx[0-9]+", True), ("", True),
+    ("mx([", False), ("(", False), ("*a", False), (None, False), (5, False)])
+def test_python_regex(value, ok):
+    from ansible_collections.mailops.xclient.plugins.test.python_regex import python_regex
+    assert python_regex(value) is ok

@@ -69,9 +69,10 @@ def test_bad_network_is_a_usage_error_naming_the_option(bad, capsys):
 
 def test_module_option_named():
     params = {"port": 25, "timeout": 60, "rcpt_to": None, "sender": None, "helo": None,
-              "received_by": MX, "internal_networks": ["10.0.0.0/8", "bad"]}
+              "received_by": MX, "internal_networks": ["198.51.100.0/24", "bad"],
+              "lock_timeout": 600}
     with pytest.raises(UsageError, match="^internal_networks: 'bad' is not a network"):
         check_options(params)
-    params["internal_networks"] = ["10.0.0.0/8", "[2001:db8::]/32", "192.0.2.7"]
+    params["internal_networks"] = ["198.51.100.0/24", "[2001:db8::]/32", "192.0.2.7"]
     check_options(params)
     assert all(ip_network(n) for n in params["internal_networks"])

@@ -37,7 +37,7 @@ GROUPS = {
                        "listener": {"server", "port", "source_address", "helo", "timeout"},
                        "identity": {"received_by", "internal_networks", "unparsed"},
                        "envelope": {"sender", "rcpt_to"},
-                       "afterwards": {"remove_injected", "fail_on_rejected"}},
+                       "afterwards": {"remove_injected", "fail_on_rejected", "lock_timeout"}},
     "xclient_probe": {"server": {"server", "port"},
                       "tls": {"tls", "validate_certs", "ca_file", "server_name"},
                       "session": {"helo", "source_address", "timeout", "concurrency"},
