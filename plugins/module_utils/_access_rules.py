@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._access_tables import (
-    KEYED_TYPES,
     PATTERN_TYPES,
     TEST_NETS,
     Entry,
@@ -150,7 +149,7 @@ def effective_settings(pc: Postconf, service: str) -> Tuple[Dict[str, str], Dict
 class Rule:
     """One restriction of one list (a table check has one Rule per entry)."""
 
-    list: str
+    list_name: str
     position: int
     restriction: str
     stage: str
@@ -164,7 +163,7 @@ class Rule:
 
     @property
     def label(self) -> str:
-        text = f"{self.list}[{self.position}] {self.restriction}"
+        text = f"{self.list_name}[{self.position}] {self.restriction}"
         if self.table:
             text += f" {self.table}"
         if self.entry is not None:
@@ -172,7 +171,8 @@ class Rule:
         return text
 
     def row(self) -> Dict[str, Any]:
-        return {"list": self.list, "position": self.position, "restriction": self.restriction,
+        return {"list": self.list_name, "position": self.position,
+                "restriction": self.restriction,
                 "table": self.table, "entry": self.entry, "action": self.action,
                 "expectation": self.expectation, "stage": self.stage,
                 "cases": list(self.cases), "not_covered": self.not_covered,
@@ -517,17 +517,13 @@ def _table_match(model: Model, trule: TableRule, ident: Identity) -> Optional[En
     return None
 
 
-_KEY_INDEX: Dict[int, Dict[str, int]] = {}
-
-
 def _key_index(table: Table) -> Dict[str, int]:
-    got = _KEY_INDEX.get(id(table))
-    if got is None:
-        got = {}
+    """Key -> index of the first entry with that key (made once per table)."""
+    if table.key_index is None:
+        table.key_index = {}
         for entry in table.entries:
-            got.setdefault(entry.key.lower(), entry.index)
-        _KEY_INDEX[id(table)] = got
-    return got
+            table.key_index.setdefault(entry.key.lower(), entry.index)
+    return table.key_index
 
 
 def _valid_hostname(name: str) -> bool:
@@ -696,7 +692,7 @@ class Deriver:
 
     # -- naming and output
     def _name(self, rule: Rule, detail: str) -> str:
-        short = rule.list.replace("smtpd_", "").replace("_restrictions", "")
+        short = rule.list_name.replace("smtpd_", "").replace("_restrictions", "")
         base = f"{short}[{rule.position}] {rule.restriction}"
         if rule.entry is not None:
             base += f" {rule.entry}"
@@ -742,7 +738,7 @@ class Deriver:
             decision = predict(self.model, ident)
             decider = decision.rule
             if decision.outcome == "accept" and expectation != "accept":
-                decider = decision.permits.get(rule.list) or next(
+                decider = decision.permits.get(rule.list_name) or next(
                     iter(decision.permits.values()), None)
             self.predicted[name] = {
                 "outcome": decision.outcome,
@@ -813,7 +809,8 @@ class Deriver:
             return
         if name == "reject_non_fqdn_sender":
             rule.expectation = _code_outcome(s.get("non_fqdn_reject_code", "504"))
-            self.add(rule, self.reaching(rule, mail_from="probe@probe-client"), "probe@probe-client")
+            self.add(rule, self.reaching(rule, mail_from="probe@probe-client"),
+                     "probe@probe-client")
             return
         if name == "reject_non_fqdn_recipient":
             rule.expectation = _code_outcome(s.get("non_fqdn_reject_code", "504"))
@@ -858,7 +855,7 @@ class Deriver:
             return
         nets = [(e, e.network) for e in table.entries if e.network is not None
                 and e.problem is None]
-        for entry, rule in zip(table.entries, trule.rules):
+        for entry, rule in _with_rules(table, trule):
             if rule.not_covered is not None or entry.network is None:
                 continue
             earlier = [n for e, n in nets if e.index < entry.index]
@@ -882,7 +879,7 @@ class Deriver:
     def _keyed(self, trule: TableRule, table: Table) -> None:
         keys = {e.key.lower() for e in table.entries}
         seen: Set[str] = set()
-        for entry, rule in zip(table.entries, trule.rules):
+        for entry, rule in _with_rules(table, trule):
             key = entry.key.lower()
             if rule.not_covered is not None:
                 continue
@@ -956,7 +953,7 @@ class Deriver:
         field_for = {"client": "name", "reverse": "reverse_name", "helo": "helo",
                      "sender": "mail_from", "recipient": "rcpt"}[trule.check]
         wanted: List[Tuple[Rule, Entry, List[str]]] = []
-        for entry, rule in zip(table.entries, trule.rules):
+        for entry, rule in _with_rules(table, trule):
             if rule.not_covered is not None:
                 continue
             given = list(self.samples.get(entry.key, []))
@@ -993,6 +990,11 @@ class Deriver:
                 if field_for == "reverse_name" and _is_ip(sample):
                     field_now = "addr"
                 self.add(rule, self.with_(**{field_now: sample}), sample)
+
+
+def _with_rules(table: Table, trule: TableRule) -> List[Tuple[Entry, Rule]]:
+    """Each entry of the table with its coverage row (one row per entry)."""
+    return [(entry, trule.rules[entry.index]) for entry in table.entries]
 
 
 def _is_ip(text: str) -> bool:
@@ -1071,10 +1073,10 @@ def derive(model: Model, samples: Optional[Mapping[str, Sequence[str]]] = None,
     for list_name in LISTS:
         visit(model.lists.get(list_name, []), ())
     for cls, steps in model.classes.items():
-        if any(r.list == cls and r.cases for r in model.rules):
+        if any(r.list_name == cls and r.cases for r in model.rules):
             continue
         # a class named as a table result: its cases start from that entry's identity
-        via = next((r.via for r in model.rules if r.list == cls and r.via), None)
+        via = next((r.via for r in model.rules if r.list_name == cls and r.via), None)
         entry_rule = next((r for r in model.rules if r.label == via and r.cases), None)
         if entry_rule is not None:
             deriver.base = deriver.identity_of[entry_rule.cases[0]]

@@ -13,10 +13,9 @@ cannot read is a ``TableError`` with the reason, never a crash.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     split_braced,
@@ -64,6 +63,7 @@ class Table:
     entries: List[Entry] = field(default_factory=list)
     source: Optional[str] = None  # the file the entries were read from
     text: str = ""  # regexp/pcre: the source text (for the postmap probes)
+    key_index: Optional[Dict[str, int]] = field(default=None, repr=False)
 
 
 def split_spec(spec: str) -> Tuple[str, str]:

@@ -55,7 +55,7 @@ def coverage_report(coverage: Any, probe: Any) -> Dict[str, Any]:
     """Rows with status ``holds``, ``shadowed``, ``error``, ``not run`` or ``not covered``;
     the shadowed rules; totals; one summary line and a table as text lines."""
     rows_in = coverage.get("coverage") if isinstance(coverage, Mapping) else coverage
-    if not isinstance(rows_in, Sequence):
+    if not isinstance(rows_in, Sequence) or isinstance(rows_in, str):
         raise ValueError("coverage: give the access_cases result or its coverage rows")
     results = _results_by_name(probe)
     rows: List[Dict[str, Any]] = []

@@ -73,8 +73,9 @@ extends_documentation_fragment:
   - mailops.xclient.config_dir
 notes:
   - Run the cases with M(mailops.xclient.xclient_probe) from a host in the listener's
-    C(smtpd_authorized_xclient_hosts), with O(mailops.xclient.xclient_probe#module:fail_on_mismatch=false),
-    and pass both results to P(mailops.xclient.coverage_report#filter).
+    C(smtpd_authorized_xclient_hosts), with
+    O(mailops.xclient.xclient_probe#module:fail_on_mismatch) off, and pass both results
+    to P(mailops.xclient.coverage_report#filter).
 seealso:
   - module: mailops.xclient.xclient_probe
   - plugin: mailops.xclient.coverage_report
