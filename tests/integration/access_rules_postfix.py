@@ -57,6 +57,7 @@ class AccessRulesPostfix(PrivatePostfix):
         etc = f"{self.base}/etc"
         params.update({
             "mynetworks": "127.0.0.1/32 192.0.2.128/25",
+            "smtpd_client_port_logging": "yes",  # the log names each case by its PORT
             "smtpd_client_restrictions": f"check_client_access hash:{etc}/client_access",
             "smtpd_helo_restrictions": ", ".join([
                 "reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname",
