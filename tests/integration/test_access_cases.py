@@ -21,9 +21,6 @@ from access_rules_postfix import (
     SHADOWED_ADDR,
     AccessRulesPostfix,
 )
-from private_postfix import new_base
-from run_module import run_module
-
 from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
     OFFLINE,
 )
@@ -33,6 +30,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._coverage_report i
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit import (
     login_ignored_without_sasl,
 )
+from private_postfix import new_base
+from run_module import run_module
 
 PROBE_HELO = "probe.example"
 FIRST_PORT = 41000  # XCLIENT PORT of the first case: finds each session in the log

@@ -8,7 +8,6 @@ import os
 import subprocess
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
     Oracle,
     action_outcome,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.filter.coverage_report import (
     coverage_report as coverage_filter,
 )
