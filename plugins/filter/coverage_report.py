@@ -50,7 +50,7 @@ _value:
       C(rule), C(case), C(expected), C(got), C(reply), C(decided_by);
     - C(totals) - C(rules), C(coverable), C(covered), C(holds), C(shadowed), C(errors),
       C(not_run), C(not_covered);
-    - C(line) - C(coverage: N of M rules covered, K shadowed);
+    - "C(line) - the summary line, C(coverage: N of M rules covered, K shadowed);"
     - C(lines) - that line, then one line per shadowed, failed or uncovered rule.
   type: dict
 """
