@@ -835,7 +835,8 @@ class Deriver:
 
     def table_rules(self, trule: TableRule) -> None:
         table = trule.table
-        assert table is not None
+        if table is None:
+            return
         if table.type == "cidr":
             self._cidr(trule, table)
         elif table.type == "static":

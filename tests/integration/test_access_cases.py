@@ -182,7 +182,7 @@ def test_every_rule_covered_shadowed_entry_named_verdicts_match_postfix_log_and_
     assert [(f["rule"].split()[-1], f["decided_by"]) for f in report["shadowed"]] == [
         (f"{SHADOWED_ADDR}/32", "smtpd_recipient_restrictions[5] permit_mynetworks")]
     statuses = {r["rule"]: r["status"] for r in report["rows"]}
-    assert {s for s in statuses.values()} <= {"holds", "shadowed", "not covered"}
+    assert set(statuses.values()) <= {"holds", "shadowed", "not covered"}
     assert sum(s == "shadowed" for s in statuses.values()) == 1
     assert report["totals"]["holds"] == report["totals"]["covered"] - 1
     assert report["line"] == (f"coverage: {report['totals']['covered']} of"

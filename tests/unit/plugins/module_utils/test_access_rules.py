@@ -56,7 +56,7 @@ def derived(files=None, samples=None, oracle=True, **values):
         return files[path]
 
     model = build_model(settings(**values), {}, "smtp/inet", MAP_TYPES,
-                        Oracle("/usr/sbin/postmap", lambda a, d: run(a, d)) if oracle
+                        Oracle("/usr/sbin/postmap", run) if oracle
                         else None, reader=reader)
     return derive(model, samples)
 
@@ -239,8 +239,8 @@ def test_delay_reject_no_moves_client_and_sender_rules_to_their_stage():
     result = derived(smtpd_delay_reject="no",
                      smtpd_client_restrictions="check_client_access inline:{192.0.2.5=REJECT}",
                      smtpd_sender_restrictions="check_sender_access inline:{a@b.example=DEFER}")
-    assert [c["expect"] for c in result["cases"][:2]] == [{"xclient": "rejected"},
-                                                      {"mail": "tempfail"}]
+    assert [c["expect"] for c in result["cases"][:2]] == [
+        {"xclient": "rejected"}, {"mail": "tempfail"}]
 
 
 # ------------------------------------------------------------------ built-ins and the model
@@ -343,8 +343,8 @@ def test_effective_settings_merge_the_listeners_overrides(tmp_path):
         "127.0.0.1:10025 inet n - n - - smtpd\n"
         "  -o { smtpd_client_restrictions = check_client_access inline:{ {a=b} }, strict }\n"
         "  -o mynetworks=$myhostname\n")
-    pc = Postconf(lambda argv: run(argv), str(tmp_path))
-    main, _ = effective_settings(pc, "smtp/inet")
+    pc = Postconf(run, str(tmp_path))
+    main = effective_settings(pc, "smtp/inet")[0]
     assert main["smtpd_client_restrictions"] == "permit_mynetworks, reject"
     values, overrides = effective_settings(pc, "127.0.0.1:10025/inet")
     assert values["smtpd_client_restrictions"] == (
