@@ -30,6 +30,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._access_tables imp
     Table,
     TableError,
     address_inside,
+    cidr_index,
     first_match,
     logical_lines,
     parse_network,
@@ -854,17 +855,23 @@ class Deriver:
                 rule.not_covered = rule.not_covered or (
                     f"a cidr table in check_{trule.check}_access: looked up with no address")
             return
-        nets = [(e, e.network) for e in table.entries if e.network is not None
-                and e.problem is None]
+        index = cidr_index(table)
         for entry, rule in _with_rules(table, trule):
             if rule.not_covered is not None or entry.network is None:
                 continue
-            earlier = [n for e, n in nets if e.index < entry.index]
-            others = [n for e, n in nets if e.index != entry.index]
-            addr = address_inside(entry.network, others) or address_inside(entry.network,
-                                                                           earlier)
+            near = [(i, n) for i, n in index.overlapping(entry.network)
+                    if n != entry.network]
+            earlier = [n for i, n in near if i < entry.index]
+            same = [i for i, n in index.overlapping(entry.network) if n == entry.network]
+            if same and min(same) < entry.index:
+                rule.not_covered = ("unreachable: the same network is listed earlier in the"
+                                    " table")
+                continue
+            addr = address_inside(entry.network, [n for _i, n in near]) or address_inside(
+                entry.network, earlier)
             if addr is None:
-                blocker = next((e.key for e, n in nets if e.index < entry.index
+                blocker = next((str(n) for i, n in sorted(near, key=lambda x: x[0])
+                                if i < entry.index
                                 and n.supernet_of(entry.network)),  # type: ignore[arg-type]
                                None)
                 rule.not_covered = (f"unreachable: every address of it is caught earlier in"

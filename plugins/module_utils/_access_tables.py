@@ -12,6 +12,7 @@ cannot read is a ``TableError`` with the reason, never a crash.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Table:
     source: Optional[str] = None  # the file the entries were read from
     text: str = ""  # regexp/pcre: the source text (for the postmap probes)
     key_index: Optional[Dict[str, int]] = field(default=None, repr=False)
+    cidr_index: Optional["CidrIndex"] = field(default=None, repr=False)
 
 
 def split_spec(spec: str) -> Tuple[str, str]:
@@ -290,13 +292,66 @@ def address_inside(net: Network, avoid: Sequence[Network]) -> Optional[Address]:
     return _host_in(pieces[0]) if pieces else None
 
 
+class CidrIndex:
+    """The usable networks of a cidr table, found by address or by overlap without
+    scanning the table: per (IP version, prefix length), network -> first entry index,
+    and the sorted network starts."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.first: Dict[Tuple[int, int], Dict[int, int]] = {}
+        self.starts: Dict[Tuple[int, int], List[int]] = {}
+        for entry in entries:
+            net = entry.network
+            if net is None or entry.problem is not None:
+                continue
+            key: Tuple[int, int] = (int(net.version), net.prefixlen)
+            self.first.setdefault(key, {}).setdefault(int(net.network_address), entry.index)
+        for known, nets in self.first.items():
+            self.starts[known] = sorted(nets)
+
+    def containing(self, addr: Address) -> List[int]:
+        """Indexes of the first entry of every network that holds ``addr``."""
+        out = []
+        bits = addr.max_prefixlen
+        for (version, plen), nets in self.first.items():
+            if version != addr.version:
+                continue
+            start = int(addr) >> (bits - plen) << (bits - plen) if plen else 0
+            if start in nets:
+                out.append(nets[start])
+        return out
+
+    def overlapping(self, net: Network) -> List[Tuple[int, Network]]:
+        """(first entry index, network) of every listed network that overlaps ``net``."""
+        out: List[Tuple[int, Network]] = []
+        bits = net.max_prefixlen
+        low, high = int(net.network_address), int(net.broadcast_address)
+        for (version, plen), nets in self.first.items():
+            if version != net.version:
+                continue
+            if plen <= net.prefixlen:
+                start = low >> (bits - plen) << (bits - plen) if plen else 0
+                if start in nets:
+                    out.append((nets[start], ipaddress.ip_network((start, plen))))
+                continue
+            starts = self.starts[(version, plen)]
+            for start in starts[bisect.bisect_left(starts, low):
+                                bisect.bisect_right(starts, high)]:
+                out.append((nets[start], ipaddress.ip_network((start, plen))))
+        return out
+
+
+def cidr_index(table: Table) -> CidrIndex:
+    if table.cidr_index is None:
+        table.cidr_index = CidrIndex(table.entries)
+    return table.cidr_index
+
+
 def first_match(table: Table, address: str) -> Optional[Entry]:
     """The cidr entry a lookup of ``address`` reaches (first match in file order)."""
     try:
         addr = ipaddress.ip_address(address)
     except ValueError:
         return None
-    for entry in table.entries:
-        if entry.network is not None and entry.problem is None and addr in entry.network:
-            return entry
-    return None
+    hits = cidr_index(table).containing(addr)
+    return table.entries[min(hits)] if hits else None

@@ -352,3 +352,37 @@ def test_effective_settings_merge_the_listeners_overrides(tmp_path):
     assert values["class:strict"] == "reject_non_fqdn_sender"
     assert "$" not in values["mynetworks"]  # expanded by postconf -x
     assert set(overrides) == {"smtpd_client_restrictions", "mynetworks"}
+
+
+def test_cidr_index_agrees_with_a_scan_of_the_table():
+    """The index (found by address or overlap without scanning) answers what a scan in
+    file order answers, on tables drawn at random (seeded)."""
+    import ipaddress
+    import random
+
+    from ansible_collections.mailops.xclient.plugins.module_utils._access_tables import (
+        cidr_index,
+        first_match,
+        parse_cidr,
+    )
+    rnd = random.Random(21)
+    for _round in range(8):
+        lines = []
+        for _i in range(60):
+            base = rnd.choice([0xC0000200, 0xC6336400, 0x0A000000])  # 3 small areas
+            plen = rnd.choice([0, 8, 16, 23, 24, 25, 30, 32])
+            net = ipaddress.ip_network((base + rnd.randrange(512), plen), strict=False)
+            lines.append(f"{net} REJECT")
+        table = parse_cidr("\n".join(lines), "cidr:/t", "/t")
+        index = cidr_index(table)
+        for _probe in range(50):
+            addr = ipaddress.ip_address(rnd.choice([0xC0000200, 0xC6336400, 0x0A000000])
+                                        + rnd.randrange(512))
+            scan = next((e for e in table.entries if addr in e.network), None)
+            assert first_match(table, str(addr)) is scan
+        for entry in table.entries:
+            want = {(e.index, e.network) for e in table.entries
+                    if e.network.overlaps(entry.network)
+                    and e.index == min(x.index for x in table.entries
+                                       if x.network == e.network)}
+            assert set(index.overlapping(entry.network)) == want
