@@ -89,6 +89,22 @@ options:
     type: str
     choices: [failures, all, none]
     default: failures
+  baseline:
+    description:
+      - A file of verdicts (JSON). When it does not exist, this run's verdicts are recorded
+        in it; when it does, this run is compared with it and every case and stage whose
+        verdict changed is reported in RV(baseline.changes) - a changed verdict fails the
+        task like a case that does not behave as expected (O(fail_on_mismatch)).
+      - A verdict is what the server answered (the XCLIENT outcome, the reply codes of
+        MAIL, each RCPT and DATA), not whether the case passed. LOGIN values are masked.
+      - In check mode the file is not written.
+    type: path
+    version_added: 0.2.0
+  baseline_update:
+    description: After comparing, record this run's verdicts in O(baseline).
+    type: bool
+    default: false
+    version_added: 0.2.0
   cases:
     description: What to probe. Names must be unique.
     type: list
@@ -559,6 +575,39 @@ summary:
       description: Cases that could not be run to the end.
       type: int
       returned: always
+baseline:
+  description: What O(baseline) recorded or found.
+  returned: when O(baseline) is given
+  type: dict
+  version_added: 0.2.0
+  contains:
+    path:
+      description: The baseline file.
+      type: str
+    action:
+      description: V(recorded), V(compared) or V(compared and updated).
+      type: str
+    changes:
+      description: One row per case and stage whose verdict differs from the baseline -
+        C(case), C(identity), C(stage), C(before), C(after).
+      type: list
+      elements: dict
+    unchanged:
+      description: How many cases kept every verdict.
+      type: int
+    added:
+      description: Cases not in the baseline.
+      type: list
+      elements: str
+    removed:
+      description: Cases of the baseline not in this run.
+      type: list
+      elements: str
+    redefined:
+      description: Cases whose identity (what the case sends) differs from the baseline's
+        under the same name; not compared.
+      type: list
+      elements: str
 xclient_attributes:
   description: The XCLIENT attributes the server advertised (null when not offered).
   returned: always
@@ -583,6 +632,13 @@ from typing import Any, Dict
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.mailops.xclient.plugins.module_utils._baseline import (
+    BaselineError,
+    apply_baseline,
+    check_baseline,
+    describe,
+    record,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
     case_options,
@@ -627,6 +683,8 @@ def argument_spec() -> Dict[str, Any]:
         fail_on_mismatch=dict(type="bool", default=True),
         transcript=dict(type="str", default="failures", choices=list(TRANSCRIPT_MODES)),
         cases=dict(type="list", elements="dict", required=True, options=case_options()),
+        baseline=dict(type="path"),
+        baseline_update=dict(type="bool", default=False),
     )
 
 
@@ -689,7 +747,8 @@ def main() -> None:
     target = _target(module)
     try:
         specs = parse_cases(p["cases"], shape_checked=True)
-    except ProbeInputError as exc:
+        then = check_baseline(p["baseline"], p["baseline_update"]) if p["baseline"] else None
+    except (ProbeInputError, BaselineError) as exc:
         module.fail_json(msg=str(exc))
     # The parsed specs are all that is needed of the cases from here on. Ansible echoes
     # every argument back as the result's invocation, which for a large matrix means
@@ -708,12 +767,25 @@ def main() -> None:
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
                         advertised=advertised)
+    recorded = record(specs, results) if p["baseline"] else None
     del specs
     summary = summarize(results)
     out = dict(changed=False, cases=results, summary=summary,
                report="\n".join(render_table(results)),
                xclient_attributes=advertised_attributes(advertised),
                invocation={"module_args": invocation})
+    if recorded is not None:
+        try:
+            found = apply_baseline(p["baseline"], p["baseline_update"], then, recorded,
+                                   module.check_mode)
+        except BaselineError as exc:
+            module.fail_json(msg=str(exc), **out)
+        out["changed"] = found.pop("changed")
+        out["baseline"] = found
+        changes = found["changes"]
+        if p["fail_on_mismatch"] and changes:
+            module.fail_json(msg=f"{len(changes)} verdicts differ from the baseline"
+                             f" {p['baseline']}:\n" + "\n".join(describe(changes)), **out)
     if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
         bad = summary["failed"] + summary["errors"]
         module.fail_json(msg=f"{bad} of {summary['total']} cases did not behave as expected"

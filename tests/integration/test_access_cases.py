@@ -215,3 +215,35 @@ def test_login_case_on_the_sasl_listener_holds(access_postfix):
 def test_offline_rules_are_named():
     assert {"check_policy_service", "reject_rbl_client",
             "reject_unknown_sender_domain"} <= OFFLINE
+
+
+def test_baseline_reports_exactly_the_verdicts_that_differ(access_postfix, tmp_path):
+    """xclient_probe's baseline: record the derived cases' verdicts on the listener with
+    the -o sender rules, then run the same cases on a listener without them: exactly the
+    sender cases change verdict, and nothing else."""
+    inst = access_postfix
+    derived = derive(inst, "authorized", samples=REGEXP_SAMPLES)
+    path = str(tmp_path / "verdicts.json")
+    args = {"server": "127.0.0.1", "helo": PROBE_HELO, "timeout": 30,
+            "fail_on_mismatch": False, "cases": derived["cases"], "baseline": path}
+    # check mode: reported as a change, nothing written
+    dry = run_module("xclient_probe", dict(args, port=inst.ports["authorized"]),
+                     check_mode=True)
+    assert dry["changed"] and dry["baseline"]["action"] == "recorded"
+    assert not (tmp_path / "verdicts.json").exists()
+    first = run_module("xclient_probe", dict(args, port=inst.ports["authorized"]))
+    assert first["changed"] and first["baseline"]["action"] == "recorded"
+    recorded = (tmp_path / "verdicts.json").read_bytes()
+    again = run_module("xclient_probe", dict(args, port=inst.ports["authorized"]))
+    assert not again["changed"] and again["baseline"]["changes"] == []
+    assert again["baseline"]["unchanged"] == len(derived["cases"])
+    other = run_module("xclient_probe", dict(args, port=inst.ports["sasl"],
+                                             fail_on_mismatch=True))
+    assert other["failed"] and "verdicts differ from the baseline" in other["msg"]
+    changed = sorted((c["case"].split(" (")[0], c["stage"], c["before"], c["after"])
+                     for c in other["baseline"]["changes"])
+    assert changed == [
+        ("sender[1] reject_non_fqdn_sender", "rcpt", [504], [250]),
+        ("sender[2] check_sender_access blocked-sender@example.org", "rcpt", [554], [250]),
+    ], other["baseline"]["changes"]
+    assert (tmp_path / "verdicts.json").read_bytes() == recorded  # compared, not updated
