@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._baseline import (
     BaselineError,
     apply_baseline,
