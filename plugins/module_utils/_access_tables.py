@@ -228,6 +228,10 @@ def read_table(spec: str, map_types: Sequence[str],
     """The entries of the table ``type:name``; TableError when this cannot be done."""
     kind, name = split_spec(spec)
     kind = kind.lower()
+    if kind == "proxy":  # proxymap serves the same table: read the table itself
+        table = read_table(name, map_types, reader)
+        table.spec = spec
+        return table
     if kind not in READABLE_TYPES:
         raise TableError(f"table type {kind}: entries not readable here (readable:"
                          f" {', '.join(READABLE_TYPES)})")

@@ -169,10 +169,11 @@ def test_inline_and_static():
     assert cases_of(result, rows[2])[0]["expect"] == {"rcpt": "tempfail"}
 
 
-def test_indexed_table_reads_the_source_next_to_the_db():
-    table = read_table("hash:/etc/x/access.db", MAP_TYPES,
+@pytest.mark.parametrize("spec", ["hash:/etc/x/access.db", "proxy:btree:/etc/x/access"])
+def test_indexed_table_reads_the_source_next_to_the_db(spec):
+    table = read_table(spec, MAP_TYPES,
                        reader=lambda path: {"/etc/x/access": "a.example OK\n"}[path])
-    assert [e.key for e in table.entries] == ["a.example"]
+    assert [e.key for e in table.entries] == ["a.example"] and table.spec == spec
 
 
 @pytest.mark.parametrize("spec,why", [
