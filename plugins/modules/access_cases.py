@@ -206,8 +206,10 @@ predicted_shadowed:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
+from ansible_collections.mailops.xclient.plugins.module_utils._access_model import (
     AccessRulesError,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
     access_cases,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (

@@ -21,7 +21,7 @@ from access_rules_postfix import (
     SHADOWED_ADDR,
     AccessRulesPostfix,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
+from ansible_collections.mailops.xclient.plugins.module_utils._access_model import (
     OFFLINE,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._coverage_report import (

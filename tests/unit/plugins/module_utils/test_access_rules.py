@@ -8,13 +8,13 @@ import os
 import subprocess
 
 import pytest
-from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import (
+from ansible_collections.mailops.xclient.plugins.module_utils._access_model import (
     Oracle,
     action_outcome,
     build_model,
-    derive,
     effective_settings,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._access_rules import derive
 from ansible_collections.mailops.xclient.plugins.module_utils._access_tables import (
     TableError,
     address_inside,

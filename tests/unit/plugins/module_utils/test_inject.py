@@ -10,7 +10,6 @@ import json
 import os
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     EX_TEMPFAIL,
     EX_USAGE,
@@ -18,8 +17,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UsageError,
     changed,
     inject_file,
-    main,
     maildir_deliver,
+    main,
     message_files,
     parse_on_reject,
     quarantine_message,

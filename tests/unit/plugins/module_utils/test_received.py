@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     Identity,
     ReceivedError,

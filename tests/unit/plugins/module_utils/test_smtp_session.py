@@ -9,7 +9,6 @@ import os
 import tempfile
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
     make_tls_context,
     reply_fits,

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from ansible_collections.mailops.xclient.plugins.module_utils._xtext import (
     XtextError,
     decode,
@@ -12,6 +9,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xtext import (
     encode,
     encode_bytes,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize("plain,encoded", [
