@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.mailops.xclient.plugins.filter.listener_name import listener_name
 from ansible_collections.mailops.xclient.plugins.filter.port_clashes import port_clashes
 from ansible_collections.mailops.xclient.plugins.test.ip_address import ip_address

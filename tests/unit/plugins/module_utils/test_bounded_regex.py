@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._bounded_regex import (
     RegexTimeout,
     bounded_search,

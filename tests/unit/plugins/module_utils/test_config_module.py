@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
     FieldError,
     find_service,

@@ -5,6 +5,9 @@ import ipaddress
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     PatternError,
     broad_reason,
@@ -14,8 +17,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
     normalize,
     split_list,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 FILES = {"/etc/postfix/xclient.db", "/etc/postfix/xclient.cidr", "/etc/postfix/list",
          "/etc/ldap-xclient.cf"}

@@ -10,6 +10,7 @@ import json
 import os
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     EX_TEMPFAIL,
     EX_USAGE,
@@ -17,8 +18,8 @@ from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
     UsageError,
     changed,
     inject_file,
-    maildir_deliver,
     main,
+    maildir_deliver,
     message_files,
     parse_on_reject,
     quarantine_message,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     POSTCONF,
     Postconf,

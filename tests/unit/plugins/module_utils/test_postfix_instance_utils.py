@@ -10,6 +10,7 @@ import os
 import stat
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
     has_lkg,
     lkg_dir,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     Expectation,
     ProbeInputError,

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     Identity,
     ReceivedError,

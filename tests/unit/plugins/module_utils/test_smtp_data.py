@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import (
     MAX_LINE_OCTETS,
     ExtensionMissing,
@@ -13,8 +16,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._smtp_data import 
     mail_parameters,
     prepare_message,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 BOTH = {"8BITMIME": [], "SMTPUTF8": [], "PIPELINING": []}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import (
     MAX_LINE,
     MalformedReply,

@@ -9,6 +9,7 @@ import os
 import tempfile
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_session import (
     make_tls_context,
     reply_fits,

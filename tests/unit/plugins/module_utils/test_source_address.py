@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.mailops.xclient.plugins.module_utils._source_address import (
     SourceAddressError,
     source_address,

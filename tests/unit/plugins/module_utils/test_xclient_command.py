@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     MAX_COMMAND,
     XclientValueError,
@@ -10,8 +13,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command i
     normalize_attributes,
     xclient_commands,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_all_nine_attributes_in_wire_order():

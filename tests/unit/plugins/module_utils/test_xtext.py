@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ansible_collections.mailops.xclient.plugins.module_utils._xtext import (
     XtextError,
     decode,
@@ -9,8 +12,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xtext import (
     encode,
     encode_bytes,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize("plain,encoded", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import yaml
+from key_paths import documented_paths, returned_paths
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_case
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
@@ -24,7 +25,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_result impo
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._smtp_reply import Reply
 from ansible_collections.mailops.xclient.plugins.modules import xclient_probe
-from key_paths import documented_paths, returned_paths
 
 RETURN = yaml.safe_load(xclient_probe.RETURN)
 DOC = yaml.safe_load(xclient_probe.DOCUMENTATION)
