@@ -251,15 +251,20 @@ class Deriver:
         for entry, rule in _with_rules(table, trule):
             if rule.not_covered is not None or entry.network is None:
                 continue
-            near = [(i, n) for i, n in index.overlapping(entry.network)
-                    if n != entry.network]
+            overlapping = index.overlapping(entry.network)
+            near = [(i, n) for i, n in overlapping if n != entry.network]
             earlier = [n for i, n in near if i < entry.index]
-            same = [i for i, n in index.overlapping(entry.network) if n == entry.network]
+            same = [i for i, n in overlapping if n == entry.network]
             if same and min(same) < entry.index:
                 rule.not_covered = ("unreachable: the same network is listed earlier in the"
                                     " table")
                 continue
-            addr = address_inside(entry.network, [n for _i, n in near]) or address_inside(
+            # outside every earlier entry (they would catch it first) and, where the
+            # network leaves room, every more specific one listed later (so that a later
+            # change there does not move the case)
+            specific = [n for i, n in near if i > entry.index
+                        and n.prefixlen > entry.network.prefixlen]
+            addr = address_inside(entry.network, earlier + specific) or address_inside(
                 entry.network, earlier)
             if addr is None:
                 blocker = next((str(n) for i, n in sorted(near, key=lambda x: x[0])

@@ -255,45 +255,59 @@ def read_table(spec: str, map_types: Sequence[str],
 
 # ------------------------------------------------------------------ addresses
 
-def _pieces(net: Network, others: Sequence[Network], limit: int = 256) -> List[Network]:
-    """``net`` without every network of ``others`` (as a list of networks)."""
-    pieces = [net]
-    for other in others:
-        if other.version != net.version:
+def _merged(nets: Sequence[Network], version: int) -> List[Tuple[int, int]]:
+    """The networks of one IP version as sorted, merged integer ranges."""
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets
+                   if n.version == version)
+    out: List[Tuple[int, int]] = []
+    for low, high in spans:
+        if out and low <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
+
+
+def _first_free(low: int, high: int, taken: Sequence[Tuple[int, int]]) -> Optional[int]:
+    """The lowest integer in [low, high] that no range of ``taken`` holds."""
+    current = low
+    for start, end in taken:
+        if end < current:
             continue
-        out: List[Network] = []
-        for piece in pieces:
-            if not piece.overlaps(other):
-                out.append(piece)
-            elif other.supernet_of(piece):  # type: ignore[arg-type]
-                continue
-            else:
-                out.extend(piece.address_exclude(other))  # type: ignore[arg-type]
-        pieces = sorted(out, key=lambda n: (-n.num_addresses, n))[:limit]
-        if not pieces:
+        if start > current:
             break
-    return pieces
+        current = end + 1
+        if current > high:
+            return None
+    return current if current <= high else None
 
 
-def _host_in(piece: Network) -> Address:
-    """A host address of the piece: not the network or broadcast address when it has
-    room for hosts."""
-    if piece.num_addresses > 2:
-        return piece.network_address + 1
-    return piece.network_address
+def _free_host(low: int, high: int, taken: Sequence[Tuple[int, int]]) -> Optional[int]:
+    """A free address of [low, high], not its first or last one when there is room."""
+    if high - low >= 2:
+        found = _first_free(low + 1, high - 1, taken)
+        if found is not None:
+            return found
+    return _first_free(low, high, taken)
 
 
 def address_inside(net: Network, avoid: Sequence[Network]) -> Optional[Address]:
     """An address of ``net`` that no network of ``avoid`` holds, from TEST-NET where
     ``net`` leaves the choice; None when ``avoid`` covers all of it."""
+    taken = _merged(avoid, net.version)
+    low, high = int(net.network_address), int(net.broadcast_address)
     for test_net in TEST_NETS:
         if test_net.version == net.version and test_net.overlaps(net):
-            inner = test_net if net.supernet_of(test_net) else net  # type: ignore[arg-type]
-            pieces = _pieces(inner, avoid)
-            if pieces:
-                return _host_in(pieces[0])
-    pieces = _pieces(net, avoid)
-    return _host_in(pieces[0]) if pieces else None
+            found = _free_host(max(low, int(test_net.network_address)),
+                               min(high, int(test_net.broadcast_address)), taken)
+            if found is not None:
+                return _address(found, net.version)
+    found = _free_host(low, high, taken)
+    return None if found is None else _address(found, net.version)
+
+
+def _address(value: int, version: int) -> Address:
+    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
 
 
 class CidrIndex:
