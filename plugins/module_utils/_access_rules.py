@@ -136,7 +136,7 @@ class Deriver:
             self.predicted[name] = {
                 "outcome": decision.outcome,
                 "rule": decider.label if decider is not None else None,
-                "expected": expectation, "identity": _shown(ident)}
+                "expected": expectation}
 
     def reaching(self, rule: Rule, **changes: Any) -> Identity:
         """The baseline with ``changes``; when the model expects an earlier rule to decide

@@ -186,7 +186,7 @@ coverage:
     predicted:
       description: Per case name, what the evaluation model expects to decide it -
         C(outcome), C(rule) (null when the rule's own action is the expected outcome
-        or nothing decides), C(expected), C(identity).
+        or nothing decides), C(expected) (the identity is the case's own).
       type: dict
 totals:
   description: C(rules), C(coverable) (rules that depend on the client), C(covered),
