@@ -95,7 +95,6 @@ TAKES_ARGUMENT = re.compile(r"^(check_\w+_access|check_policy_service|reject_rbl
                             r"sleep|check_\w+_(mx|ns|a)_access)$")
 
 
-
 class AccessRulesError(ValueError):
     """Bad input or a Postfix answer we cannot go on with; the message names the option."""
 
