@@ -42,6 +42,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._access_tables imp
     split_pattern,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
+    ProbeInputError,
+    parse_case,
+)
 
 BASE_NAMES = ("probe-client.example", "probe-client.test", "client.invalid")
 BASE_SENDERS = ("probe@example.org", "probe@example.com", "probe@probe.test")
@@ -81,6 +85,7 @@ class Deriver:
         self.predicted: Dict[str, Dict[str, Any]] = {}
         self.pending: List[Tuple[str, Identity, Rule, str]] = []
         self.identity_of: Dict[str, Identity] = {}
+        self.refused: Dict[int, str] = {}  # id(rule) -> why the probe would refuse its case
         self.names: Set[str] = set()
 
     # -- naming and output
@@ -119,6 +124,12 @@ class Deriver:
             else:
                 expect[stage] = expectation
         case["expect"] = expect
+        try:  # what xclient_probe would refuse is no case ("ready to pass as they are")
+            parse_case(len(self.cases), case)
+        except ProbeInputError as exc:
+            self.names.discard(name)
+            self.refused.setdefault(id(rule), str(exc).split(": ", 1)[-1])
+            return
         self.cases.append(case)
         rule.cases.append(name)
         self.pending.append((name, ident, rule, expectation))
@@ -467,6 +478,10 @@ def derive(model: Model, samples: Optional[Mapping[str, Sequence[str]]] = None,
         visit(steps, (cls,))
         deriver.base = base
     deriver.finish()
+    for rule in model.rules:
+        if not rule.cases and id(rule) in deriver.refused:
+            rule.not_covered = (f"the identity that reaches it is not one xclient_probe can"
+                                f" send: {deriver.refused[id(rule)]}")
     rows = [r.row() for r in model.rules]
     for row in rows:
         row["predicted"] = {n: deriver.predicted[n] for n in row["cases"]}

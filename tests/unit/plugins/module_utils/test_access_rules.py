@@ -387,3 +387,18 @@ def test_cidr_index_agrees_with_a_scan_of_the_table():
                     and e.index == min(x.index for x in table.entries
                                        if x.network == e.network)}
             assert set(index.overlapping(entry.network)) == want
+
+
+def test_an_identity_the_probe_cannot_send_is_a_row_not_a_case():
+    # a client hash key with an '@' (no hostname), a pattern sample with a space
+    result = derived({"/access": "user@host.example REJECT\nok.example OK\n"},
+                     samples={"/^a b$/": ["a b"]},
+                     smtpd_client_restrictions="check_client_access hash:/access",
+                     smtpd_helo_restrictions="check_helo_access inline:{{a b = REJECT}}")
+    rows = {r["entry"]: r for r in rows_of(result) if r["entry"]}
+    assert rows["user@host.example"]["cases"] == []
+    assert "not one xclient_probe can send" in rows["user@host.example"]["not_covered"]
+    assert "is not a hostname" in rows["user@host.example"]["not_covered"]
+    assert rows["a b"]["cases"] == [] and "not one xclient_probe" in rows["a b"]["not_covered"]
+    assert rows["ok.example"]["cases"]
+    parse_cases(result["cases"])
