@@ -305,7 +305,10 @@ class Deriver:
             seen.add(key)
             for ident, detail in self._keyed_identities(trule.check, key, keys):
                 self.add(rule, ident, detail)
-            if not rule.cases:
+            if not rule.cases and ":" in key and "@" not in key and not self.model.ipv6:
+                rule.not_covered = ("an IPv6 entry: inet_protocols has no ipv6, so smtpd"
+                                    " refuses an IPv6 XCLIENT ADDR")
+            elif not rule.cases:
                 rule.not_covered = rule.not_covered or (
                     f"no identity of check_{trule.check}_access reaches key {key!r}")
 
@@ -317,6 +320,8 @@ class Deriver:
         if check in ("client", "reverse"):
             field_name = "name" if check == "client" else "reverse_name"
             if is_addr:
+                if ":" in key and not self.model.ipv6:
+                    return []
                 if re.match(r"^\d+(\.\d+){3}$", key) or ":" in key:
                     out.append((self.with_(addr=key), key))
                 else:

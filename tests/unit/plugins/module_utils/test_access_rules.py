@@ -327,9 +327,12 @@ def test_every_derived_case_is_a_valid_probe_case():
 
 
 def test_ipv6_entries_not_covered_without_ipv6():
-    result = derived({"/c.cidr": "[2001:db8::66]/128 REJECT\n"}, inet_protocols="ipv4",
-                     smtpd_client_restrictions="check_client_access cidr:/c.cidr")
-    assert "inet_protocols" in rows_of(result)[0]["not_covered"]
+    result = derived({"/c.cidr": "[2001:db8::66]/128 REJECT\n", "/h": "2001:db8::7 OK\n"},
+                     inet_protocols="ipv4",
+                     smtpd_client_restrictions="check_client_access cidr:/c.cidr,"
+                     " check_client_access hash:/h")
+    assert ["inet_protocols" in r["not_covered"]
+            for r in rows_of(result, "check_client_access")] == [True, True]
 
 
 # ------------------------------------------------------------------ postconf
