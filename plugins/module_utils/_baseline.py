@@ -22,6 +22,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     CaseSpec,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
+    CaseResult,
+    check_result,
+)
 
 FORMAT = 1
 MASK = "********"
@@ -145,12 +149,14 @@ def describe(changes: Iterable[Mapping[str, Any]]) -> List[str]:
     return [f"{c['case']}: {c['stage']} {c['before']} -> {c['after']}" for c in changes]
 
 
-def check_baseline(path: str, update: bool) -> Optional[Dict[str, Any]]:
+def check_baseline(path: str, update: bool, check_mode: bool = False
+                   ) -> Optional[Dict[str, Any]]:
     """The recorded baseline (None when there is none yet), read before any case runs;
-    BaselineError when it cannot be read or would not be writable."""
+    BaselineError when it cannot be read or would not be writable (check mode writes
+    nothing, so there the place need not exist yet)."""
     then = load(path)
     directory = os.path.dirname(os.path.abspath(path))
-    if (then is None or update) and not os.access(directory, os.W_OK):
+    if (then is None or update) and not check_mode and not os.access(directory, os.W_OK):
         raise BaselineError(f"baseline: cannot write in {directory} (missing or not"
                             " writable)")
     return then
@@ -173,3 +179,10 @@ def apply_baseline(path: str, update: bool, then: Optional[Dict[str, Any]],
     if report["changed"] and not check_mode:
         save(path, now)
     return report
+
+
+def change_results(changes: Iterable[Mapping[str, Any]], group: str) -> List[CaseResult]:
+    """Each changed verdict as a failed result row (for the verify role's report)."""
+    return [check_result(group, f"{c['case']} ({c['stage']})",
+                         [f"verdict changed from the baseline: {c['stage']} {c['before']}"
+                          f" -> {c['after']}"]) for c in changes]

@@ -747,7 +747,8 @@ def main() -> None:
     target = _target(module)
     try:
         specs = parse_cases(p["cases"], shape_checked=True)
-        then = check_baseline(p["baseline"], p["baseline_update"]) if p["baseline"] else None
+        then = (check_baseline(p["baseline"], p["baseline_update"], module.check_mode)
+                if p["baseline"] else None)
     except (ProbeInputError, BaselineError) as exc:
         module.fail_json(msg=str(exc))
     # The parsed specs are all that is needed of the cases from here on. Ansible echoes

@@ -86,3 +86,20 @@ def test_bad_baseline_files_name_the_option(tmp_path, content, needle):
 def test_unwritable_place_is_refused_before_the_run(tmp_path):
     with pytest.raises(BaselineError, match="cannot write in"):
         check_baseline(str(tmp_path / "missing" / "b.json"), False)
+
+
+def test_changes_become_failed_report_rows():
+    from ansible_collections.mailops.xclient.plugins.filter.baseline_results import (
+        baseline_results,
+    )
+    probe = {"baseline": {"changes": [{"case": "blocked", "identity": {}, "stage": "rcpt",
+                                       "before": [554], "after": [250]}]}}
+    rows = baseline_results(probe, "baseline proxy")
+    assert [(r["group"], r["name"], r["passed"], r["mismatches"]) for r in rows] == [
+        ("baseline proxy", "blocked (rcpt)", False,
+         ["verdict changed from the baseline: rcpt [554] -> [250]"])]
+    assert baseline_results({"cases": []}) == [] and baseline_results({}) == []
+
+
+def test_check_mode_needs_no_place_to_write(tmp_path):
+    assert check_baseline(str(tmp_path / "missing" / "b.json"), False, check_mode=True) is None
