@@ -79,6 +79,10 @@ def test_first_run_deploys_and_verifies(stack):
     coverage = [t["result"]["msg"] for t in first.named("Access rule coverage")]
     assert [lines[0] for lines in coverage] == [
         "coverage: 5 of 5 rules covered, 0 shadowed"], coverage
+    # the verify role recorded its verdict baselines (the second run compares with them
+    # and changes nothing: test_second_run_changes_nothing)
+    assert {"proxy.json", "filter.json"} <= set(os.listdir(os.path.join(base,
+                                                                      "verify-baseline")))
     with open(os.path.join(base, "endpoints"), encoding="utf-8") as fh:
         assert fh.read().splitlines() == [
             f"proxy: 127.0.0.1:{extra['demo_proxy_port']}",
