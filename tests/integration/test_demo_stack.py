@@ -81,8 +81,8 @@ def test_first_run_deploys_and_verifies(stack):
         "coverage: 5 of 5 rules covered, 0 shadowed"], coverage
     # the verify role recorded its verdict baselines (the second run compares with them
     # and changes nothing: test_second_run_changes_nothing)
-    assert {"proxy.json", "filter.json"} <= set(os.listdir(os.path.join(base,
-                                                                      "verify-baseline")))
+    recorded = set(os.listdir(os.path.join(base, "verify-baseline")))
+    assert {"proxy.json", "filter.json"} <= recorded, recorded
     with open(os.path.join(base, "endpoints"), encoding="utf-8") as fh:
         assert fh.read().splitlines() == [
             f"proxy: 127.0.0.1:{extra['demo_proxy_port']}",
