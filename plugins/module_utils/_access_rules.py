@@ -103,6 +103,11 @@ class Deriver:
         return name
 
     def add(self, rule: Rule, ident: Identity, detail: str = "") -> None:
+        if (rule.stage == "helo" and not self.model.delay_reject
+                and rule.expectation in ("reject", "tempfail")):
+            rule.not_covered = ("decided at HELO (smtpd_delay_reject=no), a reply"
+                                " xclient_probe does not judge")
+            return
         name = self._name(rule, detail)
         case: Dict[str, Any] = {"name": name}
         xclient = {k: ident[k] for k in ("addr", "name", "reverse_name", "helo", "login")

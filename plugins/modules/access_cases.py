@@ -40,7 +40,8 @@ description:
   - Each case expects the rule's own action - C(REJECT) and 5xx V(reject), C(DEFER),
     C(DEFER_IF_*) and 4xx V(tempfail), C(OK) V(accept), C(DUNNO) nothing - at the stage it
     belongs to (with C(smtpd_delay_reject=no) a client rule at C(XCLIENT), a sender rule
-    at C(MAIL)).
+    at C(MAIL), and a HELO rule that refuses is a row, not a case - its reply is the one to
+    C(EHLO), which the probe does not judge).
   - A model of smtpd's evaluation order names, per case, the rule expected to decide it
     (RV(coverage[].predicted)); the filter P(mailops.xclient.coverage_report#filter) puts
     this together with the probe's results and reports every rule whose case did not

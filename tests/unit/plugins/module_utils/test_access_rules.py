@@ -239,7 +239,10 @@ def test_reject_code_setting_decides_between_reject_and_tempfail():
 def test_delay_reject_no_moves_client_and_sender_rules_to_their_stage():
     result = derived(smtpd_delay_reject="no",
                      smtpd_client_restrictions="check_client_access inline:{192.0.2.5=REJECT}",
+                     smtpd_helo_restrictions="reject_non_fqdn_helo_hostname",
                      smtpd_sender_restrictions="check_sender_access inline:{a@b.example=DEFER}")
+    helo = rows_of(result, "reject_non_fqdn_helo_hostname")[0]
+    assert helo["cases"] == [] and "decided at HELO" in helo["not_covered"]
     assert [c["expect"] for c in result["cases"][:2]] == [
         {"xclient": "rejected"}, {"mail": "tempfail"}]
 
