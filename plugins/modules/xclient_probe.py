@@ -108,6 +108,22 @@ options:
     type: str
     choices: [failures, all, none]
     default: failures
+  baseline:
+    description:
+      - A file of verdicts (JSON). When it does not exist, this run's verdicts are recorded
+        in it; when it does, this run is compared with it and every case and stage whose
+        verdict changed is reported in RV(baseline.changes) - a changed verdict fails the
+        task like a case that does not behave as expected (O(fail_on_mismatch)).
+      - A verdict is what the server answered (the XCLIENT outcome, the reply codes of
+        MAIL, each RCPT and DATA), not whether the case passed. LOGIN values are masked.
+      - In check mode the file is not written.
+    type: path
+    version_added: 0.2.0
+  baseline_update:
+    description: After comparing, record this run's verdicts in O(baseline).
+    type: bool
+    default: false
+    version_added: 0.2.0
   cases:
     description: What to probe. Names must be unique.
     type: list
@@ -344,6 +360,18 @@ EXAMPLES = r"""
         expect:
           rcpt: {status: "5.7.1", text: "Relay access denied"}
   register: probe
+
+- name: After a deploy, every verdict is the one recorded the last time it was accepted
+  mailops.xclient.xclient_probe:
+    server: mx1.example.net
+    baseline: /var/lib/mailops/verdicts.json  # the first run records it
+    baseline_update: false  # true: the verdicts of this run become the baseline
+    cases:
+      - name: blocked network is refused at RCPT
+        xclient: {addr: 192.0.2.66, name: spam.example}
+        mail_from: probe@example.org
+        rcpt_to: [postmaster@example.net]
+        expect: {rcpt: rejected}
 """
 
 RETURN = r"""
@@ -626,6 +654,39 @@ summary:
       description: Cases that could not be run to the end.
       type: int
       returned: always
+baseline:
+  description: What O(baseline) recorded or found.
+  returned: when O(baseline) is given
+  type: dict
+  version_added: 0.2.0
+  contains:
+    path:
+      description: The baseline file.
+      type: str
+    action:
+      description: V(recorded), V(compared) or V(compared and updated).
+      type: str
+    changes:
+      description: One row per case and stage whose verdict differs from the baseline -
+        C(case), C(identity), C(stage), C(before), C(after).
+      type: list
+      elements: dict
+    unchanged:
+      description: How many cases kept every verdict.
+      type: int
+    added:
+      description: Cases not in the baseline.
+      type: list
+      elements: str
+    removed:
+      description: Cases of the baseline not in this run.
+      type: list
+      elements: str
+    redefined:
+      description: Cases whose identity (what the case sends) differs from the baseline's
+        under the same name; not compared.
+      type: list
+      elements: str
 xclient_attributes:
   description: The XCLIENT attributes the server advertised (null when not offered).
   returned: always
@@ -657,6 +718,13 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.mailops.xclient.plugins.module_utils._baseline import (
+    BaselineError,
+    apply_baseline,
+    check_baseline,
+    describe,
+    record,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
     ProbeInputError,
     case_options,
@@ -704,6 +772,8 @@ def argument_spec() -> Dict[str, Any]:
         fail_on_mismatch=dict(type="bool", default=True),
         transcript=dict(type="str", default="failures", choices=list(TRANSCRIPT_MODES)),
         cases=dict(type="list", elements="dict", required=True, options=case_options()),
+        baseline=dict(type="path"),
+        baseline_update=dict(type="bool", default=False),
     )
 
 
@@ -840,7 +910,9 @@ def main() -> None:
         # The cases as given, checked strictly (a list where a string is expected is
         # an error naming the field; a key and its alias both given is refused).
         specs = parse_cases(module.raw_cases)
-    except ProbeInputError as exc:
+        then = (check_baseline(p["baseline"], p["baseline_update"], module.check_mode)
+                if p["baseline"] else None)
+    except (ProbeInputError, BaselineError) as exc:
         module.fail_json(msg=str(exc))
     quiet = [spec.name for spec in specs if spec.expects_nothing()]
     # The parsed specs are all that is needed of the cases from here on. Ansible echoes
@@ -870,6 +942,7 @@ def main() -> None:
     results = run_cases(specs, target, concurrency=p["concurrency"],
                         check_mode=module.check_mode, transcript_mode=p["transcript"],
                         advertised=advertised, progress=progress)
+    recorded = record(specs, results) if p["baseline"] else None
     del specs
     summary = summarize(results)
     elapsed = time.monotonic() - started
@@ -884,6 +957,18 @@ def main() -> None:
     out = dict(changed=_queued(results) > 0, cases=results, summary=summary,
                report=report, xclient_attributes=advertised_attributes(advertised),
                invocation={"module_args": invocation})
+    if recorded is not None:
+        try:
+            found = apply_baseline(p["baseline"], p["baseline_update"], then, recorded,
+                                   module.check_mode)
+        except BaselineError as exc:
+            module.fail_json(msg=str(exc), **out)
+        out["changed"] = found.pop("changed") or out["changed"]
+        out["baseline"] = found
+        changes = found["changes"]
+        if p["fail_on_mismatch"] and changes:
+            module.fail_json(msg=f"{len(changes)} verdicts differ from the baseline"
+                             f" {p['baseline']}:\n" + "\n".join(describe(changes)), **out)
     if p["fail_on_mismatch"] and summary["passed"] != summary["total"]:
         bad = summary["failed"] + summary["errors"]
         module.fail_json(msg=f"{bad} of {summary['total']} cases did not behave as expected"

@@ -74,3 +74,10 @@ def test_case_spec_quick():
     assert set(result["seconds"]) == {"argument_spec", "parse_cases"}
     for name, seconds in result["seconds"].items():
         assert 0 < seconds["min"] <= seconds["median"] <= seconds["max"], name
+
+
+def test_access_cases_quick():
+    result = run_quick("access_cases")
+    # --quick: a 300-entry cidr table; every derived case behaved as its entry says
+    assert result["n"] == 300 and result["entries_covered"] > 250
+    assert result["cases"] >= result["entries_covered"]

@@ -74,6 +74,15 @@ def test_first_run_deploys_and_verifies(stack):
     assert (stats["failures"], stats["unreachable"]) == (0, 0), stats
     # the verify role's final assertion ran (was not skipped) and held
     assert [t["status"] for t in first.named("Everything behaved as declared")] == ["ok"]
+    # the coverage line (issue 21): every access rule of the proxy listener has a case,
+    # and they hold
+    coverage = [t["result"]["msg"] for t in first.named("Access rule coverage")]
+    assert [lines[0] for lines in coverage] == [
+        "coverage: 5 of 5 rules covered, 0 shadowed"], coverage
+    # the verify role recorded its verdict baselines (the second run compares with them
+    # and changes nothing: test_second_run_changes_nothing)
+    recorded = set(os.listdir(os.path.join(base, "verify-baseline")))
+    assert {"proxy.json", "filter.json"} <= recorded, recorded
     with open(os.path.join(base, "endpoints"), encoding="utf-8") as fh:
         assert fh.read().splitlines() == [
             f"proxy: 127.0.0.1:{extra['demo_proxy_port']}",

@@ -36,7 +36,7 @@ MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
 MODULE_ORDER = ["postfix_service", "xclient_hosts", "postconf", "postfix_info",
                 "postfix_instance", "xclient_probe"]
 CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
-                  "postfix_instance"}
+                  "postfix_instance", "access_cases"}
 EXAMPLE_PORTS = (10025, 10026)
 # The many-hosts examples: mx's address, and the groups of the README's lab inventory. A
 # play for those groups needs several hosts: here it is checked against that inventory
@@ -199,7 +199,8 @@ def site_files(base):
     with open(os.path.join(maildir, "new", "1.example"), "w", encoding="utf-8") as fh:
         fh.write("X-Xclient-Inject-Envelope-From: <sender@example.org>\n"
                  "X-Xclient-Inject-Envelope-To: <postmaster@example.net>\n" + MESSAGE)
-    return {"/var/lib/xclient-inject/quarantine": maildir, "/tmp/message.eml": message}
+    return {"/var/lib/xclient-inject/quarantine": maildir, "/tmp/message.eml": message,
+            "/var/lib/mailops/verdicts.json": os.path.join(base, "verdicts.json")}
 
 
 @pytest.fixture(scope="module")

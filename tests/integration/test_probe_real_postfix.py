@@ -434,7 +434,7 @@ RESULT_CASES = [
 ]
 
 
-def test_every_returned_key_is_documented_in_return(postfix_instance):
+def test_every_returned_key_is_documented_in_return(postfix_instance, tmp_path):
     import json
     import os
 
@@ -445,7 +445,8 @@ def test_every_returned_key_is_documented_in_return(postfix_instance):
 
     args = {"server": "127.0.0.1", "port": postfix_instance.ports["authorized"],
             "helo": "probe-client.test", "fail_on_mismatch": False, "cases": RESULT_CASES}
-    real = run_module("xclient_probe", dict(args, transcript="all"))
+    real = run_module("xclient_probe", dict(args, transcript="all",
+                                            baseline=str(tmp_path / "verdicts.json")))
     checked = run_module("xclient_probe", args, check_mode=True)
     if os.environ.get("PROBE_RESULT_DUMP"):  # to refresh RETURN's samples
         with open(os.environ["PROBE_RESULT_DUMP"], "w", encoding="utf-8") as fh:

@@ -41,7 +41,10 @@ GROUPS = {
     "xclient_probe": {"server": {"server", "port"},
                       "tls": {"tls", "validate_certs", "ca_file", "server_name"},
                       "session": {"helo", "source_address", "timeout", "concurrency"},
-                      "cases": {"cases"}, "results": {"fail_on_mismatch", "transcript"}},
+                      "cases": {"cases"}, "results": {"fail_on_mismatch", "transcript"},
+                      "baseline": {"baseline", "baseline_update"}},
+    "access_cases": {"listener": {"service", "config_dir"}, "patterns": {"samples"},
+                     "envelope": {"mail_from", "rcpt_to"}},
 }
 
 
