@@ -129,7 +129,8 @@ def step(inventory: str, n: int, config: Tuple[str, str, bool, bool]) -> Dict:
             os.unlink(old)  # never an earlier run's figures
     argv = [sys.executable, RUSAGE, cpu_file, "--",
             "bash", collection.SCRIPT, "run", collection.SOURCE, "ansible-playbook",
-            "-i", inventory, lab_test.PLAYBOOK, "-e", f"ansible_connection={conn}", "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
+            "-i", inventory, lab_test.PLAYBOOK, "-e", f"ansible_connection={conn}",
+            "--tags", "verify", "--limit", f"clients[0:{n - 1}]"]
     log = os.path.join(lab_test.OUT, f"bench-{name}-{n}.log")
     load_before = os.getloadavg()[0]
     with open(log, "w", encoding="utf-8") as fh:
@@ -207,16 +208,22 @@ def plot(rows: List[Dict], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in [c[0] for c in CONFIGS]:
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
+    for name in [cfg[0] for cfg in CONFIGS]:
         r = [x for x in rows if x["config"] == name]
-        a.plot([x["hosts"] for x in r], [x["seconds"] for x in r], marker="o", label=name)
-        b.plot([x["hosts"] for x in r], [x["peak_rss_mb"] for x in r], marker="o", label=name)
+        if not r:
+            continue
+        hosts = [x["hosts"] for x in r]
+        a.plot(hosts, [x["seconds"] for x in r], marker="o", label=name)
+        b.plot(hosts, [x["cpu_s_per_host"] for x in r], marker="o", label=name)
+        c.plot(hosts, [x["peak_pss_mb"] for x in r], marker="o", label=name)
     a.set(xlabel="client hosts (forks = hosts)", ylabel="wall time of the verify step (s)")
-    b.set(xlabel="client hosts (forks = hosts)", ylabel="control-node peak RSS (MB)")
+    b.set(xlabel="client hosts (forks = hosts)", ylabel="control-node CPU s per host (user+sys)",
+          ylim=(0, None))
+    c.set(xlabel="client hosts (forks = hosts)", ylabel="control-node peak PSS (MB)")
     a.legend()
-    a.grid(alpha=.3)
-    b.grid(alpha=.3)
+    for ax in (a, b, c):
+        ax.grid(alpha=.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
