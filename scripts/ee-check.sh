@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # The execution environment check (part of `make test`; no container engine needed):
-#   1. an EE definition (ansible-builder format 3) that installs this collection from the
-#      tarball built from this tree, with ansible-core and ansible-runner pinned as the
-#      tests pin them;
+#   1. the README's EE definition (ansible-builder format 3), installing this collection
+#      from the tarball built from this tree instead of Galaxy; its ansible-core and
+#      ansible-runner pins must be ones the tests use;
 #   2. `ansible-builder create` makes the build context; its files are asserted;
 #   3. the context's own galaxy step (its requirements.yml, from inside _build/ as the
 #      Containerfile runs it) installs the collection, and the context's own
@@ -29,42 +29,36 @@ fi
 
 # The requirement lines of a pip or bindep file: no comments, no blank lines.
 lines_of() { sed -e 's/[[:space:]]*#.*$//' -e '/^[[:space:]]*$/d' "$1"; }
-pin_of() { grep -E "^$1==" "$2" | head -1; }
 
 export ANSIBLE_HOME="$out/ansible-home"  # nothing into ~/.ansible
 ansible-galaxy collection build --output-path "$out" "$here" >/dev/null
 tarball=$(basename "$(ls "$out"/mailops-xclient-*.tar.gz)")
-pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-core_pin=$(pin_of ansible-core "$here/requirements/core-py$pyver.txt")
-runner_pin=$(pin_of ansible-runner "$here/requirements/test.txt")
-if [ -z "$core_pin" ] || [ -z "$runner_pin" ]; then
-    fail "no ansible-core or ansible-runner pin in requirements/"
-fi
-
 mkdir -p "$out/def"
 mv "$out/$tarball" "$out/def/$tarball"
-cat >"$out/def/execution-environment.yml" <<EOF
----
-version: 3
-images:
-  base_image:
-    name: quay.io/centos/centos:stream9
-dependencies:
-  python_interpreter:
-    package_system: python3.11
-    python_path: /usr/bin/python3.11
-  ansible_core:
-    package_pip: $core_pin
-  ansible_runner:
-    package_pip: $runner_pin
-  galaxy:
-    collections:
-      - name: collections/$tarball
-        type: file
-additional_build_files:
-  - src: $tarball
-    dest: collections
-EOF
+# The README's EE definition ("At fleet scale"), with the collection from the tarball
+# instead of Galaxy: the one definition users copy is the one checked here.
+python - "$here" "$tarball" >"$out/def/execution-environment.yml" <<'PY'
+import re, sys, yaml
+here, tarball = sys.argv[1:]
+text = open(f"{here}/README.md", encoding="utf-8").read()
+found = [b for b in (yaml.safe_load(t) for t in re.findall(r"```yaml\n(.*?)```", text, re.S))
+         if isinstance(b, dict) and "dependencies" in b and "version" in b]
+if len(found) != 1:
+    sys.exit(f"ee-check: README.md shows {len(found)} EE definitions, not 1")
+ee = found[0]
+if ee["dependencies"].get("galaxy") != {"collections": [{"name": "mailops.xclient"}]}:
+    sys.exit("ee-check: the README's EE definition does not install mailops.xclient alone")
+ee["dependencies"]["galaxy"] = {"collections": [{"name": f"collections/{tarball}", "type": "file"}]}
+ee["additional_build_files"] = [{"src": tarball, "dest": "collections"}]
+print(yaml.safe_dump(ee, sort_keys=False))
+PY
+core_pin=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["dependencies"]["ansible_core"]["package_pip"])' "$out/def/execution-environment.yml")
+runner_pin=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["dependencies"]["ansible_runner"]["package_pip"])' "$out/def/execution-environment.yml")
+# The README pins what the tests run with.
+cat "$here"/requirements/core-py*.txt | grep -qxF -- "$core_pin" \
+    || fail "the README's EE pins $core_pin, which no requirements/core-py*.txt pins"
+grep -qxF -- "$runner_pin" "$here/requirements/test.txt" \
+    || fail "the README's EE pins $runner_pin, requirements/test.txt another ansible-runner"
 
 ctx=$out/context
 ansible-builder create -f "$out/def/execution-environment.yml" -c "$ctx" \
