@@ -55,7 +55,7 @@ PY
 core_pin=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["dependencies"]["ansible_core"]["package_pip"])' "$out/def/execution-environment.yml")
 runner_pin=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["dependencies"]["ansible_runner"]["package_pip"])' "$out/def/execution-environment.yml")
 # The README pins what the tests run with.
-cat "$here"/requirements/core-py*.txt | grep -qxF -- "$core_pin" \
+grep -qxF -- "$core_pin" "$here"/requirements/core-py*.txt \
     || fail "the README's EE pins $core_pin, which no requirements/core-py*.txt pins"
 grep -qxF -- "$runner_pin" "$here/requirements/test.txt" \
     || fail "the README's EE pins $runner_pin, requirements/test.txt another ansible-runner"
