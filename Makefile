@@ -26,6 +26,7 @@ test: deps
 	bash scripts/sanity.sh
 	bash scripts/typecheck.sh
 	bash scripts/release-checks.sh
+	bash scripts/ee-check.sh
 
 # The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after
 # setup; run by .ci/run. FRESH_DISTS=bookworm for one, FRESH_PARALLEL=0 one after the other.

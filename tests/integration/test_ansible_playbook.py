@@ -5,6 +5,7 @@ of the collection (ansible-galaxy collection build + install: the session fixtur
 
 from __future__ import annotations
 
+import json
 import os
 
 import collection
@@ -43,3 +44,38 @@ def test_probe_playbook(installed_collection, postfix_instance):
     assert rules["status"] == "ok"
     assert [(c["name"], c["passed"]) for c in rules["result"]["cases"]] == [
         ("blocked network is refused at RCPT", True), ("a good client is accepted", True)]
+
+
+VERIFY_BAD_CASE = """\
+- name: The verify role's case check
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: mailops.xclient.verify
+      vars:
+        verify_proxy: {server: 127.0.0.1, port: 9}
+        verify_cases:
+          - {name: with a login, via: proxy, xclient: {addr: 192.0.2.1, login: %s},
+             expect: {xclient: accepted}}
+          - {name: goes nowhere, via: nowhere, expect: {rcpt: accept}}
+"""
+
+
+def test_verify_role_case_check_names_the_case_and_keeps_the_login_out(installed_collection,
+                                                                       tmp_path):
+    """A case naming no target fails before any probe, naming the case; the check's result
+    holds no case (its loop went over whole cases, so every callback and AWX job event
+    showed each case's xclient.login)."""
+    login = "verifyLOGIN" + os.urandom(8).hex()
+    play = tmp_path / "verify_bad_case.yml"
+    play.write_text(VERIFY_BAD_CASE % login, encoding="utf-8")
+    done = collection.playbook(installed_collection, str(play), "-v", timeout=300)
+    assert done.returncode == 2, done.tail()
+    (check,) = done.named("Cases name a place to go through")
+    assert check["status"] == "failed"
+    msgs = [r.get("msg", "") for r in check["result"]["results"]]
+    assert msgs[0] == "All assertions passed"
+    assert msgs[1].startswith(
+        "verify_cases[1] (goes nowhere).via: nowhere is not proxy, filter"), msgs
+    assert not done.named("Probe through the proxy")
+    assert login not in json.dumps(done.tasks) and login not in done.stdout + done.stderr

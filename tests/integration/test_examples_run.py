@@ -304,6 +304,26 @@ def is_many_hosts(block):
             and str(block[0].get("hosts", "")) in LAB_GROUPS)
 
 
+def is_ee_definition(block):
+    """The README's execution environment definition (ansible-builder): not Ansible
+    content. scripts/ee-check.sh (make test) builds its context with this collection."""
+    return isinstance(block, dict) and "version" in block and "dependencies" in block
+
+
+def check_ee_definition(block):
+    """It installs this collection from Galaxy, with the ansible-core and ansible-runner
+    the tests pin (ee-check.sh asserts the same, and builds it)."""
+    deps = block["dependencies"]
+    assert deps["galaxy"] == {"collections": [{"name": "mailops.xclient"}]}, deps
+    pins = set()
+    for name in os.listdir(os.path.join(ROOT, "requirements")):
+        if name.startswith("core-py") or name == "test.txt":
+            with open(os.path.join(ROOT, "requirements", name), encoding="utf-8") as fh:
+                pins.update(line.strip() for line in fh)
+    assert deps["ansible_core"]["package_pip"] in pins, deps
+    assert deps["ansible_runner"]["package_pip"] in pins, deps
+
+
 @pytest.mark.parametrize("source", range(len(SOURCES)), ids=[s for s, _b in SOURCES])
 def test_example_runs_as_written(installed_collection, example_postfix, tmp_path,
                                  source):
@@ -317,6 +337,9 @@ def test_example_runs_as_written(installed_collection, example_postfix, tmp_path
     name, block = SOURCES[source]
     if is_many_hosts(block):
         check_against_lab_inventory(installed_collection, tmp_path, block)
+        return
+    if is_ee_definition(block):
+        check_ee_definition(block)
         return
     vars_play = role_vars_play(name, block)
     if vars_play:
