@@ -74,7 +74,11 @@ def test_ipv6_case_against_ipv4_only_postfix_is_a_configuration_error(installed_
         {"name": "verify", "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
          "vars": {"verify_backends": [{"name": "mx-listener", "server": "127.0.0.1",
                                        "port": port}],
-                  "verify_cases": [case], "verify_security_checks": False,
+                  # a case with xclient set to null (no identity) is fine too
+                  "verify_cases": [case, {"name": "no identity", "via": "mx-listener",
+                                          "xclient": None, "mail_from": "a@example.org",
+                                          "expect": {"mail": "accepted"}}],
+                  "verify_security_checks": False,
                   "verify_postfix_config_dir": inst.config_dir}}]}]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(plays))
