@@ -313,15 +313,18 @@ def _ipv6_addr(value: str) -> bool:
 
 def _ipv4_only(facts: Dict[str, Any], client_addresses: Sequence[str]) -> List[Finding]:
     """inet_protocols without IPv6: smtpd answers XCLIENT ADDR=IPV6:... with 501 5.5.4
-    Bad ADDR syntax on every listener. An error when ``client_addresses`` (what probe
-    cases or a proxy will send) holds an IPv6 address, else info."""
-    protocols = facts.get("main", {}).get("inet_protocols", "all")
-    if inet_families(protocols)[1]:
-        return []
+    Bad ADDR syntax. Judged per listener: its smtpd parses ADDR with its own
+    inet_protocols (a ``-o inet_protocols=...`` in master.cf overrides main.cf's). An
+    error when ``client_addresses`` (what probe cases or a proxy will send) holds an IPv6
+    address, else info."""
+    main = facts.get("main", {}).get("inet_protocols", "all")
     ipv6 = [a for a in client_addresses if _ipv6_addr(a)]
     out = []
     for svc in facts["services"]:
         if svc["command"] != "smtpd" or not svc["xclient_hosts"]:
+            continue
+        protocols = (svc.get("options") or {}).get("inet_protocols", main)
+        if inet_families(protocols)[1]:
             continue
         key = svc["service"]
         out.append(_finding(
@@ -330,8 +333,10 @@ def _ipv4_only(facts: Dict[str, Any], client_addresses: Sequence[str]) -> List[F
             " XCLIENT ADDR=IPV6:... with 501 5.5.4 Bad ADDR syntax, so an IPv6 client"
             " behind a proxy or filter, or a probe case with an IPv6 addr, fails"
             + (f" - and {', '.join(ipv6)} will be sent." if ipv6 else "."),
-            "Set inet_protocols = all (or ipv4, ipv6) in main.cf and restart Postfix,"
-            " or send only IPv4 client addresses to this Postfix."))
+            ("Set inet_protocols = all (or ipv4, ipv6) in this listener's -o"
+             " inet_protocols in master.cf" if "inet_protocols" in (svc.get("options") or {})
+             else "Set inet_protocols = all (or ipv4, ipv6) in main.cf")
+            + " and restart Postfix, or send only IPv4 client addresses to this Postfix."))
     return out
 
 

@@ -193,6 +193,8 @@ class SmtpSession:
         self._buf = b""
         # EHLO keywords (upper case) of the last successful EHLO; {} after HELO or none.
         self.keywords: Dict[str, List[str]] = {}
+        # The code of the last reply read, other than a 421 (see ``quit``).
+        self.last_code: Optional[int] = None
 
     # ------------------------------------------------------------------ plumbing
     def _connected(self) -> socket.socket:
@@ -326,6 +328,8 @@ class SmtpSession:
     def _answer(self, verb: Optional[str], what: str) -> Reply:
         """Read the reply to ``verb``; check that it can answer it; 421 ends the session."""
         reply = self.read_reply(what)
+        if reply.code != 421:
+            self.last_code = reply.code
         if reply.code == 421:
             self._log("--", "the server is closing the session (421)")
             self.close()
@@ -423,7 +427,10 @@ class SmtpSession:
         ``strict`` (the probe): the replies are still counted - a reply out of step at
         RSET or QUIT, or anything the server sends after its reply to QUIT before it
         closes, raises SmtpProtocolError: a reply that came late, doubled or early
-        earlier in the session shows here, and must not be passed over."""
+        earlier in the session shows here, and must not be passed over. So does a 421
+        here right after a positive reply: Postfix closes with 421 after an error reply
+        (too many errors) or an idle client, never after a 2xx - but a 2xx that came late
+        is read as the answer to the next command while its real answer, a 421, waits."""
         if self.sock is None:
             return
         try:
@@ -434,6 +441,12 @@ class SmtpSession:
         except (SmtpProtocolError, SmtpCommandError):
             if strict:
                 raise
+        except SmtpServiceClosing as exc:
+            if strict and self.last_code is not None and self.last_code // 100 in (2, 3):
+                raise SmtpProtocolError(
+                    f"{exc}, right after a {self.last_code} reply: the replies are out of"
+                    " step with the commands (a positive reply that came late, its"
+                    " command's real answer a 421)") from None
         except SmtpSessionError:
             pass
 

@@ -15,7 +15,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner impo
     run_case,
     run_cases,
 )
-from private_postfix import free_port
+from private_postfix import PrivatePostfix, free_port, running_instance
 
 import fake_smtp_fault_server as fake
 
@@ -109,3 +109,59 @@ def test_progress_is_reported_while_cases_run(monkeypatch):
     finally:
         server.close()
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)], calls
+
+
+def _rcpt_answered_then_421(rcpt_reply):
+    """FAKE: MAIL 250; the RCPT 'reply' is ``rcpt_reply`` with a 421 behind it in one
+    write, then the server closes."""
+    def script(conn):
+        fake.ehlo_ok(conn)
+        fake.read_command(conn)  # MAIL
+        conn.sendall(b"250 2.1.0 Ok\r\n")
+        fake.read_command(conn)  # RCPT
+        conn.sendall(rcpt_reply + b"421 4.7.0 fake.test Error: closing\r\n")
+    return script
+
+
+@pytest.mark.parametrize("rcpt_reply,expect,status", [
+    # MAIL's 250 again, late, taken for the RCPT reply while the real answer, a 421, is
+    # passed over at RSET: a desync, never a pass
+    (b"250 2.1.0 Ok\r\n", "accepted", "error"),
+    # Postfix's own "too many errors": an error reply, then 421 unasked - the case stands
+    (b"554 5.7.1 <b@example.net>: Relay access denied\r\n", "rejected", "passed"),
+])
+def test_a_421_behind_the_last_reply(rcpt_reply, expect, status):
+    server = fake.FakeSmtpFaultServer(_rcpt_answered_then_421(rcpt_reply))
+    try:
+        (r,) = run_cases(parse_cases([{"name": "c", "mail_from": "a@example.org",
+                                       "rcpt_to": ["b@example.net"],
+                                       "expect": {"rcpt": expect}}]),
+                         ProbeTarget(server="127.0.0.1", port=server.port, timeout=10,
+                                     helo="probe.test"))
+    finally:
+        server.close()
+    assert r["status"] == status, r
+    if status == "error":
+        assert "421" in r["error"] and "out of step" in r["error"], r["error"]
+
+
+class _TooManyErrors(PrivatePostfix):
+    """A real Postfix that closes after one error: smtpd_hard_error_limit=1."""
+
+    def listeners(self):
+        lines = super().listeners()
+        at = lines.index(f"127.0.0.1:{self.ports['authorized']} inet n - n - - smtpd")
+        return lines[:at + 1] + ["  -o smtpd_hard_error_limit=1",
+                                 "  -o smtpd_error_sleep_time=0"] + lines[at + 1:]
+
+
+def test_postfix_closing_after_too_many_errors_leaves_the_verdict():
+    # real Postfix: 554 at RCPT, then "421 4.7.0 ... Error: too many errors" unasked
+    with running_instance("xclient-pf-errlimit-", cls=_TooManyErrors) as inst:
+        (r,) = run_cases(parse_cases([{
+            "name": "relay", "xclient": {"addr": "192.0.2.9"}, "mail_from": "a@example.org",
+            "rcpt_to": ["x@elsewhere.example"], "expect": {"rcpt": "rejected"}}]),
+            ProbeTarget(server="127.0.0.1", port=inst.ports["authorized"], timeout=10,
+                        helo="probe.test"), transcript_mode="all")
+    assert r["status"] == "passed", r
+    assert any("Error: too many errors" in line for line in r["transcript"]), r["transcript"]

@@ -74,7 +74,11 @@ def test_ipv6_case_against_ipv4_only_postfix_is_a_configuration_error(installed_
         {"name": "verify", "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
          "vars": {"verify_backends": [{"name": "mx-listener", "server": "127.0.0.1",
                                        "port": port}],
-                  "verify_cases": [case], "verify_security_checks": False,
+                  # a case with xclient set to null (no identity) is fine too
+                  "verify_cases": [case, {"name": "no identity", "via": "mx-listener",
+                                          "xclient": None, "mail_from": "a@example.org",
+                                          "expect": {"mail": "accepted"}}],
+                  "verify_security_checks": False,
                   "verify_postfix_config_dir": inst.config_dir}}]}]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(plays))
@@ -87,3 +91,25 @@ def test_ipv6_case_against_ipv4_only_postfix_is_a_configuration_error(installed_
     assert failed["status"] == "failed"
     assert f"ipv4-only-xclient on 127.0.0.1:{port}/inet" in failed["result"]["msg"]
     assert "IPv6 client" in failed["result"]["msg"]
+
+
+def test_a_refused_case_never_shows_its_login(installed_collection, tmp_path):
+    """A case whose via names no place is refused by a looped assert: Ansible shows each
+    failed item (the whole case, LOGIN included, even without -v) - the loop goes over
+    the cases' positions, so only the name and via are said."""
+    case = {"name": "login case", "via": "nowhere", "mail_from": "a@example.org",
+            "rcpt_to": ["postmaster@example.net"],
+            "xclient": {"addr": "192.0.2.1", "login": "s3cret-verify-login"}}
+    plays = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "verify", "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
+         "vars": {"verify_backends": [{"name": "mx", "server": "127.0.0.1",
+                                       "port": free_port()}],
+                  "verify_cases": [case], "verify_audit": False,
+                  "verify_security_checks": False}}]}]
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump(plays))
+    done = collection.playbook(installed_collection, str(path), timeout=300)
+    assert done.returncode != 0, done.tail()
+    seen = done.stdout + done.stderr + repr(done.tasks)
+    assert "verify_cases[0] (login case).via: nowhere is not proxy" in seen, done.tail()
+    assert "s3cret-verify-login" not in seen, done.tail()

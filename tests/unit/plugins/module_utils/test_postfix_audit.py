@@ -122,3 +122,19 @@ def test_ipv4_only_postfix_refuses_ipv6_addr_values(protocols, addresses, expect
     if expected and expected[0][1] == "error":
         assert found[0]["service"] == "127.0.0.1:10025/inet"
         assert addresses[0] in found[0]["message"] and "501" in found[0]["message"]
+
+
+@pytest.mark.parametrize("main,option,expected", [
+    # -o inet_protocols on the listener is what its smtpd parses ADDR with (asked of
+    # Postfix: main ipv4, -o inet_protocols=all -> 220; the listener without it -> 501)
+    ("ipv4", "all", []),
+    ("all", "ipv4", [("ipv4-only-xclient", "error")]),
+    ("ipv4", "ipv4", [("ipv4-only-xclient", "error")]),
+])
+def test_ipv4_only_is_judged_per_listener(main, option, expected):
+    facts = {"version": "3.10.3", "main": {"inet_protocols": main},
+             "services": [svc(options={"inet_protocols": option})]}
+    found = findings(facts, (), ["2001:db8::25"])
+    assert [(f["code"], f["severity"]) for f in found] == expected
+    if expected:
+        assert f"inet_protocols = {option}" in found[0]["message"], found[0]["message"]
