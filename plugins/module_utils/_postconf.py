@@ -328,6 +328,16 @@ class Postconf:
                 found[name.strip()] = value.strip()
         return found
 
+    def expanded_all(self) -> Dict[str, str]:
+        """Every parameter's effective value, ``$name`` references expanded
+        (``postconf -x``, one call)."""
+        found: Dict[str, str] = {}
+        for line in self._postconf("-x").splitlines():
+            name, sep, value = line.partition(" =")
+            if sep:
+                found[name.strip()] = value.strip()
+        return found
+
     def expanded(self, name: str) -> str:
         """The effective value with ``$name`` references expanded (``postconf -x``)."""
         return self._postconf("-x", "-h", name).rstrip("\n")
