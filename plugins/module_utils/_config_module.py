@@ -22,7 +22,8 @@ A setting's value given in YAML becomes Postfix text in one place (``setting_tex
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Protocol, TypeVar
+from typing import (Any, Callable, Dict, Iterator, List, NoReturn, Optional, Protocol,
+                    TypeVar)
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
@@ -31,6 +32,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._module_glue impor
     FieldError,
     parse_service,
     postconf_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._param_types import (
+    type_problems,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PARAM_NAME,
@@ -50,6 +54,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     Locator,
     PreflightError,
+    Problem,
     describe,
     generic_field,
     preflight,
@@ -81,7 +86,8 @@ def service_key(text: Optional[str], field: str = "service") -> Optional[str]:
 def setting_text(name: str, value: Any, *, override: bool,
                  field: Callable[[str], str]) -> Optional[str]:
     """A parameter and its YAML value as Postfix text: true/false as yes/no, numbers as
-    written, surrounding whitespace off; None stays None (a removal).
+    written, surrounding whitespace off; None stays None (a removal). Whether Postfix can
+    read the text as the parameter's type is asked of Postfix later (``_param_types``).
 
     ``field("name")`` / ``field("value")`` is the option an error names. An ``override``
     (a master.cf ``-o``) must have balanced braces: Postfix would read a stray brace as an
@@ -90,6 +96,9 @@ def setting_text(name: str, value: Any, *, override: bool,
         raise FieldError(field("name"), f"{name!r} is not a Postfix parameter name")
     if value is None:
         return None
+    if isinstance(value, (list, dict, tuple, set)):
+        raise FieldError(field("value"), f"give {name} as text (a Postfix list is one string,"
+                         f" comma or space separated), not a YAML {type(value).__name__}")
     text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
     if any(ch in text for ch in "\r\n\0"):
         raise FieldError(field("value"), f"must not contain a line break or NUL ({name})")
@@ -125,12 +134,17 @@ def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bo
                     ) -> Callable[[Postconf, Postconf], None]:
     """The pre-flight step of the safe edit; its problems name the module's fields."""
     def check(live: Postconf, work: Postconf) -> None:
+        problems: List[Problem] = []
         try:
-            problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
+            # Types first: a value Postfix cannot read as its type also stops postconf -m,
+            # which the rest of the pre-flight asks.
+            problems = type_problems(live, work)
+            problems += preflight(live, work, postmap, allow_unbound=allow_unbound)
         except PostconfError:
             # postconf cannot read the edited copy: postfix check says why, and the files
             # are put back (edit_config).
-            return
+            if not problems:
+                return
         if problems:
             raise PreflightError(problems, describe(
                 problems, lambda loc: (field(loc) if field else None) or generic_field(loc))

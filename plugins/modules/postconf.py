@@ -31,8 +31,11 @@ options:
       - One of O(name) and O(settings) is required.
     type: str
   value:
-    description: The value. Required with O(name) and O(state=present). No line breaks.
-    type: str
+    description:
+      - The value. Required with O(name) and O(state=present). No line breaks.
+      - A YAML boolean is written C(yes) / C(no), a number as written.
+      - Checked against the type Postfix reads the parameter as (see the notes).
+    type: raw
   settings:
     description:
       - Several parameters as a dict of name and value, applied as one edit. With O(state=absent)
@@ -64,6 +67,12 @@ notes:
     (C(hash:) without C(.db)) or does not parse (asked of C(postmap -q)), a C(proxy:)
     table that C(proxy_read_maps) does not list, and for a O(service) override a value
     whose braces do not balance."
+  - "Values are typed by what Postfix expects, asked of Postfix: a parameter whose default
+    (C(postconf -d)) is C(yes)/C(no) takes only C(yes) or C(no) (a YAML boolean is written
+    so; the text C(True) would stop every daemon), one whose default is a time (C(300s))
+    a number with an optional unit C(s m h d w), one whose default is a number an integer
+    in range. C($name) references are expanded by Postfix before the check. A value of the
+    wrong type is refused naming the field, before anything is written."
 seealso:
   - module: mailops.xclient.xclient_hosts
   - module: mailops.xclient.postfix_service
@@ -250,7 +259,7 @@ def check_known(real: Postconf, wanted: Wanted, field: Field) -> None:
 
 def main() -> None:
     run = ConfigModule(
-        dict(name=dict(type="str"), value=dict(type="str"), settings=dict(type="dict"),
+        dict(name=dict(type="str"), value=dict(type="raw"), settings=dict(type="dict"),
              state=dict(type="str", default="present", choices=["present", "absent"]),
              service=dict(type="str")),
         required_one_of=[("name", "settings")],

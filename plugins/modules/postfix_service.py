@@ -182,6 +182,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._config_module imp
 from ansible_collections.mailops.xclient.plugins.module_utils._core_services import (
     core_reason,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._param_types import INT_MAX
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     SERVICE_TYPES,
     Postconf,
@@ -270,6 +271,11 @@ def check_columns(p: Dict[str, Any]) -> str:
         raise FieldError("wakeup", f"{p['wakeup']!r} must be seconds, optionally with ?, or -")
     if p["maxproc"] is not None and not re.match(r"^(-|\d+)$", str(p["maxproc"])):
         raise FieldError("maxproc", f"{p['maxproc']!r} must be a number or -")
+    for column in ("wakeup", "maxproc"):
+        number = str(p[column] or "-").rstrip("?")
+        if number != "-" and int(number) > INT_MAX:
+            raise FieldError(column, f"{p[column]} is out of range (at most {INT_MAX}); the"
+                             " master process would stop reading master.cf")
     return name
 
 
