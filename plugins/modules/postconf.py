@@ -56,6 +56,15 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
+  allow_broad:
+    description:
+      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
+        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
+        it. Without it the patterns this task adds to such a list are judged as
+        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
+        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.config_dir
@@ -261,7 +270,7 @@ def main() -> None:
     run = ConfigModule(
         dict(name=dict(type="str"), value=dict(type="raw"), settings=dict(type="dict"),
              state=dict(type="str", default="present", choices=["present", "absent"]),
-             service=dict(type="str")),
+             service=dict(type="str"), allow_broad=dict(type="bool", default=False)),
         required_one_of=[("name", "settings")],
         mutually_exclusive=[("name", "settings"), ("value", "settings")],
         required_by={"value": "name"},
@@ -279,7 +288,7 @@ def main() -> None:
         return field(locator[-1], "value") if ours and locator[-1] in wanted else None
 
     run.edit(lambda pc, entry: apply(pc, entry, wanted, p["name"]), service=service,
-             field=problem_field)
+             field=problem_field, allow_broad=p["allow_broad"])
 
 
 if __name__ == "__main__":

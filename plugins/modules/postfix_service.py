@@ -96,6 +96,15 @@ options:
       - C(inet) listeners are never protected.
     type: bool
     default: false
+  allow_broad:
+    description:
+      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
+        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
+        it. Without it the patterns this task adds to such a list are judged as
+        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
+        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
+    type: bool
+    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that
@@ -372,6 +381,7 @@ def main() -> None:
         state=dict(type="str", default="present", choices=["present", "absent"]),
         allow_unbound=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
+        allow_broad=dict(type="bool", default=False),
     ), required_if=[("state", "present", ["command"])])
     p = run.params
     with run.errors():
@@ -382,7 +392,8 @@ def main() -> None:
             else None
     key = f"{name}/{p['type']}"
     run.edit(lambda pc, _entry: apply(pc, key, desired, p["purge_options"], p["force"]),
-             field=functools.partial(problem_field, key), allow_unbound=p["allow_unbound"])
+             field=functools.partial(problem_field, key), allow_unbound=p["allow_unbound"],
+             allow_broad=p["allow_broad"])
 
 
 if __name__ == "__main__":

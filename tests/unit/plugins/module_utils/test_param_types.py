@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._param_types import (
     classify,
     defaults,
