@@ -231,7 +231,7 @@ class ConfigModule:
         notes: List[str] = []
 
         def guard(live: Postconf, work: Postconf) -> List[Problem]:
-            return broad_problems(live, work, self.judge(work, postmap))
+            return broad_problems(live, work, lambda: self.judge(work, postmap))
 
         def locked(work: Postconf) -> C:
             try:

@@ -44,6 +44,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    Locator,
     Problem,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix import (
@@ -287,27 +288,33 @@ def normalized(patterns: Sequence[str], exists: Callable[[str], bool],
     return out
 
 
-def broad_problems(live: Postconf, work: Postconf, judge: Judge) -> List[Problem]:
+def broad_problems(live: Postconf, work: Postconf, make_judge: Callable[[], Judge]
+                   ) -> List[Problem]:
     """The XCLIENT / XFORWARD lists the edit from ``live`` to ``work`` writes, judged on
     the patterns it adds to what each scope authorized before (a listener's override
-    starts from its own override, else from main.cf's list)."""
-    problems: List[Problem] = []
-    main_before = live.explicit_many(list(XCLIENT_LISTS))
-    main_after = work.explicit_many(list(XCLIENT_LISTS))
-    effective_before = {n: live.effective(n) for n in XCLIENT_LISTS}
-    for name in XCLIENT_LISTS:
-        if main_after[name] is not None and main_after[name] != main_before[name]:
-            for pattern, why in judge_list(judge, added_patterns(effective_before[name],
-                                                                 main_after[name] or "")):
-                problems.append(Problem(("param", name), refusal(pattern, why)))
+    starts from its own override, else from main.cf's list). ``make_judge`` is called
+    only when such a list changed."""
+    names = list(XCLIENT_LISTS)
+    main_before = live.explicit_many(names)
+    main_after = work.explicit_many(names)
     old = {e.key: e.options for e in live.services()}
+    changes: List[Tuple[Locator, Optional[str], str]] = []  # (where, list before, after)
+    for name in names:
+        if main_after[name] is not None and main_after[name] != main_before[name]:
+            changes.append((("param", name), None, main_after[name] or ""))
     for entry in work.services():
-        for name in XCLIENT_LISTS:
+        for name in names:
             value = entry.options.get(name)
             before = old.get(entry.key, {}).get(name)
-            if value is None or value == before:
-                continue
-            base = before if before is not None else effective_before[name]
-            for pattern, why in judge_list(judge, added_patterns(base, value)):
-                problems.append(Problem(("option", entry.key, name), refusal(pattern, why)))
+            if value is not None and value != before:
+                changes.append((("option", entry.key, name), before, value))
+    if not changes:
+        return []
+    effective_before = {n: live.effective(n) for n in names}
+    judge = make_judge()
+    problems: List[Problem] = []
+    for locator, before, value in changes:
+        base = before if before is not None else effective_before[locator[-1]]
+        for pattern, why in judge_list(judge, added_patterns(base, value)):
+            problems.append(Problem(locator, refusal(pattern, why)))
     return problems

@@ -145,11 +145,21 @@ def test_the_edit_is_judged_on_what_it_adds(tmp_path: Path) -> None:
                    f"smtpd_authorized_xclient_hosts = 127.0.0.1, cidr:{wide}\n",
                    master.strip() + " -o smtpd_authorized_xforward_hosts=0.0.0.0/0\n")
     judge = Judge(work, POSTMAP, SUFFIXES, work.map_types(), probes=[])
-    found = {p.locator: p.message for p in broad_problems(live, work, judge)}
+    found = {p.locator: p.message for p in broad_problems(live, work, lambda: judge)}
     assert set(found) == {("param", "smtpd_authorized_xclient_hosts"),
                           ("option", "127.0.0.1:10025/inet", "smtpd_authorized_xforward_hosts")}
     assert "allow_broad: true" in found[("param", "smtpd_authorized_xclient_hosts")]
     # a listener override that copies main.cf's list adds nothing
     same = scratch(tmp_path / "same", "smtpd_authorized_xclient_hosts = 127.0.0.1\n",
                    master.strip() + " -o smtpd_authorized_xclient_hosts=127.0.0.1\n")
-    assert broad_problems(live, same, judge) == []
+    assert broad_problems(live, same, lambda: judge) == []
+
+
+def test_an_edit_that_writes_no_xclient_list_is_not_judged(tmp_path: Path) -> None:
+    live = scratch(tmp_path / "live", "smtpd_authorized_xclient_hosts = 0.0.0.0/0\n")
+    work = scratch(tmp_path / "work", "smtpd_authorized_xclient_hosts = 0.0.0.0/0\n"
+                   "smtpd_helo_required = yes\n")
+
+    def never() -> Judge:
+        raise AssertionError("no XCLIENT list changed")
+    assert broad_problems(live, work, never) == []
