@@ -148,6 +148,11 @@ restart_needed:
     C(inet_protocols), ...).
   returned: always
   type: bool
+service_missing:
+  description: Check mode only - the O(service) does not exist (yet); the change is
+    predicted, not checked (see the check mode attribute).
+  returned: in check mode, when the service does not exist
+  type: bool
 backup_file:
   description: Per changed file, the backup made with O(backup=true).
   returned: when a backup was made

@@ -87,7 +87,7 @@ options:
       - C(/file/name) lists, read recursively;
       - tables by their entries - a C(cidr:) file's networks, the keys of C(inline:),
         C(hash:), C(texthash:) ... tables (C(postmap -s)) - and by Postfix's own answer for
-        representative clients (C(postmap -q)): TEST-NET addresses of both families,
+        representative clients (C(postmap -q)) - TEST-NET addresses of both families,
         public-looking addresses and names drawn at random each run, and C(unknown) (a
         client without a reverse name). A table that matches a public-looking client,
         C(unknown), or documentation networks in different /8 (IPv4) or /48 (IPv6)
@@ -148,6 +148,11 @@ hosts_after:
 reload_needed:
   description: Postfix must be reloaded for the change to take effect.
   returned: always
+  type: bool
+service_missing:
+  description: Check mode only - the O(service) does not exist (yet); the change is
+    predicted, not checked (see the check mode attribute).
+  returned: in check mode, when the service does not exist
   type: bool
 backup_file:
   description: Per changed file, the backup made with O(backup=true).
