@@ -326,7 +326,8 @@ class _LiveSockets:
     def __init__(self, live: Postconf, notes: Optional[List[str]] = None) -> None:
         self.live = live
         self.pid = master_pid(live)
-        self.blind = False
+        # Not root and no master found: the pid file may just be unreadable.
+        self.blind = self.pid is None and os.geteuid() != 0
         self.ours: Set[str] = set()
         if self.pid:
             try:
@@ -353,9 +354,10 @@ class _LiveSockets:
         for laddr, lport, inode in self._all:
             if lport == port and _overlaps(addr, laddr) and inode not in self.ours:
                 if self.blind and self._live_holds(laddr, port):
+                    seen = (f"/proc/{self.pid}/fd is not readable by this user" if self.pid
+                            else "its pid file is not readable by this user")
                     note = (f"could not tell whether port {port} on {laddr} is held by this"
-                            f" instance's master (pid {self.pid}): /proc/{self.pid}/fd is"
-                            " not readable by this user; taken to be the master's own, since"
+                            f" instance's master: {seen}; taken to be the master's own, since"
                             " the live master.cf listens there. Run as root to check it")
                     if note not in self.notes:
                         self.notes.append(note)
