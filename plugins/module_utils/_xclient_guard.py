@@ -114,8 +114,19 @@ class Judge:
         literal = broad_reason(pattern) if not pattern.startswith("/") else None
         if literal:
             return literal
-        if pattern.startswith("/") or pattern.startswith("$"):
-            return self._file(self.pc.expand_text(pattern), depth, seen)
+        if pattern.startswith("$"):
+            # $name in a list is the named parameter's list ($mynetworks), as Postfix
+            # expands it
+            expanded = self.pc.expand_text(pattern)
+            if expanded == pattern or depth >= MAX_DEPTH:
+                return None
+            for one in split_list(expanded):
+                why = self._pattern(one, depth + 1, seen)
+                if why:
+                    return f"{one} (from {pattern}) is {why}"
+            return None
+        if pattern.startswith("/"):
+            return self._file(pattern, depth, seen)
         table = _TABLE.match(pattern)
         if table and table.group(1) in self.map_types:
             return self._table(table.group(1), table.group(2), depth, seen)

@@ -136,6 +136,16 @@ def test_config_directory_references_are_expanded(tmp_path: Path, judge: Judge) 
     assert judge.reason("cidr:$config_directory/all.cidr")
 
 
+def test_a_parameter_reference_is_judged_as_its_list(tmp_path: Path) -> None:
+    pc = scratch(tmp_path / "ref", "mynetworks = 127.0.0.1/32, 10.0.0.0/8\n"
+                 "smtpd_authorized_xclient_hosts = $mynetworks\n")
+    judge = Judge(pc, POSTMAP, SUFFIXES, pc.map_types(), probes=[])
+    assert "10.0.0.0/8 (from $mynetworks)" in (judge.reason("$mynetworks") or "")
+    narrow = scratch(tmp_path / "narrow", "mynetworks = 127.0.0.1/32\n"
+                     "smtpd_authorized_xclient_hosts = $mynetworks\n")
+    assert Judge(narrow, POSTMAP, SUFFIXES, [], probes=[]).reason("$mynetworks") is None
+
+
 def test_the_edit_is_judged_on_what_it_adds(tmp_path: Path) -> None:
     wide = table(tmp_path, "wide.cidr", "0.0.0.0/0 OK\n")
     master = "127.0.0.1:10025 inet n - n - - smtpd\n"
