@@ -33,7 +33,7 @@ import os
 import random
 import re
 import subprocess
-from typing import Callable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     PatternError,
@@ -299,33 +299,45 @@ def normalized(patterns: Sequence[str], exists: Callable[[str], bool],
     return out
 
 
+def _overrides(pc: Postconf) -> Dict[Tuple[str, str], str]:
+    """Every ``-o`` XCLIENT/XFORWARD list of master.cf, expanded (``postconf -Px``)."""
+    out: Dict[Tuple[str, str], str] = {}
+    rc, text, _err = pc.run([pc.postconf_bin, "-c", pc.config_dir, "-Px"])
+    for line in text.splitlines() if rc == 0 else []:
+        key, _sep, value = line.partition(" =")
+        service, _slash, name = key.strip().rpartition("/")
+        if name in XCLIENT_LISTS:
+            out[(service, name)] = value.strip()
+    return out
+
+
 def broad_problems(live: Postconf, work: Postconf, make_judge: Callable[[], Judge]
                    ) -> List[Problem]:
-    """The XCLIENT / XFORWARD lists the edit from ``live`` to ``work`` writes, judged on
-    the patterns it adds to what each scope authorized before (a listener's override
-    starts from its own override, else from main.cf's list). ``make_judge`` is called
-    only when such a list changed."""
+    """The XCLIENT / XFORWARD lists after the edit from ``live`` to ``work``, expanded as
+    Postfix reads them (so ``$mynetworks`` in the list counts, and an edit of
+    ``mynetworks`` changes it), judged on the patterns they gained: main.cf's lists
+    against main.cf's before, a listener's override against what that listener used
+    before (its own override, else main.cf's list). ``make_judge`` is called only when
+    such a list gained patterns."""
     names = list(XCLIENT_LISTS)
-    main_before = live.explicit_many(names)
-    main_after = work.explicit_many(names)
-    old = {e.key: e.options for e in live.services()}
-    changes: List[Tuple[Locator, Optional[str], str]] = []  # (where, list before, after)
+    main_before = {n: live.expanded(n) for n in names}
+    main_after = {n: work.expanded(n) for n in names}
+    over_before, over_after = _overrides(live), _overrides(work)
+    gained: List[Tuple[Locator, List[str]]] = []
     for name in names:
-        if main_after[name] is not None and main_after[name] != main_before[name]:
-            changes.append((("param", name), None, main_after[name] or ""))
-    for entry in work.services():
-        for name in names:
-            value = entry.options.get(name)
-            before = old.get(entry.key, {}).get(name)
-            if value is not None and value != before:
-                changes.append((("option", entry.key, name), before, value))
-    if not changes:
+        added = added_patterns(main_before[name], main_after[name])
+        if added:
+            gained.append((("param", name), added))
+    for (service, name), value in sorted(over_after.items()):
+        base = over_before.get((service, name), main_before[name])
+        added = added_patterns(base, value)
+        if added:
+            gained.append((("option", service, name), added))
+    if not gained:
         return []
-    effective_before = {n: live.effective(n) for n in names}
     judge = make_judge()
     problems: List[Problem] = []
-    for locator, before, value in changes:
-        base = before if before is not None else effective_before[locator[-1]]
-        for pattern, why in judge_list(judge, added_patterns(base, value)):
+    for locator, added in gained:
+        for pattern, why in judge_list(judge, added):
             problems.append(Problem(locator, refusal(pattern, why)))
     return problems

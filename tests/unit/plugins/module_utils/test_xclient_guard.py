@@ -173,3 +173,15 @@ def test_an_edit_that_writes_no_xclient_list_is_not_judged(tmp_path: Path) -> No
     def never() -> Judge:
         raise AssertionError("no XCLIENT list changed")
     assert broad_problems(live, work, never) == []
+
+
+def test_an_edit_that_widens_a_referenced_parameter_is_judged(tmp_path: Path) -> None:
+    # the XCLIENT list itself is not touched; mynetworks, which it names, is widened
+    live = scratch(tmp_path / "live", "mynetworks = 127.0.0.1/32\n"
+                   "smtpd_authorized_xclient_hosts = $mynetworks\n")
+    work = scratch(tmp_path / "work", "mynetworks = 127.0.0.1/32, 0.0.0.0/0\n"
+                   "smtpd_authorized_xclient_hosts = $mynetworks\n")
+    judge = Judge(work, POSTMAP, SUFFIXES, [], probes=[])
+    found = broad_problems(live, work, lambda: judge)
+    assert [p.locator for p in found] == [("param", "smtpd_authorized_xclient_hosts")]
+    assert "0.0.0.0/0 is every address" in found[0].message
