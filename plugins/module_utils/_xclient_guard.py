@@ -44,6 +44,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
+    LOCAL_TABLE_TYPES,
     Locator,
     Problem,
 )
@@ -52,9 +53,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix imp
 )
 
 XCLIENT_LISTS = ("smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts")
-# Tables postmap opens without contacting another server.
-LOCAL_TABLES = frozenset({"cidr", "pcre", "regexp", "texthash", "hash", "btree", "lmdb",
-                          "cdb", "dbm", "sdbm", "inline", "static", "fail"})
 EVERY_CLIENT = {"static": "a static: table matches every client",
                 "randmap": "a randmap: table matches every client"}
 # Documentation networks (RFC 5737, RFC 3849): one per /8 or /48; a table matching two of
@@ -183,7 +181,7 @@ class Judge:
             return None
         if kind == "fail":
             return None
-        if kind not in LOCAL_TABLES:
+        if kind not in LOCAL_TABLE_TYPES:
             return (f"a {kind}: table is answered by another server, so what it authorizes"
                     " cannot be judged here")
         table = f"{kind}:{self.pc.expand_text(name)}" if kind != "inline" else f"{kind}:{name}"
