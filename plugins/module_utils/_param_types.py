@@ -31,7 +31,10 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    parse_settings,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     Locator,
     Problem,
@@ -96,22 +99,13 @@ def _changed(before: Mapping[str, Optional[str]], after: Mapping[str, Optional[s
     return [k for k, v in after.items() if v is not None and before.get(k) != v]
 
 
-def _parse(text: str) -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(" =")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
-
-
 def defaults(pc: Postconf, names: List[str]) -> Dict[str, str]:
     """The expanded defaults of these parameters (``postconf -dx``, one call); unknown
     parameters are left out."""
     if not names:
         return {}
     _rc, out, _err = pc.run([pc.postconf_bin, "-c", pc.config_dir, "-dx"] + sorted(set(names)))
-    return _parse(out)
+    return parse_settings(out)
 
 
 def type_problems(before: Postconf, after: Postconf) -> List[Problem]:
@@ -130,9 +124,9 @@ def type_problems(before: Postconf, after: Postconf) -> List[Problem]:
     kinds = {n: classify(n, d) for n, d in defaults(after, [n for _l, n, _v in checks]).items()}
     if not any(kinds.values()):
         return []
-    main_values = _parse(after.run([after.postconf_bin, "-c", after.config_dir, "-xn"]
+    main_values = parse_settings(after.run([after.postconf_bin, "-c", after.config_dir, "-xn"]
                                    + sorted(set(main_names)))[1]) if main_names else {}
-    options = _parse(after.run([after.postconf_bin, "-c", after.config_dir, "-Px"])[1]) \
+    options = parse_settings(after.run([after.postconf_bin, "-c", after.config_dir, "-Px"])[1]) \
         if len(checks) > len(main_names) else {}
     problems: List[Problem] = []
     for locator, name, written in checks:

@@ -43,6 +43,16 @@ RESTART_PARAMETERS = frozenset({
 })
 
 
+def parse_settings(text: str) -> Dict[str, str]:
+    """``name = value`` lines as postconf prints them -> {name: value}."""
+    found: Dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" =")
+        if sep:
+            found[name.strip()] = value.strip()
+    return found
+
+
 class PostconfError(Exception):
     """postconf failed or said something we cannot go on with."""
 
@@ -334,12 +344,7 @@ class Postconf:
     def expanded_all(self) -> Dict[str, str]:
         """Every parameter's effective value, ``$name`` references expanded
         (``postconf -x``, one call)."""
-        found: Dict[str, str] = {}
-        for line in self._postconf("-x").splitlines():
-            name, sep, value = line.partition(" =")
-            if sep:
-                found[name.strip()] = value.strip()
-        return found
+        return parse_settings(self._postconf("-x"))
 
     def expand_text(self, text: str) -> str:
         """``text`` with its ``$name`` / ``${name}`` / ``$(name)`` references replaced by the
@@ -349,11 +354,7 @@ class Postconf:
         flat = {n for group in names for n in group if n}
         if not flat:
             return text
-        values: Dict[str, str] = {}
-        for line in self._postconf("-x", *sorted(flat)).splitlines():
-            name, sep, value = line.partition(" =")
-            if sep:
-                values[name.strip()] = value.strip()
+        values = parse_settings(self._postconf("-x", *sorted(flat)))
 
         def one(match: "re.Match[str]") -> str:
             name = next(g for g in match.groups() if g)

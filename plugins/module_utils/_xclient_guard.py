@@ -42,7 +42,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
     normalize,
     split_list,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
+    Postconf,
+    parse_settings,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     LOCAL_TABLE_TYPES,
     Locator,
@@ -301,11 +304,10 @@ def _overrides(pc: Postconf) -> Dict[Tuple[str, str], str]:
     """Every ``-o`` XCLIENT/XFORWARD list of master.cf, expanded (``postconf -Px``)."""
     out: Dict[Tuple[str, str], str] = {}
     rc, text, _err = pc.run([pc.postconf_bin, "-c", pc.config_dir, "-Px"])
-    for line in text.splitlines() if rc == 0 else []:
-        key, _sep, value = line.partition(" =")
-        service, _slash, name = key.strip().rpartition("/")
+    for key, value in parse_settings(text if rc == 0 else "").items():
+        service, _slash, name = key.rpartition("/")
         if name in XCLIENT_LISTS:
-            out[(service, name)] = value.strip()
+            out[(service, name)] = value
     return out
 
 
