@@ -138,6 +138,8 @@ class Judge:
             return self._name(pattern)
 
     def _name(self, name: str) -> Optional[str]:
+        if not name.startswith(".") and "." not in name.rstrip("."):
+            return None  # one host's name (localhost, proxy), matched as a whole
         covered = self.suffixes.covers_suffix(name)
         if covered is None:
             return None

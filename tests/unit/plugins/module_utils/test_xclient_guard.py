@@ -72,7 +72,8 @@ def test_public_suffix_names_are_broad(judge: Judge, name: str) -> None:
     assert judge.reason(name)
 
 
-@pytest.mark.parametrize("name", [".example.co.uk", "mx.example.com", ".example.com",
+@pytest.mark.parametrize("name", ["localhost", "proxy", ".example.co.uk", "mx.example.com",
+                                  ".example.com",
                                   "ip-192-0-2-1.ec2.internal", "mail.example.com.au"])
 def test_names_of_one_owner_are_fine(judge: Judge, name: str) -> None:
     assert judge.reason(name) is None
