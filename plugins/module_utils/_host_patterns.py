@@ -115,13 +115,13 @@ def _table(text: str, kind: str, name: str, exists: Callable[[str], bool],
             raise PatternError(f"{text!r}: proxy: needs a table, like proxy:hash:/path")
         return "proxy:" + _table(name, inner.group(1), inner.group(2), exists, types)
     if kind in INDEXED_SUFFIX:
-        if not name.startswith("/"):
+        if not name.startswith(("/", "$")):  # $config_directory/... is expanded by exists
             raise PatternError(f"{text!r}: give the table as an absolute path")
         if not exists(name + INDEXED_SUFFIX[kind]):
             raise PatternError(f"{text!r}: {name}{INDEXED_SUFFIX[kind]} does not exist"
                                f" (run postmap {kind}:{name})")
     elif kind in FILE_TABLES or (kind in CONFIG_FILE_TABLES and name.startswith("/")):
-        if not name.startswith("/"):
+        if not name.startswith(("/", "$")):  # $config_directory/... is expanded by exists
             raise PatternError(f"{text!r}: give the table as an absolute path")
         if not exists(name):
             raise PatternError(f"{text!r}: {name} does not exist")

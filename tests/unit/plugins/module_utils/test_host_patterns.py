@@ -168,3 +168,14 @@ def test_existing_order_is_kept_so_an_allowed_exception_stays_allowed():
 def test_negations_that_do_nothing_are_refused(current, hosts):
     with pytest.raises(PatternError):
         merge(current, hosts, "present")
+
+
+def test_a_table_named_with_a_parameter_reference_is_looked_for_expanded():
+    seen = []
+
+    def exists(path):
+        seen.append(path)
+        return True
+    assert normalize("hash:$config_directory/access", exists=exists,
+                     map_types=["hash"]) == "hash:$config_directory/access"
+    assert seen == ["$config_directory/access.db"]  # the caller's exists expands it
