@@ -231,7 +231,8 @@ class ConfigModule:
         notes: List[str] = []
 
         def guard(live: Postconf, work: Postconf) -> List[Problem]:
-            return broad_problems(live, work, lambda: self.judge(work, postmap))
+            # judged as the live instance will read it ($config_directory is the live one)
+            return broad_problems(live, work, lambda: self.judge(live, postmap))
 
         def locked(work: Postconf) -> C:
             try:

@@ -99,9 +99,11 @@ def tables_in(value: str, map_types: Iterable[str]) -> List[str]:
     return out
 
 
-def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[str]
-                  ) -> Optional[str]:
-    """Why Postfix could not use this table, or None. Asks postmap."""
+def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[str],
+                  live: Optional[Postconf] = None) -> Optional[str]:
+    """Why Postfix could not use this table, or None. Asks postmap. ``live`` (default
+    ``pc``) expands ``$name`` in the table's name: on a work copy ``$config_directory``
+    would name the copy's directory."""
     match = _TABLE.match(table)
     if not match:
         return None
@@ -116,7 +118,8 @@ def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[
         return None  # a server-backed table: postmap would query the server
     # Postfix expands $name in a table's name (hash:$config_directory/access); postmap
     # is given the name as Postfix will open it.
-    argv = [postmap, "-c", pc.config_dir, "-q", "127.0.0.1", pc.expand_text(inner)]
+    argv = [postmap, "-c", pc.config_dir, "-q", "127.0.0.1",
+            (live or pc).expand_text(inner)]
     _rc, _out, err = pc.run(argv)
     said = [line.strip() for line in err.splitlines()
             if "fatal:" in line or "warning:" in line]
@@ -421,7 +424,7 @@ def _table_problems(before: Postconf, after: Postconf, postmap: str,
     for locator, value in checks:
         for table in tables_in(value, map_types):
             if table not in seen:
-                seen[table] = table_problem(after, postmap, table, read_maps)
+                seen[table] = table_problem(after, postmap, table, read_maps, before)
             if seen[table]:
                 problems.append(Problem(locator, seen[table] or ""))
     return problems

@@ -322,9 +322,14 @@ def broad_problems(live: Postconf, work: Postconf, make_judge: Callable[[], Judg
     before (its own override, else main.cf's list). ``make_judge`` is called only when
     such a list gained patterns."""
     names = list(XCLIENT_LISTS)
+
+    def as_live(text: str) -> str:
+        # $config_directory expands to the work copy's directory there
+        return text.replace(work.config_dir, live.config_dir)
     main_before = {n: live.expanded(n) for n in names}
-    main_after = {n: work.expanded(n) for n in names}
-    over_before, over_after = _overrides(live), _overrides(work)
+    main_after = {n: as_live(work.expanded(n)) for n in names}
+    over_before = _overrides(live)
+    over_after = {k: as_live(v) for k, v in _overrides(work).items()}
     gained: List[Tuple[Locator, List[str]]] = []
     for name in names:
         added = added_patterns(main_before[name], main_after[name])

@@ -186,3 +186,15 @@ def test_an_edit_that_widens_a_referenced_parameter_is_judged(tmp_path: Path) ->
     found = broad_problems(live, work, lambda: judge)
     assert [p.locator for p in found] == [("param", "smtpd_authorized_xclient_hosts")]
     assert "0.0.0.0/0 is every address" in found[0].message
+
+
+def test_config_directory_in_a_written_list_is_the_live_one(tmp_path: Path) -> None:
+    # the edit is made on a copy in another directory; $config_directory there names the
+    # copy, where the table is not: judged as the live instance will read it
+    live = scratch(tmp_path / "live")
+    (tmp_path / "live" / "all.cidr").write_text("0.0.0.0/0 OK\n")
+    work = scratch(tmp_path / "work",
+                   "smtpd_authorized_xclient_hosts = cidr:$config_directory/all.cidr\n")
+    judge = Judge(live, POSTMAP, SUFFIXES, live.map_types(), probes=[])
+    found = broad_problems(live, work, lambda: judge)
+    assert len(found) == 1 and "0.0.0.0/0 is every address" in found[0].message
