@@ -18,7 +18,8 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(postfix swaks nginx libnginx-mod-mail proxsmtp ssl-cert shellcheck
               openssl iproute2 sasl2-bin libsasl2-modules make git ca-certificates
               python3 python3-venv python3-apt debootstrap
-              dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 openssh-server)
+              dovecot-core dovecot-pop3d dovecot-imapd fetchmail getmail6 openssh-server
+              publicsuffix)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -22,7 +22,7 @@ A setting's value given in YAML becomes Postfix text in one place (``setting_tex
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Protocol, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Protocol, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailops.xclient.plugins.module_utils._module_glue import (
@@ -31,6 +31,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._module_glue impor
     FieldError,
     parse_service,
     postconf_for,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._param_types import (
+    type_problems,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PARAM_NAME,
@@ -50,9 +53,20 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     Locator,
     PreflightError,
+    Problem,
     describe,
     generic_field,
     preflight,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix import (
+    LIST_PATHS,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix import (
+    load as load_suffixes,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard import (
+    Judge,
+    broad_problems,
 )
 
 # A pre-flight problem's field in the module's own words; None: the generic wording.
@@ -81,7 +95,8 @@ def service_key(text: Optional[str], field: str = "service") -> Optional[str]:
 def setting_text(name: str, value: Any, *, override: bool,
                  field: Callable[[str], str]) -> Optional[str]:
     """A parameter and its YAML value as Postfix text: true/false as yes/no, numbers as
-    written, surrounding whitespace off; None stays None (a removal).
+    written, surrounding whitespace off; None stays None (a removal). Whether Postfix can
+    read the text as the parameter's type is asked of Postfix later (``_param_types``).
 
     ``field("name")`` / ``field("value")`` is the option an error names. An ``override``
     (a master.cf ``-o``) must have balanced braces: Postfix would read a stray brace as an
@@ -90,6 +105,9 @@ def setting_text(name: str, value: Any, *, override: bool,
         raise FieldError(field("name"), f"{name!r} is not a Postfix parameter name")
     if value is None:
         return None
+    if isinstance(value, (list, dict, tuple, set)):
+        raise FieldError(field("value"), f"give {name} as text (a Postfix list is one string,"
+                         f" comma or space separated), not a YAML {type(value).__name__}")
     text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
     if any(ch in text for ch in "\r\n\0"):
         raise FieldError(field("value"), f"must not contain a line break or NUL ({name})")
@@ -121,21 +139,39 @@ def outcome(result: EditResult, change: Change, diff_mode: bool) -> Dict[str, An
     return out
 
 
-def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool
+# More checks of the edit (live, work) -> problems, such as the XCLIENT list guard.
+Guard = Callable[[Postconf, Postconf], List[Problem]]
+
+
+def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool,
+                    guard: Optional[Guard] = None, notes: Optional[List[str]] = None
                     ) -> Callable[[Postconf, Postconf], None]:
-    """The pre-flight step of the safe edit; its problems name the module's fields."""
+    """The pre-flight step of the safe edit; its problems name the module's fields, what
+    it could not check goes to ``notes``."""
     def check(live: Postconf, work: Postconf) -> None:
+        problems: List[Problem] = []
         try:
-            problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
+            # Types first: a value Postfix cannot read as its type also stops postconf -m,
+            # which the rest of the pre-flight asks.
+            problems = type_problems(live, work)
+            if guard is not None:
+                problems += guard(live, work)
+            problems += preflight(live, work, postmap, allow_unbound=allow_unbound,
+                                  notes=notes)
         except PostconfError:
             # postconf cannot read the edited copy: postfix check says why, and the files
             # are put back (edit_config).
-            return
+            if not problems:
+                return
         if problems:
             raise PreflightError(problems, describe(
                 problems, lambda loc: (field(loc) if field else None) or generic_field(loc))
                 + " (nothing was written)")
     return check
+
+
+class NotYetInCheckMode(Exception):
+    """Check mode: the service the task edits does not exist (yet)."""
 
 
 class ConfigModule:
@@ -166,22 +202,70 @@ class ConfigModule:
         except (FieldError,) + EXPECTED as exc:
             self.fail(str(exc))
 
+    @property
+    def postmap(self) -> str:
+        """The postmap binary (fails the run without it)."""
+        return str(self.module.get_bin_path("postmap", required=True, opt_dirs=["/usr/sbin"]))
+
+    def judge(self, pc: Postconf, postmap: str) -> Judge:
+        """The XCLIENT list judge for ``pc``; warns when the host has no public suffix
+        list."""
+        suffixes = load_suffixes()
+        if suffixes.path is None:
+            self.module.warn("No Public Suffix List on this host (" + ", ".join(LIST_PATHS)
+                             + "; Debian/Ubuntu package publicsuffix): only top-level"
+                             " domains and common country registries (co.uk, com.au ...)"
+                             " are refused as XCLIENT names")
+        return Judge(pc, postmap, suffixes, pc.map_types())
+
     def edit(self, edit: Edit[C], *, service: Optional[str] = None,
-             field: Optional[FieldNamer] = None, allow_unbound: bool = False) -> NoReturn:
-        """Run ``edit`` safely under the lock and exit with the result."""
+             field: Optional[FieldNamer] = None, allow_unbound: bool = False,
+             allow_broad: bool = False) -> NoReturn:
+        """Run ``edit`` safely under the lock and exit with the result.
+
+        Unless ``allow_broad``, the XCLIENT / XFORWARD lists the edit writes are judged
+        (``_xclient_guard``)."""
         config_dir = self.params["config_dir"]
+        postmap = self.postmap
+
+        notes: List[str] = []
+
+        def guard(live: Postconf, work: Postconf) -> List[Problem]:
+            # judged as the live instance will read it ($config_directory is the live one)
+            return broad_problems(live, work, lambda: self.judge(live, postmap))
 
         def locked(work: Postconf) -> C:
-            entry = find_service(work, service, config_dir) if service else None
+            try:
+                entry = find_service(work, service, config_dir) if service else None
+            except FieldError as exc:
+                if self.module.check_mode:
+                    raise NotYetInCheckMode(str(exc)) from None
+                raise
             return edit(work, entry)
 
+        try:
+            self._edit(locked, field, allow_unbound, allow_broad, guard, notes, postmap)
+        except NotYetInCheckMode as exc:
+            # An earlier task of the play creates the service, and its check mode created
+            # nothing: say so and predict a change, rather than fail the dry run.
+            self.module.warn(f"check mode: {exc}. If an earlier task creates it (its check"
+                             " mode wrote nothing), the real run edits it then; this"
+                             " prediction could not be checked")
+            self.module.exit_json(changed=True, service_missing=True,
+                                  msg=f"check mode: {service} does not exist yet")
+        raise AssertionError("exit_json returned")
+
+    def _edit(self, locked: Callable[[Postconf], C], field: Optional[FieldNamer],
+              allow_unbound: bool, allow_broad: bool, guard: Guard, notes: List[str],
+              postmap: str) -> None:
         with self.errors():
             result, change = edit_config(
                 self.real, locked, check_mode=self.module.check_mode,
                 atomic_move=self.module.atomic_move,
                 backup=self.module.backup_local if self.params["backup"] else None,
-                preflight=preflight_check(self.module.get_bin_path(
-                    "postmap", required=True, opt_dirs=["/usr/sbin"]), field, allow_unbound),
+                preflight=preflight_check(postmap, field, allow_unbound,
+                                          None if allow_broad else guard, notes),
                 before_write=seed_lkg)
+        for note in notes:
+            self.module.warn(note)
         self.module.exit_json(**outcome(result, change, self.module._diff))
-        raise AssertionError("exit_json returned")

@@ -115,13 +115,13 @@ def _table(text: str, kind: str, name: str, exists: Callable[[str], bool],
             raise PatternError(f"{text!r}: proxy: needs a table, like proxy:hash:/path")
         return "proxy:" + _table(name, inner.group(1), inner.group(2), exists, types)
     if kind in INDEXED_SUFFIX:
-        if not name.startswith("/"):
+        if not name.startswith(("/", "$")):  # $config_directory/... is expanded by exists
             raise PatternError(f"{text!r}: give the table as an absolute path")
         if not exists(name + INDEXED_SUFFIX[kind]):
             raise PatternError(f"{text!r}: {name}{INDEXED_SUFFIX[kind]} does not exist"
                                f" (run postmap {kind}:{name})")
     elif kind in FILE_TABLES or (kind in CONFIG_FILE_TABLES and name.startswith("/")):
-        if not name.startswith("/"):
+        if not name.startswith(("/", "$")):  # $config_directory/... is expanded by exists
             raise PatternError(f"{text!r}: give the table as an absolute path")
         if not exists(name):
             raise PatternError(f"{text!r}: {name} does not exist")
@@ -202,10 +202,14 @@ def _contains(pattern: str, address: str) -> bool:
 def merge(current: Sequence[str], hosts: Sequence[str], state: str) -> List[str]:
     """New list: ``present`` adds, ``absent`` removes, ``exact`` sets; no duplicates.
 
-    Postfix stops at the first pattern that matches, so a ``!pattern`` after a pattern
-    that matches the same clients does nothing. Negations therefore go first (new ones
-    after the negations already there); a negation of a pattern the list also allows
-    as such is refused (PatternError), since one of the two would be a no-op.
+    The patterns already there keep their order: Postfix stops at the first pattern that
+    matches, so an explicitly allowed exception before a negation
+    (``192.0.2.10, !192.0.2.0/28, 192.0.2.0/24``) stays allowed. New positive patterns go
+    at the end. A new ``!pattern`` goes just before the first pattern that matches what
+    it excludes (for addresses and networks), else before the first positive pattern, so
+    it takes effect without revoking an earlier exception. A negation of a pattern the
+    list also allows as such is refused (PatternError), since one of the two would be a
+    no-op.
     """
     if state == "exact":
         base: List[str] = []
@@ -230,7 +234,20 @@ def merge(current: Sequence[str], hosts: Sequence[str], state: str) -> List[str]
             raise PatternError(f"{neg}: no pattern in the list matches {neg[1:]}, so"
                                " excluding it does nothing (Postfix allows only what a"
                                " later pattern matches)")
-    return negations + positives
+    out = _unique(base)
+    for pattern in _unique(hosts):
+        if pattern in out:
+            continue
+        if not pattern.startswith("!"):
+            out.append(pattern)
+            continue
+        target = pattern[1:]
+        comparable = _as_network(target) is not None
+        at = next((i for i, p in enumerate(out) if not p.startswith("!")
+                   and (not comparable or _as_network(p) is None or _contains(p, target))),
+                  len(out))
+        out.insert(at, pattern)
+    return out
 
 
 def _unique(patterns: Iterable[str]) -> List[str]:

@@ -29,6 +29,9 @@ POSTCONF = "/usr/sbin/postconf"
 POSTFIX = "/usr/sbin/postfix"
 
 PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# A parameter reference in a value: $name, ${name}, $(name).
+_REFERENCE = re.compile(r"\$(?:([A-Za-z][A-Za-z0-9_]*)|\{([A-Za-z][A-Za-z0-9_]*)\}"
+                        r"|\(([A-Za-z][A-Za-z0-9_]*)\))")
 SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
 
 # Parameters whose change needs "postfix stop; postfix start" rather than a reload.
@@ -38,6 +41,16 @@ RESTART_PARAMETERS = frozenset({
     "command_directory", "meta_directory", "shlib_directory", "config_directory",
     "import_environment", "export_environment", "multi_instance_enable",
 })
+
+
+def parse_settings(text: str) -> Dict[str, str]:
+    """``name = value`` lines as postconf prints them -> {name: value}."""
+    found: Dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" =")
+        if sep:
+            found[name.strip()] = value.strip()
+    return found
 
 
 class PostconfError(Exception):
@@ -333,6 +346,26 @@ class Postconf:
             if sep:
                 found[name.strip()] = value.strip()
         return found
+
+    def expanded_all(self) -> Dict[str, str]:
+        """Every parameter's effective value, ``$name`` references expanded
+        (``postconf -x``, one call)."""
+        return parse_settings(self._postconf("-x"))
+
+    def expand_text(self, text: str) -> str:
+        """``text`` with its ``$name`` / ``${name}`` / ``$(name)`` references replaced by the
+        parameters' expanded values (one ``postconf -x`` call); text without ``$`` as it
+        is. A conditional form (``${name?value}``) is left as written."""
+        names = sorted(set(_REFERENCE.findall(text)) - {""})
+        flat = {n for group in names for n in group if n}
+        if not flat:
+            return text
+        values = parse_settings(self._postconf("-x", *sorted(flat)))
+
+        def one(match: "re.Match[str]") -> str:
+            name = next(g for g in match.groups() if g)
+            return values.get(name, match.group(0))
+        return _REFERENCE.sub(one, text)
 
     def expanded(self, name: str) -> str:
         """The effective value with ``$name`` references expanded (``postconf -x``)."""

@@ -101,12 +101,19 @@ def _remove_stale_work_dirs(config_dir: str) -> None:
             shutil.rmtree(os.path.join(config_dir, entry), ignore_errors=True)
 
 
+def target_path(config_dir: str, name: str) -> str:
+    """Where main.cf / master.cf really is: a symlink is edited through, never replaced by
+    a regular file (a config kept elsewhere, say under version control, stays linked)."""
+    return os.path.realpath(os.path.join(config_dir, name))
+
+
 def _write_atomic(atomic_move: Callable[[str, str], None], directory: str, name: str,
                   data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=WORK_PREFIX)
+    dest = target_path(directory, name)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=WORK_PREFIX)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    atomic_move(tmp, os.path.join(directory, name))
+    atomic_move(tmp, dest)
 
 
 def _restore(config_dir: str, before: Dict[str, Optional[bytes]], names: List[str],
@@ -115,7 +122,7 @@ def _restore(config_dir: str, before: Dict[str, Optional[bytes]], names: List[st
         original = before[name]
         if original is None:
             try:
-                os.unlink(os.path.join(config_dir, name))
+                os.unlink(target_path(config_dir, name))
             except FileNotFoundError:
                 pass
         else:
@@ -129,7 +136,7 @@ def _replace_checked(real: Postconf, work: str, before: Dict[str, Optional[bytes
     config_dir = real.config_dir
     try:
         for name in names:
-            atomic_move(os.path.join(work, name), os.path.join(config_dir, name))
+            atomic_move(os.path.join(work, name), target_path(config_dir, name))
         ok, said = real.check()
         if not ok:
             raise ConfigEditError(f"postfix check rejected the change, so"
@@ -185,7 +192,7 @@ def edit_config(real: Postconf, edit: Callable[[Postconf], T], *,
             if backup is not None:
                 for name in changed_files:
                     if before[name] is not None:
-                        result.backups[name] = backup(os.path.join(config_dir, name))
+                        result.backups[name] = backup(target_path(config_dir, name))
             _replace_checked(real, work, before, changed_files, atomic_move)
             return result, made
         finally:

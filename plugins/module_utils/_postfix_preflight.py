@@ -99,9 +99,11 @@ def tables_in(value: str, map_types: Iterable[str]) -> List[str]:
     return out
 
 
-def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[str]
-                  ) -> Optional[str]:
-    """Why Postfix could not use this table, or None. Asks postmap."""
+def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[str],
+                  live: Optional[Postconf] = None) -> Optional[str]:
+    """Why Postfix could not use this table, or None. Asks postmap. ``live`` (default
+    ``pc``) expands ``$name`` in the table's name: on a work copy ``$config_directory``
+    would name the copy's directory."""
     match = _TABLE.match(table)
     if not match:
         return None
@@ -114,7 +116,10 @@ def table_problem(pc: Postconf, postmap: str, table: str, proxy_read_maps: List[
                 " proxy_read_maps")
     if kind not in LOCAL_TABLE_TYPES:
         return None  # a server-backed table: postmap would query the server
-    argv = [postmap, "-c", pc.config_dir, "-q", "127.0.0.1", inner]
+    # Postfix expands $name in a table's name (hash:$config_directory/access); postmap
+    # is given the name as Postfix will open it.
+    argv = [postmap, "-c", pc.config_dir, "-q", "127.0.0.1",
+            (live or pc).expand_text(inner)]
     _rc, _out, err = pc.run(argv)
     said = [line.strip() for line in err.splitlines()
             if "fatal:" in line or "warning:" in line]
@@ -314,12 +319,36 @@ def _changed_values(before: Mapping[str, Optional[str]], after: Mapping[str, Opt
 
 
 class _LiveSockets:
-    """The host's listening TCP sockets, read once when first needed, minus our master's."""
+    """The host's listening TCP sockets, read once when first needed, minus our master's.
 
-    def __init__(self, live: Postconf) -> None:
-        ours = master_pid(live)
-        self.ours = _socket_inodes(ours) if ours else set()
+    A user who is not root (check mode) cannot read the master's ``/proc/PID/fd``, so it
+    cannot tell the master's sockets from another process's. Then a socket on an address
+    and port the *live* master.cf listens on is taken to be the master's own, and a note
+    says so (``notes``)."""
+
+    def __init__(self, live: Postconf, notes: Optional[List[str]] = None) -> None:
+        self.live = live
+        self.pid = master_pid(live)
+        # Not root and no master found: the pid file may just be unreadable.
+        self.blind = self.pid is None and os.geteuid() != 0
+        self.ours: Set[str] = set()
+        if self.pid:
+            try:
+                os.listdir(f"/proc/{self.pid}/fd")
+            except OSError:
+                self.blind = True
+            else:
+                self.ours = _socket_inodes(self.pid)
+        self.notes = notes if notes is not None else []
         self._all: Optional[List[Tuple[str, int, str]]] = None
+        self._live_listeners: Optional[List[Listener]] = None
+
+    def _live_holds(self, addr: str, port: int) -> bool:
+        if self._live_listeners is None:
+            main = {n: self.live.effective(n) for n in _LISTEN_PARAMS}
+            self._live_listeners = listeners(self.live.services(), main)
+        return any(lst.port == port and any(_overlaps(addr, a) for a in lst.addresses)
+                   for lst in self._live_listeners)
 
     def holder(self, addr: str, port: int) -> Optional[Tuple[str, str]]:
         """(address, owner) of another process's socket on ``addr`` port ``port``."""
@@ -327,6 +356,15 @@ class _LiveSockets:
             self._all = _proc_listeners()
         for laddr, lport, inode in self._all:
             if lport == port and _overlaps(addr, laddr) and inode not in self.ours:
+                if self.blind and self._live_holds(laddr, port):
+                    seen = (f"/proc/{self.pid}/fd is not readable by this user" if self.pid
+                            else "its pid file is not readable by this user")
+                    note = (f"could not tell whether port {port} on {laddr} is held by this"
+                            f" instance's master: {seen}; taken to be the master's own, since"
+                            " the live master.cf listens there. Run as root to check it")
+                    if note not in self.notes:
+                        self.notes.append(note)
+                    continue
                 return laddr, _owner(inode)
         return None
 
@@ -386,14 +424,15 @@ def _table_problems(before: Postconf, after: Postconf, postmap: str,
     for locator, value in checks:
         for table in tables_in(value, map_types):
             if table not in seen:
-                seen[table] = table_problem(after, postmap, table, read_maps)
+                seen[table] = table_problem(after, postmap, table, read_maps, before)
             if seen[table]:
                 problems.append(Problem(locator, seen[table] or ""))
     return problems
 
 
 def preflight(before: Postconf, after: Postconf, postmap: str,
-              allow_unbound: bool = False) -> List[Problem]:
+              allow_unbound: bool = False, notes: Optional[List[str]] = None
+              ) -> List[Problem]:
     """Problems the edit from ``before`` (live config) to ``after`` (work copy) brings."""
     old = {e.key: e for e in before.services()}
     new_entries = after.services()
@@ -407,7 +446,7 @@ def preflight(before: Postconf, after: Postconf, postmap: str,
         problems += _entry_problems(entry, main_after["daemon_directory"])
     changed_keys = {e.key for e in changed}
     all_listeners = listeners(new_entries, main_after)
-    sockets = _LiveSockets(before)
+    sockets = _LiveSockets(before, notes)
     for lst in all_listeners:
         if lst.service in changed_keys:
             problems += [Problem(("entry", lst.service, "name"), message) for message in

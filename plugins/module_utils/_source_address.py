@@ -16,8 +16,10 @@ class SourceAddressError(Exception):
 
 
 def source_address(destination: str, port: int = 25) -> str:
-    """Raises SourceAddressError naming the destination when it is not an IP address or
-    the host has no route to it."""
+    """Raises SourceAddressError naming the field: the destination when it is not an IP
+    address or the host has no route to it, the port when it is not 0 to 65535."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise SourceAddressError(f"port: {port!r} is not a port number (0 to 65535)")
     try:
         ip = ipaddress.ip_address(destination)
     except ValueError as exc:

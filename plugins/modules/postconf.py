@@ -31,8 +31,11 @@ options:
       - One of O(name) and O(settings) is required.
     type: str
   value:
-    description: The value. Required with O(name) and O(state=present). No line breaks.
-    type: str
+    description:
+      - The value. Required with O(name) and O(state=present). No line breaks.
+      - A YAML boolean is written C(yes) / C(no), a number as written.
+      - Checked against the type Postfix reads the parameter as (see the notes).
+    type: raw
   settings:
     description:
       - Several parameters as a dict of name and value, applied as one edit. With O(state=absent)
@@ -53,6 +56,15 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
+  allow_broad:
+    description:
+      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
+        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
+        it. Without it the patterns this task adds to such a list are judged as
+        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
+        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.config_dir
@@ -64,6 +76,12 @@ notes:
     (C(hash:) without C(.db)) or does not parse (asked of C(postmap -q)), a C(proxy:)
     table that C(proxy_read_maps) does not list, and for a O(service) override a value
     whose braces do not balance."
+  - "Values are typed by what Postfix expects, asked of Postfix: a parameter whose default
+    (C(postconf -d)) is C(yes)/C(no) takes only C(yes) or C(no) (a YAML boolean is written
+    so; the text C(True) would stop every daemon), one whose default is a time (C(300s))
+    a number with an optional unit C(s m h d w), one whose default is a number an integer
+    in range. C($name) references are expanded by Postfix before the check. A value of the
+    wrong type is refused naming the field, before anything is written."
 seealso:
   - module: mailops.xclient.xclient_hosts
   - module: mailops.xclient.postfix_service
@@ -129,6 +147,11 @@ restart_needed:
   description: The change needs C(postfix stop; postfix start) (C(inet_interfaces),
     C(inet_protocols), ...).
   returned: always
+  type: bool
+service_missing:
+  description: Check mode only - the O(service) does not exist (yet); the change is
+    predicted, not checked (see the check mode attribute).
+  returned: in check mode, when the service does not exist
   type: bool
 backup_file:
   description: Per changed file, the backup made with O(backup=true).
@@ -250,9 +273,9 @@ def check_known(real: Postconf, wanted: Wanted, field: Field) -> None:
 
 def main() -> None:
     run = ConfigModule(
-        dict(name=dict(type="str"), value=dict(type="str"), settings=dict(type="dict"),
+        dict(name=dict(type="str"), value=dict(type="raw"), settings=dict(type="dict"),
              state=dict(type="str", default="present", choices=["present", "absent"]),
-             service=dict(type="str")),
+             service=dict(type="str"), allow_broad=dict(type="bool", default=False)),
         required_one_of=[("name", "settings")],
         mutually_exclusive=[("name", "settings"), ("value", "settings")],
         required_by={"value": "name"},
@@ -270,7 +293,7 @@ def main() -> None:
         return field(locator[-1], "value") if ours and locator[-1] in wanted else None
 
     run.edit(lambda pc, entry: apply(pc, entry, wanted, p["name"]), service=service,
-             field=problem_field)
+             field=problem_field, allow_broad=p["allow_broad"])
 
 
 if __name__ == "__main__":

@@ -82,6 +82,29 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  force:
+    description:
+      - Allow O(state=absent) to remove a service Postfix itself needs. Those are the
+        services C(main.cf) names - the value of every C(*_service_name) parameter
+        (C(cleanup), C(qmgr), C(pickup), C(rewrite), C(bounce), C(defer), C(trace),
+        C(verify), C(proxymap), C(proxywrite), C(flush), C(showq), C(error), C(scache),
+        C(tlsmgr), C(postlog), ...), every transport a C(*_transport) parameter or
+        C(content_filter) routes mail to (C(smtp), C(relay), C(local), C(virtual), ...),
+        and C(anvil) and C(retry) - asked of C(postconf -x) for the instance, so renamed
+        services count too. Without such a service mail stops or is deferred for ever while
+        every listener still answers; C(postfix check) passes it.
+      - C(inet) listeners are never protected.
+    type: bool
+    default: false
+  allow_broad:
+    description:
+      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
+        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
+        it. Without it the patterns this task adds to such a list are judged as
+        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
+        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
+    type: bool
+    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that
@@ -172,6 +195,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._config_module imp
     FieldError,
     setting_text,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._core_services import (
+    core_reason,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._param_types import INT_MAX
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     SERVICE_TYPES,
     Postconf,
@@ -260,6 +287,11 @@ def check_columns(p: Dict[str, Any]) -> str:
         raise FieldError("wakeup", f"{p['wakeup']!r} must be seconds, optionally with ?, or -")
     if p["maxproc"] is not None and not re.match(r"^(-|\d+)$", str(p["maxproc"])):
         raise FieldError("maxproc", f"{p['maxproc']!r} must be a number or -")
+    for column in ("wakeup", "maxproc"):
+        number = str(p[column] or "-").rstrip("?")
+        if number != "-" and int(number) > INT_MAX:
+            raise FieldError(column, f"{p[column]} is out of range (at most {INT_MAX}); the"
+                             " master process would stop reading master.cf")
     return name
 
 
@@ -314,12 +346,17 @@ class EntryChange:
                     entry_after=after.shown() if after else None, reload_needed=changed)
 
 
-def apply(pc: Postconf, key: str, desired: Optional[ServiceEntry], purge: bool
-          ) -> EntryChange:
+def apply(pc: Postconf, key: str, desired: Optional[ServiceEntry], purge: bool,
+          force: bool = False) -> EntryChange:
     """Decide under the lock, on the work copy."""
     current = pc.service(key)
     if desired is None:
         if current is not None:
+            why = "" if force else core_reason(pc, current.name, current.type)
+            if why:
+                raise FieldError("state", f"{key} is a service Postfix itself needs ({why});"
+                                 " without it mail stops or is deferred for ever while every"
+                                 " listener still answers. Set force: true if you mean it")
             pc.remove_service_entry(key)
         return EntryChange(current, None)
     target = desired if current is None or purge else merged(current, desired)
@@ -350,6 +387,8 @@ def main() -> None:
         purge_options=dict(type="bool", default=False),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         allow_unbound=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        allow_broad=dict(type="bool", default=False),
     ), required_if=[("state", "present", ["command"])])
     p = run.params
     with run.errors():
@@ -359,8 +398,9 @@ def main() -> None:
         desired = desired_entry(p, name, private, options) if p["state"] == "present" \
             else None
     key = f"{name}/{p['type']}"
-    run.edit(lambda pc, _entry: apply(pc, key, desired, p["purge_options"]),
-             field=functools.partial(problem_field, key), allow_unbound=p["allow_unbound"])
+    run.edit(lambda pc, _entry: apply(pc, key, desired, p["purge_options"], p["force"]),
+             field=functools.partial(problem_field, key), allow_unbound=p["allow_unbound"],
+             allow_broad=p["allow_broad"])
 
 
 if __name__ == "__main__":

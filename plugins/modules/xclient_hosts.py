@@ -20,10 +20,17 @@ description:
     C(/file/name) files that do not exist, table types Postfix does not support
     (C(postconf -m)) and indexed tables without their database file are errors.
   - Refuses, unless O(allow_broad=true), patterns that authorize the world or a wide slice
-    of it, since XCLIENT lets the client choose which address Postfix's rules see.
-  - Postfix uses the first pattern that matches, so C(!pattern) entries are placed before
-    the others. A negation that contradicts a pattern of the list, or excludes an
-    address no pattern of the list matches, is refused with the reason.
+    of it, since XCLIENT lets the client choose which address Postfix's rules see. They
+    are judged on what they I(effectively) match - see O(allow_broad). The same guard runs
+    in M(mailops.xclient.postconf) and M(mailops.xclient.postfix_service) when they write
+    an XCLIENT or XFORWARD list.
+  - Postfix uses the first pattern that matches. The patterns already in the list keep
+    their order (an exception allowed before a negation stays allowed); new ones go at the
+    end, and a new C(!pattern) just before the first pattern that matches what it
+    excludes. A negation that contradicts a pattern of the list, or excludes an address
+    no pattern of the list matches, is refused with the reason.
+  - Table and file names may use C($name) references (C(hash:$config_directory/access));
+    Postfix expands them (C(postconf -x)) before the file is looked for.
   - Reads lists the way Postfix does, braces included (C(inline:{ a=OK, { b = OK } })
     stays one pattern).
   - Before anything is written, every table in the new list is opened by Postfix
@@ -67,9 +74,26 @@ options:
     default: xclient
   allow_broad:
     description:
-      - Allow patterns that authorize a wide slice of the world - C(0.0.0.0/0), C(::/0),
-        C(static:) tables, IPv4 networks wider than /16, IPv6 wider than /48, a whole
-        top-level C(.domain), also inside a C(/file/name) list.
+      - Allow patterns that authorize a wide slice of the world. Without it they are
+        refused, judged on the I(effective) list - C(0.0.0.0/0), C(::/0), IPv4 networks
+        wider than /16, IPv6 wider than /48;
+      - a name or C(.domain) that is a public suffix (C(.com), C(.co.uk), C(.com.au),
+        C(.github.io)) or lies above one (C(.amazonaws.com)), by the Public Suffix List of
+        the managed host (C(/usr/share/publicsuffix/public_suffix_list.dat), Debian and
+        Ubuntu package C(publicsuffix), Fedora C(publicsuffix-list); the
+        C(mailops.xclient.postfix) role installs it). Without the list only top-level
+        domains and common country registries (C(co.uk), C(com.au), ...) are known, and
+        the module warns;
+      - C(/file/name) lists, read recursively;
+      - tables by their entries - a C(cidr:) file's networks, the keys of C(inline:),
+        C(hash:), C(texthash:) ... tables (C(postmap -s)) - and by Postfix's own answer for
+        representative clients (C(postmap -q)) - TEST-NET addresses of both families,
+        public-looking addresses and names drawn at random each run, and C(unknown) (a
+        client without a reverse name). A table that matches a public-looking client,
+        C(unknown), or documentation networks in different /8 (IPv4) or /48 (IPv6)
+        networks is refused; so are C(regexp:) / C(pcre:) tables matching everything;
+      - C(static:) and C(randmap:) tables (every client), and tables answered by another
+        server (C(ldap:), C(mysql:), C(tcp:) ...), whose answers cannot be judged here.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -133,6 +157,11 @@ reload_needed:
   description: Postfix must be reloaded for the change to take effect.
   returned: always
   type: bool
+service_missing:
+  description: Check mode only - the O(service) does not exist (yet); the change is
+    predicted, not checked (see the check mode attribute).
+  returned: in check mode, when the service does not exist
+  type: bool
 backup_file:
   description: Per changed file, the backup made with O(backup=true).
   returned: when a backup was made
@@ -141,7 +170,7 @@ backup_file:
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ansible_collections.mailops.xclient.plugins.module_utils._config_module import (
     ConfigModule,
@@ -150,8 +179,6 @@ from ansible_collections.mailops.xclient.plugins.module_utils._config_module imp
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns import (
     PatternError,
-    broad_reason,
-    file_patterns,
     merge,
     normalize,
     split_list,
@@ -159,6 +186,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._host_patterns imp
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
     ServiceEntry,
+)
+from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard import (
+    Judge,
+    refusal,
 )
 
 PARAMETERS = {"xclient": "smtpd_authorized_xclient_hosts",
@@ -176,8 +207,10 @@ def lenient(patterns: Iterable[str], map_types: List[str]) -> List[str]:
     return out
 
 
-def given_hosts(hosts: List[Any], map_types: List[str]) -> List[str]:
-    """The patterns given, normalized; FieldError naming hosts[i]."""
+def given_hosts(hosts: List[Any], map_types: List[str],
+                exists: Callable[[str], bool] = os.path.exists) -> List[str]:
+    """The patterns given, normalized; FieldError naming hosts[i]. ``exists`` sees file
+    names with ``$name`` references expanded (``hash:$config_directory/access``)."""
     out = []
     for i, raw in enumerate(hosts):
         if raw is None or not str(raw).strip():
@@ -186,27 +219,19 @@ def given_hosts(hosts: List[Any], map_types: List[str]) -> List[str]:
             raise FieldError(f"hosts[{i}]", f"{raw!r} holds more than one pattern; give one"
                              " pattern per list item")
         try:
-            out.append(normalize(str(raw), exists=os.path.exists, map_types=map_types))
+            out.append(normalize(str(raw), exists=exists, map_types=map_types))
         except PatternError as exc:
             raise FieldError(f"hosts[{i}]", str(exc)) from None
     return out
 
 
-def refuse_broad(hosts: List[str], map_types: List[str]) -> None:
-    """FieldError for a pattern (also inside a /file/name list) that authorizes the world
-    or a wide slice of it."""
+def refuse_broad(hosts: List[str], judge: Judge) -> None:
+    """FieldError for a pattern that authorizes the world or a wide slice of it, judged
+    on what it effectively matches (``_xclient_guard``)."""
     for i, pattern in enumerate(hosts):
-        inside = [pattern]
-        if pattern.startswith("/"):
-            with open(pattern, encoding="utf-8", errors="replace") as fh:
-                inside = lenient(file_patterns(fh.read()), map_types)
-        for one in inside:
-            reason = broad_reason(one)
-            if reason:
-                where = f" (in {pattern})" if one != pattern else ""
-                raise FieldError(f"hosts[{i}]", f"{one}{where} is {reason}; XCLIENT lets such"
-                                 " clients claim any identity. Set allow_broad: true if you"
-                                 " mean it")
+        why = judge.reason(pattern)
+        if why:
+            raise FieldError(f"hosts[{i}]", refusal(pattern, why))
 
 
 @dataclass
@@ -259,11 +284,15 @@ def main() -> None:
         if p["state"] != "exact" and not p["hosts"]:
             raise FieldError("hosts", "give at least one pattern")
         map_types = run.real.map_types()
-        hosts = given_hosts(p["hosts"], map_types)
+        hosts = given_hosts(p["hosts"], map_types,
+                            lambda path: os.path.exists(run.real.expand_text(path)))
         if p["state"] != "absent" and not p["allow_broad"]:
-            refuse_broad(hosts, map_types)
+            refuse_broad(hosts, run.judge(run.real, run.postmap))
+    # The hosts given are all this edit can add, and they were judged above (naming
+    # hosts[i]), so the driver's own guard of the written list is not needed again.
     run.edit(lambda pc, entry: apply(pc, entry, param, hosts, p["state"], map_types),
-             service=service, field=lambda loc: "hosts" if loc[-1] == param else None)
+             service=service, field=lambda loc: "hosts" if loc[-1] == param else None,
+             allow_broad=True)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def test_first_run_deploys_and_verifies(stack):
     # and they hold
     coverage = [t["result"]["msg"] for t in first.named("Access rule coverage")]
     assert [lines[0] for lines in coverage] == [
-        "coverage: 5 of 5 rules covered, 0 shadowed"], coverage
+        "coverage: 6 of 6 rules covered, 0 shadowed"], coverage
     # the verify role recorded its verdict baselines (the second run compares with them
     # and changes nothing: test_second_run_changes_nothing)
     recorded = set(os.listdir(os.path.join(base, "verify-baseline")))

@@ -208,3 +208,41 @@ def test_edit_that_raises_leaves_the_files_byte_identical(tmp_path: Path) -> Non
     with pytest.raises(FieldError, match="^service: "):
         edit_config(real, edit, check_mode=False, atomic_move=no_move)
     assert unchanged(tmp_path, files)
+
+
+class Checked(Postconf):
+    """A Postconf whose ``postfix check`` says what the test wants (no Postfix needed)."""
+
+    def __init__(self, config_dir: str, ok: bool) -> None:
+        super().__init__(never_run, config_dir)
+        self.ok = ok
+
+    def check(self) -> Tuple[bool, str]:
+        return self.ok, "" if self.ok else "fatal: test says no"
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_symlinked_main_cf_is_edited_through_the_link(tmp_path: Path, ok: bool) -> None:
+    # main.cf kept elsewhere (version control, a shared tree) and linked into config_dir:
+    # the edit and a rollback write the target; the link stays a link.
+    conf, kept = tmp_path / "etc", tmp_path / "kept"
+    conf.mkdir()
+    kept.mkdir()
+    (kept / "main.cf").write_bytes(b"a = 1\n")
+    (conf / "main.cf").symlink_to(kept / "main.cf")
+    (conf / "master.cf").write_bytes(b"")
+    real = Checked(str(conf), ok)
+
+    def edit(work: Postconf) -> Noted:
+        append_to_main(work, b"b = 2\n")
+        return Noted("", "b = 2")
+
+    if ok:
+        result, _made = edit_config(real, edit, check_mode=False, atomic_move=os.replace)
+        assert result.changed
+    else:
+        with pytest.raises(Exception, match="test says no"):
+            edit_config(real, edit, check_mode=False, atomic_move=os.replace)
+    assert (conf / "main.cf").is_symlink()
+    assert (kept / "main.cf").read_bytes() == (b"a = 1\nb = 2\n" if ok else b"a = 1\n")
+    assert not [f for f in os.listdir(kept) if f.startswith(".mailops")]

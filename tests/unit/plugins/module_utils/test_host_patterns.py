@@ -141,11 +141,24 @@ def test_proxy_static_is_broad():
     assert broad_reason("proxy:static:all") == "a static: table matches every client"
 
 
-def test_negations_go_first():
+def test_negations_go_before_what_they_exclude():
     assert merge(["127.0.0.0/24"], ["!127.0.0.1"], "present") == [
         "!127.0.0.1", "127.0.0.0/24"]
     assert merge([], ["127.0.0.0/24", "!127.0.0.5"], "exact") == [
         "!127.0.0.5", "127.0.0.0/24"]
+
+
+def test_existing_order_is_kept_so_an_allowed_exception_stays_allowed():
+    # 192.0.2.10 is explicitly allowed before the /28 is excluded from the /24; adding a
+    # host used to move the negation to the front, which revoked 192.0.2.10.
+    current = ["192.0.2.10", "!192.0.2.0/28", "192.0.2.0/24"]
+    assert merge(current, ["198.51.100.1"], "present") == current + ["198.51.100.1"]
+    assert merge(current, ["!192.0.2.128/28"], "present") == [
+        "192.0.2.10", "!192.0.2.0/28", "!192.0.2.128/28", "192.0.2.0/24"]
+    assert merge(current, ["192.0.2.10"], "absent") == ["!192.0.2.0/28", "192.0.2.0/24"]
+    assert merge([], current, "exact") == current
+    assert merge(["a.example", "b.example"], ["!c.example"], "present") == [
+        "!c.example", "a.example", "b.example"]
 
 
 @pytest.mark.parametrize("current,hosts", [
@@ -155,3 +168,14 @@ def test_negations_go_first():
 def test_negations_that_do_nothing_are_refused(current, hosts):
     with pytest.raises(PatternError):
         merge(current, hosts, "present")
+
+
+def test_a_table_named_with_a_parameter_reference_is_looked_for_expanded():
+    seen = []
+
+    def exists(path):
+        seen.append(path)
+        return True
+    assert normalize("hash:$config_directory/access", exists=exists,
+                     map_types=["hash"]) == "hash:$config_directory/access"
+    assert seen == ["$config_directory/access.db"]  # the caller's exists expands it

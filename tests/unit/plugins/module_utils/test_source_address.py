@@ -24,3 +24,10 @@ def test_ipv6_loopback_is_normalized():
 def test_not_an_address_names_the_field(bad):
     with pytest.raises(SourceAddressError, match=r"^destination: .* is not an IP address"):
         source_address(bad)
+
+
+@pytest.mark.parametrize("port", [70000, 65536, -1, True])
+def test_port_out_of_range_names_the_field(port):
+    # 70000 used to end in a traceback (OverflowError from connect()).
+    with pytest.raises(SourceAddressError, match=r"^port: .* is not a port number"):
+        source_address("127.0.0.1", port)
