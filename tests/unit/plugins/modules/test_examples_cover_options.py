@@ -19,7 +19,7 @@ MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modul
                  if f.endswith(".py") and not f.startswith("_"))
 FILES = {"config_dir", "backup"}
 GROUPS = {
-    "postconf": {"one parameter": {"name", "value", "state", "service"},
+    "postconf": {"one parameter": {"name", "value", "state", "service", "allow_broad"},
                  "several at once": {"settings"}, "files": FILES},
     "postfix_info": {"audit": {"login_expected", "client_addresses", "fail_on"},
                      "files": {"config_dir"}},
@@ -28,8 +28,8 @@ GROUPS = {
                          "service manager": {"service_manager"}, "files": {"config_dir"}},
     "postfix_service": {"entry": {"name", "type", "command", "private", "unprivileged",
                                   "chroot", "wakeup", "maxproc"},
-                        "options": {"options", "purge_options"},
-                        "removal": {"state", "allow_unbound"}, "files": FILES},
+                        "options": {"options", "purge_options", "allow_broad"},
+                        "removal": {"state", "allow_unbound", "force"}, "files": FILES},
     "source_address": {"destination": {"destination", "port"}},
     "xclient_hosts": {"where": {"service", "kind"}, "who": {"hosts", "state"},
                       "broad patterns": {"allow_broad"}, "files": FILES},

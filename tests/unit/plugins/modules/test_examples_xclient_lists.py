@@ -25,8 +25,11 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard imp
 
 
 def lists_in(task: Any) -> Iterator[str]:
-    """XCLIENT list values anywhere in a task's arguments."""
+    """XCLIENT list values anywhere in a task's arguments; not those of a task that says
+    it is broad on purpose (allow_broad: true), which shows that option."""
     if isinstance(task, dict):
+        if task.get("allow_broad") is True:
+            return
         for key, value in task.items():
             if key in XCLIENT_LISTS and isinstance(value, str):
                 yield value
@@ -53,6 +56,7 @@ def examples() -> List[Tuple[str, str]]:
 def test_examples_set_no_broad_xclient_list() -> None:
     found = examples()
     assert any(name == "postfix_service" for name, _v in found)
+    assert any(name == "xclient_hosts" for name, _v in found)
     suffixes = load()
     for name, value in found:
         for pattern in split_list(value):
