@@ -13,6 +13,9 @@ returns a Change: what it found and what it made. The driver owns the rest:
   the lock, on the work copy: ``edit`` gets the entry and never sees a missing one;
 - the safe edit (``_postfix_config_edit``) with the pre-flight check
   (``_postfix_preflight``), whose problems name the module's own fields;
+- the shadow (``_shadow``): a changed copy must let mail flow on a shadow of the instance
+  before anything is written (check mode too); option ``shadow``; a proven change that is
+  written refreshes last-known-good;
 - error mapping: every expected error ends the run with one message, no traceback;
 - the result: ``changed``, ``diff`` in diff mode, ``backup_file``, and the Change's keys.
 
@@ -45,6 +48,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_ed
     edit_config,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
+    save_lkg,
     seed_lkg,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
@@ -54,11 +58,16 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight
     generic_field,
     preflight,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
+    SHADOW_SPEC,
+    ShadowRefused,
+    shadow_check,
+)
 
 # A pre-flight problem's field in the module's own words; None: the generic wording.
 FieldNamer = Callable[[Locator], Optional[str]]
 # Errors a run may end with; their message is the whole story.
-EXPECTED = (ConfigEditError, PostconfError, PreflightError)
+EXPECTED = (ConfigEditError, PostconfError, PreflightError, ShadowRefused)
 
 
 class Change(Protocol):
@@ -121,10 +130,17 @@ def outcome(result: EditResult, change: Change, diff_mode: bool) -> Dict[str, An
     return out
 
 
-def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool
+def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool,
+                    shadow: Optional[Callable[[Postconf, Postconf], None]] = None
                     ) -> Callable[[Postconf, Postconf], None]:
-    """The pre-flight step of the safe edit; its problems name the module's fields."""
+    """The pre-flight step of the safe edit; its problems name the module's fields. Then
+    ``shadow(live, work)``: the change on a shadow (raises ShadowRefused)."""
     def check(live: Postconf, work: Postconf) -> None:
+        _preflight(live, work)
+        if shadow is not None:
+            shadow(live, work)
+
+    def _preflight(live: Postconf, work: Postconf) -> None:
         try:
             problems = preflight(live, work, postmap, allow_unbound=allow_unbound)
         except PostconfError:
@@ -142,7 +158,8 @@ class ConfigModule:
     """One run of a config module; ``argument_spec`` without config_dir and backup."""
 
     def __init__(self, argument_spec: Dict[str, Any], **kwargs: Any) -> None:
-        spec = dict(argument_spec, config_dir=CONFIG_DIR_SPEC, backup=BACKUP_SPEC)
+        spec = dict(argument_spec, config_dir=CONFIG_DIR_SPEC, backup=BACKUP_SPEC,
+                    shadow=SHADOW_SPEC)
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
         self.params: Dict[str, Any] = self.module.params
         self._real: Optional[Postconf] = None
@@ -175,13 +192,28 @@ class ConfigModule:
             entry = find_service(work, service, config_dir) if service else None
             return edit(work, entry)
 
+        proven: Dict[str, Any] = {}
+
+        def on_shadow(live: Postconf, work: Postconf) -> None:
+            proven.update(shadow_check(live, work))
+            if proven.get("warning"):
+                self.module.warn(proven["warning"])
+
         with self.errors():
             result, change = edit_config(
                 self.real, locked, check_mode=self.module.check_mode,
                 atomic_move=self.module.atomic_move,
                 backup=self.module.backup_local if self.params["backup"] else None,
                 preflight=preflight_check(self.module.get_bin_path(
-                    "postmap", required=True, opt_dirs=["/usr/sbin"]), field, allow_unbound),
+                    "postmap", required=True, opt_dirs=["/usr/sbin"]), field, allow_unbound,
+                    on_shadow if self.params["shadow"] else None),
                 before_write=seed_lkg)
-        self.module.exit_json(**outcome(result, change, self.module._diff))
+            if result.changed and not self.module.check_mode and proven.get("proved"):
+                # What mail was proven to flow on is the new last-known-good: a later
+                # rollback never reverts this edit.
+                save_lkg(config_dir)
+        out = outcome(result, change, self.module._diff)
+        if proven:
+            out["shadow"] = {k: v for k, v in proven.items() if k != "warning"}
+        self.module.exit_json(**out)
         raise AssertionError("exit_json returned")

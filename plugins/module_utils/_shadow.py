@@ -79,11 +79,18 @@ LOG_PROBLEM = re.compile(r"\b(fatal|panic):|warning: .*\bunknown\b|Server config
 # A reply line: code, separator, text.
 _REPLY = re.compile(r"^(\d{3})([ -]?)(.*)$")
 MAX_REPLY_LINES = 100
+# The config modules' option (module_utils._config_module) and how long a shadow may take.
+SHADOW_SPEC: Dict[str, Any] = dict(type="bool", default=True)
+SHADOW_TIMEOUT = 30.0
 
 
 class ShadowError(Exception):
     """The shadow could not be made or its master did not come up; the message quotes
     Postfix. Nothing of the live instance was touched."""
+
+
+class ShadowRefused(Exception):
+    """Mail does not flow on a shadow of the proposed change; nothing was written."""
 
 
 @dataclass
@@ -681,7 +688,7 @@ def removal_on_signals(shadow: Shadow) -> Iterator[None]:
     """Within the block, SIGTERM / SIGINT / SIGHUP remove the shadow first, then act as
     before (a KeyboardInterrupt / SystemExit unwinds through the caller's finally)."""
     caught = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    before: Dict[int, Any] = {}
+    before: Dict[signal.Signals, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
         shadow.remove()
@@ -695,8 +702,8 @@ def removal_on_signals(shadow: Shadow) -> Iterator[None]:
                 pass
         yield
     finally:
-        for sig, old in before.items():
-            signal.signal(sig, old)
+        for signum, old in before.items():
+            signal.signal(signum, old)
 
 
 def shadow_proof(source_dir: str, run: Runner, timeout: float, **kwargs: Any
@@ -717,3 +724,41 @@ def shadow_proof(source_dir: str, run: Runner, timeout: float, **kwargs: Any
             return proof, shadow.log_lines()
         finally:
             shadow.remove()
+
+
+def _failures(proof: Proof) -> Set[str]:
+    out = {f"{s.endpoint.service}: {re.sub(r'[0-9A-F]{8,}', 'QID', s.why)}"
+           for s in proof.steps if not s.ok}
+    return out | {_unstamped(line) for line in proof.log_problems}
+
+
+def shadow_check(live: Postconf, work: Postconf, timeout: float = SHADOW_TIMEOUT
+                 ) -> Dict[str, Any]:
+    """The config modules' shadow step: the edited copy in ``work`` (main.cf, master.cf;
+    the other files of ``live``'s directory) must let mail flow on a shadow.
+
+    Raises ShadowRefused with Postfix's words. A failure the live files have already (the
+    same answer on the same listener, on a shadow of them) is not this change's: it passes
+    with a warning, so a broken instance can still be repaired. Returns ``proved``,
+    ``seconds``, ``listeners`` and any ``warning``."""
+    if os.geteuid() != 0:
+        return {"proved": False, "warning": "the change was not tried on a shadow: starting"
+                " a Postfix master needs root (run with become, or shadow: false)"}
+    opts: Dict[str, Any] = dict(links_from=live.config_dir, postconf=live.postconf_bin,
+                                postfix=live.postfix_bin)
+    proof, _log = shadow_proof(work.config_dir, live.run, timeout, **opts)
+    out: Dict[str, Any] = {"proved": True, "seconds": round(proof.elapsed, 2),
+                           "listeners": [{"service": s.endpoint.service, "ok": s.ok}
+                                         for s in proof.steps]}
+    if proof.ok:
+        return out
+    before, _log = shadow_proof(live.config_dir, live.run, timeout, **opts)
+    new = _failures(proof) - _failures(before)
+    if before.ok or new:
+        raise ShadowRefused(
+            "the change was tried on a shadow of this Postfix instance (a private copy on"
+            " loopback ports, delivering nothing) and mail does not flow there: "
+            f"{proof.words()} (nothing was written)")
+    out["warning"] = ("mail does not flow on a shadow of the current files either; this"
+                      f" change adds no new failure: {before.words()}")
+    return out
