@@ -618,15 +618,15 @@ class Shadow:
             return
         pid = self.master_pid()
         if pid is not None:
-            family = _descendants(pid)
+            family = descendants(pid)
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
             deadline = time.monotonic() + 5
-            while _alive({pid} | family) and time.monotonic() < deadline:
+            while living({pid} | family) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            for left in _alive({pid} | family):
+            for left in living({pid} | family):
                 try:
                     os.kill(left, signal.SIGKILL)
                 except OSError:
@@ -649,7 +649,7 @@ def _date_back(path: str, seconds: float = 10.0) -> None:
     os.utime(path, (when, when))
 
 
-def _descendants(pid: int) -> Set[int]:
+def descendants(pid: int) -> Set[int]:
     parents: Dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -669,7 +669,7 @@ def _descendants(pid: int) -> Set[int]:
     return out
 
 
-def _alive(pids: Set[int]) -> Set[int]:
+def living(pids: Set[int]) -> Set[int]:
     """Those of ``pids`` that still run (a zombie does not: it only waits to be reaped)."""
     out = set()
     for pid in pids:
