@@ -215,6 +215,8 @@ def prove_alive(controls: Controls, timeout: float, wait_listeners: bool,
             steps = proof.steps
             if endpoints and not proof.ok and not why:
                 why = "mail does not flow: " + proof.words()
+                if any("fatal:" in line or "panic:" in line for line in proof.log_problems):
+                    return False, steps, why  # a daemon died of the files: final
         if not why and controls.running():
             return True, steps, ""
         if time.monotonic() >= deadline:
@@ -446,6 +448,11 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
         if tried is not None:
             result["shadow"] = tried
             if not tried["proved"] and not tried.get("warning"):
+                # The master's own words at start-up reach syslog only; the pre-flight
+                # check of the files against last-known-good names the line.
+                tried["preflight"] = explain(controls)
+                if tried["preflight"]:
+                    tried["words"] += "; " + "; ".join(tried["preflight"])
                 raise InstanceError(
                     f"the files were tried on a shadow of this Postfix instance (a private"
                     f" copy on loopback ports, delivering nothing) and mail does not flow"
@@ -506,11 +513,13 @@ def roll_back(controls: Controls, message: str, result: Dict, stamp: str, deadli
                             " the cause is outside main.cf and master.cf)", result)
     kept = set_aside_and_restore(config_dir, stamp)
     result.update(rolled_back=True, rejected_files=kept)
+    # A stop or start once begun is let finish (cut short, it would leave a half-started
+    # master); the waiting is what keeps to the deadline.
     if controls.running():
-        controls.action("stop", deadline)
-        controls.wait_stopped(max(0.5, deadline - time.monotonic()))
-    _rc, again = controls.action("start", deadline)
-    alive, steps, why_lkg = prove_alive(controls, max(0.5, deadline - time.monotonic()),
+        controls.action("stop")
+        controls.wait_stopped(max(2.0, deadline - time.monotonic()))
+    _rc, again = controls.action("start")
+    alive, steps, why_lkg = prove_alive(controls, max(2.0, deadline - time.monotonic()),
                                         wait_listeners)
     result["listeners"] = [st.as_dict() for st in steps]
     if not alive:

@@ -203,7 +203,7 @@ def main() -> None:
                         timeout=p["timeout"], wait_listeners=p["wait_listeners"],
                         rollback=p["rollback"], shadow=p["shadow"])
     except InstanceError as exc:
-        module.fail_json(msg=str(exc), **dict(exc.result, changed=True))
+        module.fail_json(msg=str(exc), **dict({"changed": True}, **exc.result))
     module.exit_json(**result)
 
 
