@@ -635,7 +635,11 @@ class Shadow:
                     os.kill(left, signal.SIGKILL)
                 except OSError:
                     pass
-        shutil.rmtree(self.base, ignore_errors=True)
+        for _attempt in range(20):  # a dying daemon may still write a file in it
+            shutil.rmtree(self.base, ignore_errors=True)
+            if not os.path.exists(self.base):
+                break
+            time.sleep(0.05)
         self.base = None
 
 
