@@ -74,3 +74,12 @@ def test_case_spec_quick():
     assert set(result["seconds"]) == {"argument_spec", "parse_cases"}
     for name, seconds in result["seconds"].items():
         assert 0 < seconds["min"] <= seconds["median"] <= seconds["max"], name
+
+
+def test_shadow_quick():
+    result = run_quick("shadow")
+    # --quick: 3 shadow runs of a 5-listener config, each proven (mail flows) or no figures
+    assert result["runs"] == 3 and result["listeners"] == 5
+    figures = result["figures"]
+    assert 0 < figures["prove"]["median"] <= figures["total"]["median"]
+    assert figures["rss_kib"]["median"] > 0
