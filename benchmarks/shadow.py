@@ -23,7 +23,6 @@ import tracemalloc
 from typing import Any, Dict, List, Tuple
 
 from _bench_common import emit, machine, median  # first: puts the collection on sys.path
-
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     Shadow,
     descendants,

@@ -318,10 +318,18 @@ def prove_mail_flows(endpoints: List[Endpoint], timeout: float, domain: str,
     deadline = start + timeout
     rcpt = f"postmaster@{domain}" if domain else "postmaster"
     proof = Proof()
+    fatal = ""
     for endpoint in endpoints:
+        if fatal:  # a daemon died of the files: the rest would only hang, throttled
+            proof.steps.append(Step(endpoint, False, why=f"not tried after {fatal}"))
+            continue
         # A listener that hangs (a throttled service) gets a few seconds, not all of them.
         own = min(deadline, time.monotonic() + max(2.0, min(5.0, timeout / 2)))
-        proof.steps.append(_one_listener(endpoint, own, rcpt, send_data))
+        step = _one_listener(endpoint, own, rcpt, send_data)
+        proof.steps.append(step)
+        if not step.ok and log is not None:
+            fatal = next((_unstamped(line) for line in log()
+                          if re.search(r"\b(fatal|panic):", line)), "")
     if log is not None:
         queued = {s.queue_id: s for s in proof.steps if s.queue_id}
         lines = log()

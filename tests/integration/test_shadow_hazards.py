@@ -19,7 +19,6 @@ import tempfile
 from typing import Dict, List, Tuple
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     SHADOW_PREFIX,
     shadow_proof,
@@ -73,7 +72,7 @@ HAZARDS = [
      "mail transport unavailable"),
     ("syslog-name-empty", {}, [("-P", "127.0.0.1:10025/inet/syslog_name=")], "syslog_name"),
     ("syslog-name-undefined", {}, [("-P", "127.0.0.1:10025/inet/syslog_name=$undefined")],
-     "undefined"),
+     "syslog_name"),
     ("maxproc-2147483648", {},  # postconf -F refuses to write it; an editor does not
      [("text", r"(?m)^(smtp\s+unix(?:\s+\S+){4}\s+)\S+", r"\g<1>2147483648")], "fatal"),
     ("wakeup-2147483648", {}, [("-F", "pickup/unix/wakeup=2147483648")], "fatal"),
@@ -133,15 +132,16 @@ def _digest(directory: str) -> str:
     return h.hexdigest()
 
 
-def _no_shadow_left() -> None:
-    left = [e for e in os.listdir(tempfile.gettempdir()) if e.startswith(SHADOW_PREFIX)]
+def _no_shadow_left(parent: str) -> None:
+    left = [e for e in os.listdir(parent) if e.startswith(SHADOW_PREFIX)]
     assert not left, f"shadow directories left: {left}"
 
 
 def test_a_harmless_edit_lets_mail_flow(config):
     work = _work_copy(config, {"smtpd_helo_required": "yes"}, [])
     try:
-        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir)
+        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir,
+                                  base_parent=config.base)
     finally:
         shutil.rmtree(work)
     assert proof.ok, (proof.words(), log[-20:])
@@ -150,7 +150,7 @@ def test_a_harmless_edit_lets_mail_flow(config):
     assert all(s.queue_id for s in proof.steps)  # a message through every listener
     assert any("-- TLS" in line for line in proof.steps[3].transcript)  # STARTTLS done
     assert any("status=sent" in line for line in log)
-    _no_shadow_left()
+    _no_shadow_left(config.base)
 
 
 @pytest.mark.parametrize("case", HAZARDS, ids=[h[0] for h in HAZARDS])
@@ -159,7 +159,8 @@ def test_hazard_is_refused_on_the_shadow_in_postfixs_words(config, case):
     work = _work_copy(config, main, master)
     before = _digest(work), _digest(config.config_dir)
     try:
-        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir)
+        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir,
+                                  base_parent=config.base)
     finally:
         after = _digest(work), _digest(config.config_dir)
         shutil.rmtree(work)
@@ -168,7 +169,7 @@ def test_hazard_is_refused_on_the_shadow_in_postfixs_words(config, case):
     assert not proof.ok
     assert words in said, (said, log[-30:])
     assert before == after
-    _no_shadow_left()
+    _no_shadow_left(config.base)
 
 
 def test_config_module_refuses_before_writing_and_shadow_false_writes(config):
@@ -193,4 +194,3 @@ def test_config_module_refuses_before_writing_and_shadow_false_writes(config):
     res = run_module("postconf", dict(bad, shadow=False))
     assert res["changed"] and "shadow" not in res, res
     assert re.search(r"permit_mynetwork,", open(os.path.join(d, "main.cf")).read())
-    _no_shadow_left()
