@@ -43,6 +43,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     Proof,
     Step,
     descendants,
+    failures,
     living,
     proof_domain,
     prove_mail_flows,
@@ -190,8 +191,8 @@ def live_endpoints(pc: Postconf) -> List[Endpoint]:
 
 
 def prove_alive(controls: Controls, timeout: float, wait_listeners: bool,
-                log: Optional[Tuple[Optional[str], int]] = None
-                ) -> Tuple[bool, List[Step], str]:
+                log: Optional[Tuple[Optional[str], int]] = None,
+                baseline: Optional[Set[str]] = None) -> Tuple[bool, List[Step], str]:
     """(alive, per-listener verdicts, why not): the master runs and, with
     ``wait_listeners``, mail flows on every smtpd listener (``prove_mail_flows``, no
     message sent; refusing lines of ``maillog_file`` since ``log`` count). Retries until
@@ -213,7 +214,9 @@ def prove_alive(controls: Controls, timeout: float, wait_listeners: bool,
             proof = prove_mail_flows(endpoints, max(0.5, deadline - time.monotonic()),
                                      domain, log=reader) if endpoints else Proof()
             steps = proof.steps
-            if endpoints and not proof.ok and not why:
+            as_before = bool(baseline) and not failures(proof) - (baseline or set())
+            # (refused exactly as before the action: not the files' doing)
+            if endpoints and not proof.ok and not as_before and not why:
                 why = "mail does not flow: " + proof.words()
                 if any("fatal:" in line or "panic:" in line for line in proof.log_problems):
                     return False, steps, why  # a daemon died of the files: final
@@ -397,7 +400,8 @@ def plan(state: str, running: bool) -> Plan:
     return Plan(state, running, "restart" if running else "start", True)
 
 
-def shadow_first(controls: Controls, todo: Plan, timeout: float) -> Optional[Dict]:
+def shadow_first(controls: Controls, todo: Plan, timeout: float,
+                 baseline: Set[str]) -> Optional[Dict]:
     """Before ``todo`` loads files that are not last-known-good: the files on a shadow.
     None when there is nothing to try; else the shadow's result (``proved``, ``seconds``,
     ``words``)."""
@@ -409,7 +413,13 @@ def shadow_first(controls: Controls, todo: Plan, timeout: float) -> Optional[Dic
                 " shadow: starting a Postfix master needs root"}
     proof, _log = shadow_proof(pc.config_dir, pc.run, timeout, postconf=pc.postconf_bin,
                                postfix=pc.postfix_bin)
-    return {"proved": proof.ok, "seconds": round(proof.elapsed, 2), "words": proof.words()}
+    out = {"proved": proof.ok, "seconds": round(proof.elapsed, 2), "words": proof.words()}
+    if not proof.ok and proof.steps and not failures(proof) - baseline:
+        # What refuses on the shadow refuses on the running instance already: not these
+        # files' doing (a broken instance can still be reloaded with a repair).
+        out.update(proved=True, warning="mail does not flow on the running instance"
+                   f" either, and these files add no new failure: {proof.words()}")
+    return out
 
 
 def wait_settled(controls: Controls, old: Set[int], deadline: float) -> None:
@@ -420,6 +430,18 @@ def wait_settled(controls: Controls, old: Set[int], deadline: float) -> None:
         if master_pid(controls.pc) is None:
             return
         time.sleep(0.02)
+
+
+def _live_failures(controls: Controls, wait_listeners: bool, timeout: float) -> Set[str]:
+    """What the mail-flows proof refuses on the running instance before the action (so
+    that neither the shadow nor the proof after the action blames the new files for it)."""
+    if not wait_listeners or not controls.running():
+        return set()
+    try:
+        endpoints, domain = live_endpoints(controls.pc), proof_domain(controls.pc)
+    except PostconfError:
+        return set()
+    return failures(prove_mail_flows(endpoints, min(timeout, 10.0), domain))
 
 
 def _children(pc: Postconf) -> Set[int]:
@@ -443,8 +465,10 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
     result: Dict = {"changed": todo.verb is not None, "state": state, "action": todo.verb,
                     "rolled_back": False, "listeners": [],
                     "service_manager": "systemd" if controls.systemctl else "postfix"}
+    baseline: Set[str] = set()
     if shadow and todo.verb is not None:
-        tried = shadow_first(controls, todo, timeout)
+        baseline = _live_failures(controls, wait_listeners, timeout)
+        tried = shadow_first(controls, todo, timeout, baseline)
         if tried is not None:
             result["shadow"] = tried
             if not tried["proved"] and not tried.get("warning"):
@@ -481,7 +505,7 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
         if rc == 0 and todo.verb == "reload":
             wait_settled(controls, old, forward_end)
     alive, steps, why = prove_alive(controls, max(0.5, forward_end - time.monotonic()),
-                                    wait_listeners, log)
+                                    wait_listeners, log, baseline)
     result["listeners"] = [st.as_dict() for st in steps]
     if alive:
         if todo.loads_files or todo.verb in ("reload", "restart", "start"):

@@ -742,7 +742,9 @@ def shadow_proof(source_dir: str, run: Runner, timeout: float, **kwargs: Any
             shadow.remove()
 
 
-def _failures(proof: Proof) -> Set[str]:
+def failures(proof: Proof) -> Set[str]:
+    """What refused in ``proof``, comparable across runs (listener and answer; log lines
+    without stamps)."""
     out = {f"{s.endpoint.service}: {re.sub(r'[0-9A-F]{8,}', 'QID', s.why)}"
            for s in proof.steps if not s.ok}
     return out | {_unstamped(line) for line in proof.log_problems}
@@ -769,7 +771,7 @@ def shadow_check(live: Postconf, work: Postconf, timeout: float = SHADOW_TIMEOUT
     if proof.ok:
         return out
     before, _log = shadow_proof(live.config_dir, live.run, timeout, **opts)
-    new = _failures(proof) - _failures(before)
+    new = failures(proof) - failures(before)
     if before.ok or new:
         raise ShadowRefused(
             "the change was tried on a shadow of this Postfix instance (a private copy on"
