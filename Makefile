@@ -65,6 +65,7 @@ bench: deps
 	set -o pipefail; $(PYTHON) benchmarks/proxy_throughput.py | tee benchmarks/results/proxy_throughput.txt
 	set -o pipefail; $(PYTHON) benchmarks/case_spec.py | tee benchmarks/results/case_spec.txt
 	set -o pipefail; $(PYTHON) benchmarks/access_cases.py | tee benchmarks/results/access_cases.txt
+	set -o pipefail; $(PYTHON) benchmarks/shadow.py | tee benchmarks/results/shadow.txt
 
 bench-quick: deps
 	$(PYTHON) benchmarks/scaling.py --quick
@@ -72,6 +73,7 @@ bench-quick: deps
 	$(PYTHON) benchmarks/proxy_throughput.py --quick
 	$(PYTHON) benchmarks/case_spec.py --quick
 	$(PYTHON) benchmarks/access_cases.py --quick
+	$(PYTHON) benchmarks/shadow.py --quick
 
 # The many-hosts lab (tests/lab/lab.py): network namespaces on a bridge, TEST-NET addresses,
 # an sshd per host. `make lab` prints the inventory path; `make lab-stop` removes it all.

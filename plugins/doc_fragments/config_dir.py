@@ -27,6 +27,26 @@ options:
     description: Keep a timestamped copy of each file that changes.
     type: bool
     default: false
+  shadow:
+    description:
+      - Before anything is written (and in check mode too), run the changed files on a
+        shadow of the instance - a private copy with its own queue and data directories,
+        listeners on free loopback ports, every transport discarding, no signal to the live
+        master - and refuse the change, files byte-identical, with Postfix's own words,
+        unless mail flows there - on every smtpd listener C(EHLO), C(STARTTLS) where
+        offered, C(MAIL FROM:<>), C(RCPT TO:<postmaster@DOMAIN>) answered 2xx, a test
+        message reaching its (discarding) transport, and no C(fatal:), C(panic:),
+        C(warning:) ... C(unknown) or C(Server configuration error) in the shadow's log. A
+        failure the current files have already does not block the change (a warning says
+        so). A change that passes refreshes the last-known-good copy that
+        M(mailops.xclient.postfix_instance) rolls back to. Needs root (else a warning and
+        no shadow); costs about a second.
+      - V(false) skips it. Risk - a change that stops mail while every listener still
+        answers C(220) (a misspelled restriction, a table type the host cannot open, a
+        missing transport) is written; only the proof after the next reload by
+        M(mailops.xclient.postfix_instance) catches it, live.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full

@@ -13,6 +13,9 @@ returns a Change: what it found and what it made. The driver owns the rest:
   the lock, on the work copy: ``edit`` gets the entry and never sees a missing one;
 - the safe edit (``_postfix_config_edit``) with the pre-flight check
   (``_postfix_preflight``), whose problems name the module's own fields;
+- the shadow (``_shadow``): a changed copy must let mail flow on a shadow of the instance
+  before anything is written (check mode too); option ``shadow``; a proven change that is
+  written refreshes last-known-good;
 - error mapping: every expected error ends the run with one message, no traceback;
 - the result: ``changed``, ``diff`` in diff mode, ``backup_file``, and the Change's keys.
 
@@ -48,6 +51,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_config_ed
     edit_config,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance import (
+    save_lkg,
     seed_lkg,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
@@ -64,6 +68,11 @@ from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix imp
 from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix import (
     load as load_suffixes,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
+    SHADOW_SPEC,
+    ShadowRefused,
+    shadow_check,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard import (
     Judge,
     broad_problems,
@@ -72,7 +81,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard imp
 # A pre-flight problem's field in the module's own words; None: the generic wording.
 FieldNamer = Callable[[Locator], Optional[str]]
 # Errors a run may end with; their message is the whole story.
-EXPECTED = (ConfigEditError, PostconfError, PreflightError)
+EXPECTED = (ConfigEditError, PostconfError, PreflightError, ShadowRefused)
 
 
 class Change(Protocol):
@@ -144,11 +153,18 @@ Guard = Callable[[Postconf, Postconf], List[Problem]]
 
 
 def preflight_check(postmap: str, field: Optional[FieldNamer], allow_unbound: bool,
-                    guard: Optional[Guard] = None, notes: Optional[List[str]] = None
+                    guard: Optional[Guard] = None, notes: Optional[List[str]] = None,
+                    shadow: Optional[Callable[[Postconf, Postconf], None]] = None
                     ) -> Callable[[Postconf, Postconf], None]:
     """The pre-flight step of the safe edit; its problems name the module's fields, what
-    it could not check goes to ``notes``."""
+    it could not check goes to ``notes``. Then ``shadow(live, work)``: the change on a
+    shadow (raises ShadowRefused)."""
     def check(live: Postconf, work: Postconf) -> None:
+        _preflight(live, work)
+        if shadow is not None:
+            shadow(live, work)
+
+    def _preflight(live: Postconf, work: Postconf) -> None:
         problems: List[Problem] = []
         try:
             # Types first: a value Postfix cannot read as its type also stops postconf -m,
@@ -178,7 +194,8 @@ class ConfigModule:
     """One run of a config module; ``argument_spec`` without config_dir and backup."""
 
     def __init__(self, argument_spec: Dict[str, Any], **kwargs: Any) -> None:
-        spec = dict(argument_spec, config_dir=CONFIG_DIR_SPEC, backup=BACKUP_SPEC)
+        spec = dict(argument_spec, config_dir=CONFIG_DIR_SPEC, backup=BACKUP_SPEC,
+                    shadow=SHADOW_SPEC)
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
         self.params: Dict[str, Any] = self.module.params
         self._real: Optional[Postconf] = None
@@ -258,14 +275,30 @@ class ConfigModule:
     def _edit(self, locked: Callable[[Postconf], C], field: Optional[FieldNamer],
               allow_unbound: bool, allow_broad: bool, guard: Guard, notes: List[str],
               postmap: str) -> None:
+        config_dir = self.params["config_dir"]
+        proven: Dict[str, Any] = {}
+
+        def on_shadow(live: Postconf, work: Postconf) -> None:
+            proven.update(shadow_check(live, work))
+            if proven.get("warning"):
+                self.module.warn(proven["warning"])
+
         with self.errors():
             result, change = edit_config(
                 self.real, locked, check_mode=self.module.check_mode,
                 atomic_move=self.module.atomic_move,
                 backup=self.module.backup_local if self.params["backup"] else None,
                 preflight=preflight_check(postmap, field, allow_unbound,
-                                          None if allow_broad else guard, notes),
+                                          None if allow_broad else guard, notes,
+                                          on_shadow if self.params["shadow"] else None),
                 before_write=seed_lkg)
+            if result.changed and not self.module.check_mode and proven.get("proved"):
+                # What mail was proven to flow on is the new last-known-good: a later
+                # rollback never reverts this edit.
+                save_lkg(config_dir)
         for note in notes:
             self.module.warn(note)
-        self.module.exit_json(**outcome(result, change, self.module._diff))
+        out = outcome(result, change, self.module._diff)
+        if proven:
+            out["shadow"] = {k: v for k, v in proven.items() if k != "warning"}
+        self.module.exit_json(**out)

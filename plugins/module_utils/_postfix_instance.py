@@ -3,9 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Start, stop, reload or restart one Postfix instance and prove it survived.
 
-"Alive" means: the master runs (``postfix status``) and every ``inet`` smtpd or
-postscreen listener of the instance accepts a connection and answers ``220`` within the
-timeout. After every action that loaded the files and ended alive, a last-known-good copy
+Before a start, reload or restart loads files that are not last-known-good, they run on a
+shadow (``_shadow``) and must let mail flow there; otherwise nothing is reloaded.
+
+"Alive" means: the master runs (``postfix status``) and mail flows on every ``inet`` smtpd
+or postscreen listener of the instance (``_shadow.prove_mail_flows``: EHLO, STARTTLS where
+offered, MAIL FROM:<>, RCPT TO:<postmaster@...> answered 2xx; no message is sent) within
+the timeout. After every action that loaded the files and ended alive, a last-known-good copy
 of main.cf and master.cf is kept under the config directory (one copy, mode 0600). When
 the instance does not come up alive and rollback is on, the rejected files are kept aside
 with a timestamp, last-known-good is put back, Postfix is started again and proven alive,
@@ -21,7 +25,7 @@ import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, NoReturn, Optional, Tuple
+from typing import Callable, Dict, List, NoReturn, Optional, Set, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     Postconf,
@@ -34,14 +38,26 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight
     master_pid,
     preflight,
 )
+from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
+    Endpoint,
+    Proof,
+    Step,
+    descendants,
+    failures,
+    living,
+    proof_domain,
+    prove_mail_flows,
+    shadow_proof,
+)
 
 FILES = ("main.cf", "master.cf")
 LKG_DIR = ".mailops-xclient-last-known-good"
 REJECTED_SUFFIX = ".rejected-"
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 STATES = ("started", "stopped", "reloaded", "restarted")
-# Time the master gets to act on a reload (or to die of it) before we look.
-SETTLE_SECONDS = 1.0
+# At most this long for the processes that ran the old files to exit after a reload (idle
+# ones exit within about 50 ms).
+SETTLE_SECONDS = 5.0
 
 
 class InstanceError(Exception):
@@ -60,19 +76,20 @@ class Controls:
     systemctl: Optional[str] = None  # set: the default instance on a systemd host
     postmap: Optional[str] = None  # for explaining a failure with the pre-flight check
 
-    def action(self, verb: str) -> Tuple[int, str]:
+    def action(self, verb: str, deadline: Optional[float] = None) -> Tuple[int, str]:
         if self.systemctl:
             systemd_verb = {"start": "start", "stop": "stop", "reload": "reload",
                             "restart": "restart"}[verb]
             rc, out, err = self.pc.run([self.systemctl, systemd_verb, "postfix"])
             return rc, (err or out).strip()
         if verb == "restart":
-            rc, said = self.action("stop")
+            rc, said = self.action("stop", deadline)
             if rc != 0 and self.running():
                 return rc, said
-            self.wait_stopped(30)
-            return self.action("start")
-        return run_on_tty([self.pc.postfix_bin, "-c", self.pc.config_dir, verb])
+            self.wait_stopped(_left(deadline, 30))
+            return self.action("start", deadline)
+        return run_on_tty([self.pc.postfix_bin, "-c", self.pc.config_dir, verb],
+                          timeout=_left(deadline, 120))
 
     def running(self) -> bool:
         rc, _out, _err = self.pc.run([self.pc.postfix_bin, "-c", self.pc.config_dir,
@@ -86,6 +103,11 @@ class Controls:
                 return False
             time.sleep(0.1)
         return True
+
+
+def _left(deadline: Optional[float], default: float) -> float:
+    """Seconds left until ``deadline`` (at least 1), or ``default`` without one."""
+    return default if deadline is None else max(1.0, deadline - time.monotonic())
 
 
 def is_default_instance(config_dir: str) -> bool:
@@ -162,34 +184,58 @@ def smtp_endpoints(pc: Postconf) -> List[Tuple[str, str, int, bool]]:
     return out
 
 
-def prove_alive(controls: Controls, timeout: float, wait_listeners: bool
-                ) -> Tuple[bool, List[Answer], str]:
-    """(alive, per-listener answers, why not). Retries until ``timeout``."""
+def live_endpoints(pc: Postconf) -> List[Endpoint]:
+    """The Endpoints of the mail-flows proof for the running instance."""
+    return [Endpoint(service, addr, port, tls) for service, addr, port, tls
+            in smtp_endpoints(pc)]
+
+
+def prove_alive(controls: Controls, timeout: float, wait_listeners: bool,
+                log: Optional[Tuple[Optional[str], int]] = None,
+                baseline: Optional[Set[str]] = None) -> Tuple[bool, List[Step], str]:
+    """(alive, per-listener verdicts, why not): the master runs and, with
+    ``wait_listeners``, mail flows on every smtpd listener (``prove_mail_flows``, no
+    message sent; refusing lines of ``maillog_file`` since ``log`` count). Retries until
+    ``timeout``."""
     deadline = time.monotonic() + timeout
-    answers: List[Answer] = []
+    steps: List[Step] = []
     while True:
         why = ""
         if not controls.running():
             # the master does not come back by itself: no point waiting for it
-            return False, answers, "the Postfix master process is not running"
+            return False, steps, "the Postfix master process is not running"
         if wait_listeners:
             try:
-                endpoints = smtp_endpoints(controls.pc)
+                endpoints, domain = live_endpoints(controls.pc), proof_domain(controls.pc)
             except PostconfError as exc:
-                endpoints, why = [], f"postconf cannot read the configuration: {exc}"
-            answers = []
-            for service, addr, port, tls in endpoints:
-                ok, reply = greeting(addr, port, min(5.0, max(0.5, timeout)), tls)
-                answers.append(Answer(service, addr, port, ok, reply))
-            bad = [a for a in answers if not a.ok]
-            if bad and not why:
-                why = "; ".join(f"{a.service} ({a.address} port {a.port}) did not answer"
-                                f" 220: {a.reply}" for a in bad)
+                endpoints, domain = [], ""
+                why = f"postconf cannot read the configuration: {exc}"
+            reader = (lambda: _log_since(log)) if log and log[0] else None
+            proof = prove_mail_flows(endpoints, max(0.5, deadline - time.monotonic()),
+                                     domain, log=reader) if endpoints else Proof()
+            steps = proof.steps
+            as_before = bool(baseline) and not failures(proof) - (baseline or set())
+            # (refused exactly as before the action: not the files' doing)
+            if endpoints and not proof.ok and not as_before and not why:
+                why = "mail does not flow: " + proof.words()
+                if any("fatal:" in line or "panic:" in line for line in proof.log_problems):
+                    return False, steps, why  # a daemon died of the files: final
         if not why and controls.running():
-            return True, answers, ""
+            return True, steps, ""
         if time.monotonic() >= deadline:
-            return False, answers, why
-        time.sleep(0.25)
+            return False, steps, why
+        time.sleep(0.1)
+
+
+def _log_since(log: Optional[Tuple[Optional[str], int]]) -> List[str]:
+    if not log or not log[0]:
+        return []
+    try:
+        with open(log[0], "rb") as fh:
+            fh.seek(log[1])
+            return fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
 
 
 # --------------------------------------------------------------------- files
@@ -236,17 +282,17 @@ def same_as_lkg(config_dir: str) -> bool:
 
 
 def master_started_at(pc: Postconf) -> Optional[float]:
-    """When this instance's running master process started (epoch seconds), or None."""
-    pid = master_pid(pc)
-    if pid is None:
+    """When this instance's running master started (epoch seconds, full precision), or
+    None: the time the master wrote its pid file (queue_directory/pid/master.pid), which
+    it does once, at start (a reload does not rewrite it). Not /proc/stat ``btime`` plus
+    the process's start ticks: btime is whole seconds, so that sum could come out before
+    a file written just before the start."""
+    if master_pid(pc) is None:
         return None
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        with open("/proc/stat", encoding="ascii") as fh:
-            btime = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
-        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        queue = pc.effective("queue_directory")
+        return os.stat(os.path.join(queue, "pid", "master.pid")).st_mtime
+    except (OSError, PostconfError):
         return None
 
 
@@ -266,7 +312,7 @@ def seed_lkg(pc: Postconf) -> bool:
         newest = max(os.stat(os.path.join(config_dir, n)).st_mtime for n in FILES)
     except OSError:
         return False
-    if newest >= started - 0.05:  # the start time is counted in clock ticks
+    if newest >= started:
         return False
     save_lkg(config_dir)
     return True
@@ -354,17 +400,90 @@ def plan(state: str, running: bool) -> Plan:
     return Plan(state, running, "restart" if running else "start", True)
 
 
+def shadow_first(controls: Controls, todo: Plan, timeout: float,
+                 baseline: Set[str]) -> Optional[Dict]:
+    """Before ``todo`` loads files that are not last-known-good: the files on a shadow.
+    None when there is nothing to try; else the shadow's result (``proved``, ``seconds``,
+    ``words``)."""
+    pc = controls.pc
+    if not todo.loads_files or same_as_lkg(pc.config_dir):
+        return None
+    if os.geteuid() != 0:
+        return {"proved": False, "words": "", "warning": "the files were not tried on a"
+                " shadow: starting a Postfix master needs root"}
+    proof, _log = shadow_proof(pc.config_dir, pc.run, timeout, postconf=pc.postconf_bin,
+                               postfix=pc.postfix_bin)
+    out = {"proved": proof.ok, "seconds": round(proof.elapsed, 2), "words": proof.words()}
+    if not proof.ok and proof.steps and not failures(proof) - baseline:
+        # What refuses on the shadow refuses on the running instance already: not these
+        # files' doing (a broken instance can still be reloaded with a repair).
+        out.update(proved=True, warning="mail does not flow on the running instance"
+                   f" either, and these files add no new failure: {proof.words()}")
+    return out
+
+
+def wait_settled(controls: Controls, old: Set[int], deadline: float) -> None:
+    """After a reload: until the processes that ran the old files have exited (at most
+    SETTLE_SECONDS), or the master is gone."""
+    end = min(deadline, time.monotonic() + SETTLE_SECONDS)
+    while living(old) and time.monotonic() < end:
+        if master_pid(controls.pc) is None:
+            return
+        time.sleep(0.02)
+
+
+def _live_failures(controls: Controls, wait_listeners: bool, timeout: float) -> Set[str]:
+    """What the mail-flows proof refuses on the running instance before the action (so
+    that neither the shadow nor the proof after the action blames the new files for it)."""
+    if not wait_listeners or not controls.running():
+        return set()
+    try:
+        endpoints, domain = live_endpoints(controls.pc), proof_domain(controls.pc)
+    except PostconfError:
+        return set()
+    return failures(prove_mail_flows(endpoints, min(timeout, 10.0), domain))
+
+
+def _children(pc: Postconf) -> Set[int]:
+    pid = master_pid(pc)
+    return descendants(pid) if pid is not None else set()
+
+
 def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
-           wait_listeners: bool, rollback: bool,
+           wait_listeners: bool, rollback: bool, shadow: bool = True,
            stamp: Callable[[], str] = lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
            ) -> Dict:
-    """Bring the instance to ``state`` and prove it; raise InstanceError on failure."""
+    """Bring the instance to ``state`` and prove it; raise InstanceError on failure.
+
+    The whole run keeps to ``timeout``: with rollback on, the new files get the first
+    half, putting last-known-good back the rest."""
     pc = controls.pc
     config_dir = pc.config_dir
+    began = time.monotonic()
+    deadline = began + timeout
     todo = plan(state, controls.running())
     result: Dict = {"changed": todo.verb is not None, "state": state, "action": todo.verb,
                     "rolled_back": False, "listeners": [],
                     "service_manager": "systemd" if controls.systemctl else "postfix"}
+    baseline: Set[str] = set()
+    if shadow and todo.verb is not None:
+        baseline = _live_failures(controls, wait_listeners, timeout)
+        tried = shadow_first(controls, todo, timeout, baseline)
+        if tried is not None:
+            result["shadow"] = tried
+            if not tried["proved"] and not tried.get("warning"):
+                # The master's own words at start-up reach syslog only; the pre-flight
+                # check of the files against last-known-good names the line.
+                tried["preflight"] = explain(controls)
+                if tried["preflight"]:
+                    tried["words"] += "; " + "; ".join(tried["preflight"])
+                raise InstanceError(
+                    f"the files were tried on a shadow of this Postfix instance (a private"
+                    f" copy on loopback ports, delivering nothing) and mail does not flow"
+                    f" there, so Postfix was not {'re' if todo.verb != 'start' else ''}"
+                    f"{'started' if todo.verb != 'reload' else 'loaded'} with them: "
+                    f"{tried['words']}", dict(result, changed=False))
+            deadline = time.monotonic() + timeout
     if check_mode:
         result["msg"] = (f"would run {todo.verb}" if todo.verb else
                          f"nothing to do: Postfix is already {state}")
@@ -374,16 +493,20 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
     since = time.time()
     log = log_offset(pc)
     said = ""
+    forward_end = (time.monotonic() + (deadline - time.monotonic()) / 2 if rollback
+                   else deadline)
     if todo.verb:
-        rc, said = controls.action(todo.verb)
+        old = _children(pc) if todo.verb == "reload" else set()
+        rc, said = controls.action(todo.verb, forward_end)
         if todo.verb == "stop":
-            if not controls.wait_stopped(timeout):
+            if not controls.wait_stopped(max(0.0, deadline - time.monotonic())):
                 raise InstanceError(f"Postfix did not stop within {timeout}s: {said}", result)
             return result
         if rc == 0 and todo.verb == "reload":
-            time.sleep(SETTLE_SECONDS)
-    alive, answers, why = prove_alive(controls, timeout, wait_listeners)
-    result["listeners"] = [a.as_dict() for a in answers]
+            wait_settled(controls, old, forward_end)
+    alive, steps, why = prove_alive(controls, max(0.5, forward_end - time.monotonic()),
+                                    wait_listeners, log, baseline)
+    result["listeners"] = [st.as_dict() for st in steps]
     if alive:
         if todo.loads_files or todo.verb in ("reload", "restart", "start"):
             save_lkg(config_dir)
@@ -391,18 +514,20 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
         return result
     fatal = fatal_lines(pc, log, since, said)
     found = explain(controls)
-    reason = "; ".join(fatal + found) if fatal or found else why
+    reason = "; ".join([why] * bool(why) + fatal + found) or "no reason found"
     result.update(preflight=found, fatal=fatal)
     message = f"Postfix did not come up alive after {todo.verb or 'checking'}: {reason}"
     if not rollback:
         raise InstanceError(message + " (rollback: false, nothing was restored)", result)
-    roll_back(controls, message, result, stamp(), timeout, wait_listeners)
+    roll_back(controls, message, result, stamp(), deadline, wait_listeners)
 
 
-def roll_back(controls: Controls, message: str, result: Dict, stamp: str, timeout: float,
+def roll_back(controls: Controls, message: str, result: Dict, stamp: str, deadline: float,
               wait_listeners: bool) -> NoReturn:
-    """Put last-known-good back, start or reload Postfix on it and prove it alive; always
-    raises InstanceError with ``message`` and what the rollback did."""
+    """Put last-known-good back, stop and start Postfix on it (a stop/start clears the
+    master's throttle of a crashed service, which a reload keeps for about 60 s) and
+    prove it alive by ``deadline``; always raises InstanceError with ``message`` and what
+    the rollback did."""
     config_dir = controls.pc.config_dir
     if not has_lkg(config_dir):
         raise InstanceError(message + " (no last-known-good copy to roll back to yet)",
@@ -412,15 +537,19 @@ def roll_back(controls: Controls, message: str, result: Dict, stamp: str, timeou
                             " the cause is outside main.cf and master.cf)", result)
     kept = set_aside_and_restore(config_dir, stamp)
     result.update(rolled_back=True, rejected_files=kept)
-    verb = "reload" if controls.running() else "start"
-    _rc, again = controls.action(verb)
-    if verb == "reload":
-        time.sleep(SETTLE_SECONDS)
-    alive, answers, why_lkg = prove_alive(controls, timeout, wait_listeners)
-    result["listeners"] = [a.as_dict() for a in answers]
+    # A stop or start once begun is let finish (cut short, it would leave a half-started
+    # master); the waiting is what keeps to the deadline.
+    if controls.running():
+        controls.action("stop")
+        controls.wait_stopped(max(2.0, deadline - time.monotonic()))
+    _rc, again = controls.action("start")
+    alive, steps, why_lkg = prove_alive(controls, max(2.0, deadline - time.monotonic()),
+                                        wait_listeners)
+    result["listeners"] = [st.as_dict() for st in steps]
     if not alive:
         raise InstanceError(message + f"; rolled back to last-known-good, but that did not"
                             f" come up either: {why_lkg} {again}".rstrip(), result)
+    save_lkg(config_dir)
     raise InstanceError(message + f"; rolled back: the rejected files are kept as"
-                        f" {', '.join(kept)}, Postfix runs on last-known-good and answers"
-                        " on its listeners", result)
+                        f" {', '.join(kept)}, Postfix was stopped and started on"
+                        " last-known-good and mail flows on its listeners", result)

@@ -14,6 +14,12 @@ description:
     master process runs (C(postfix status)) and, with O(wait_listeners), every C(inet)
     smtpd or postscreen listener of the instance accepts a connection and answers C(220)
     within O(timeout).
+  - Alive means that mail flows - on every smtpd listener (and through postscreen where it
+    fronts one) C(EHLO), C(STARTTLS) where offered, C(MAIL FROM:<>) and
+    C(RCPT TO:<postmaster@DOMAIN>) are answered 2xx (no message is sent), and no C(fatal:),
+    C(panic:), C(warning:) ... C(unknown) or C(Server configuration error) line appears in
+    C(maillog_file) - not merely that a listener says C(220).
+  - O(timeout) bounds the whole run; with O(rollback=true) the new files get half of it.
   - After every start, reload or restart that ends alive, keeps a last-known-good copy of
     C(main.cf) and C(master.cf) under O(config_dir) (C(.mailops-xclient-last-known-good/),
     mode 0600, one copy that is replaced, not a growing pile). Before there is one, the
@@ -45,15 +51,33 @@ options:
     choices: [started, stopped, reloaded, restarted]
     default: started
   wait_listeners:
-    description: Wait for every C(inet) smtpd/postscreen listener to answer C(220).
+    description: Prove that mail flows on every C(inet) smtpd/postscreen listener (else
+      only that the master runs).
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for the master and the listeners.
+    description: Seconds the whole run may take (the shadow, the action, the proof and a
+      rollback).
     type: int
     default: 30
   rollback:
-    description: Put last-known-good back when Postfix does not come up alive.
+    description:
+      - Put last-known-good back when Postfix does not come up alive, then stop and start
+        Postfix on it (a stop/start clears the master's throttle of a crashed service,
+        which a reload would keep for about 60 seconds).
+    type: bool
+    default: true
+  shadow:
+    description:
+      - Before a start, reload or restart loads files that are not last-known-good, run
+        them on a shadow of the instance - a private copy with its own queue and data
+        directories, its listeners on free loopback ports, every transport discarding -
+        and refuse (nothing is reloaded, the files stay as they are) unless mail flows
+        there. Runs in check mode too (it changes nothing live); needs root. Costs about
+        a second.
+      - V(false) skips it. Risk - a change that stops mail while every listener still
+        answers (a misspelled restriction, a table the host cannot open) then reaches the
+        live instance, and is caught only by the proof after the reload, which rolls back.
     type: bool
     default: true
   service_manager:
@@ -101,9 +125,14 @@ state:
   returned: always
   type: str
   sample: reloaded
+shadow:
+  description: The shadow run before loading the files - C(proved), C(seconds), C(words)
+    (Postfix's answers when mail does not flow).
+  returned: when files that are not last-known-good were to be loaded
+  type: dict
 listeners:
-  description: Per smtpd listener, the address and port probed, whether it answered 220,
-    and the reply (empty in check mode and after a stop).
+  description: Per smtpd listener, the address and port probed, whether mail flows
+    (C(ok)), the answer that refused it (C(reply)) and the C(transcript).
   returned: always
   type: list
   elements: dict
@@ -178,6 +207,7 @@ def main() -> None:
             wait_listeners=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
             rollback=dict(type="bool", default=True),
+            shadow=dict(type="bool", default=True),
             service_manager=dict(type="str", default="auto",
                                  choices=["auto", "systemd", "command"]),
         ),
@@ -198,9 +228,9 @@ def main() -> None:
         result = manage(Controls(real, systemctl, postmap), p["state"],
                         check_mode=module.check_mode,
                         timeout=p["timeout"], wait_listeners=p["wait_listeners"],
-                        rollback=p["rollback"])
+                        rollback=p["rollback"], shadow=p["shadow"])
     except InstanceError as exc:
-        module.fail_json(msg=str(exc), **dict(exc.result, changed=True))
+        module.fail_json(msg=str(exc), **dict({"changed": True}, **exc.result))
     module.exit_json(**result)
 
 

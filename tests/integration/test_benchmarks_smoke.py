@@ -81,3 +81,12 @@ def test_access_cases_quick():
     # --quick: a 300-entry cidr table; every derived case behaved as its entry says
     assert result["n"] == 300 and result["entries_covered"] > 250
     assert result["cases"] >= result["entries_covered"]
+
+
+def test_shadow_quick():
+    result = run_quick("shadow")
+    # --quick: 3 shadow runs of a 5-listener config, each proven (mail flows) or no figures
+    assert result["runs"] == 3 and result["listeners"] == 5
+    figures = result["figures"]
+    assert 0 < figures["prove"]["median"] <= figures["total"]["median"]
+    assert figures["rss_kib"]["median"] > 0

@@ -17,14 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))))
 MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modules"))
                  if f.endswith(".py") and not f.startswith("_"))
-FILES = {"config_dir", "backup"}
+FILES = {"config_dir", "backup", "shadow"}
 GROUPS = {
     "postconf": {"one parameter": {"name", "value", "state", "service", "allow_broad"},
                  "several at once": {"settings"}, "files": FILES},
     "postfix_info": {"audit": {"login_expected", "client_addresses", "fail_on"},
                      "files": {"config_dir"}},
     "postfix_instance": {"state": {"state", "timeout"},
-                         "proof and rollback": {"wait_listeners", "rollback"},
+                         "proof and rollback": {"wait_listeners", "rollback", "shadow"},
                          "service manager": {"service_manager"}, "files": {"config_dir"}},
     "postfix_service": {"entry": {"name", "type", "command", "private", "unprivileged",
                                   "chroot", "wakeup", "maxproc"},
