@@ -150,12 +150,18 @@ listeners:
       type: int
       sample: 10025
     ok:
-      description: Whether it greeted with C(220).
+      description: Whether mail flows through it (C(EHLO), C(STARTTLS) where offered,
+        C(MAIL FROM:<>), C(RCPT TO:<postmaster@...>) answered 2xx; no message is sent).
       type: bool
     reply:
-      description: The greeting, or why there was none.
+      description: The last server line, or the answer that refused it.
       type: str
-      sample: 220 mx.example.net ESMTP Postfix
+      sample: 250 2.1.5 Ok
+    transcript:
+      description: The proof's dialogue with the listener, one line per entry.
+      type: list
+      elements: str
+      sample: ["<<< 220 mx.example.net ESMTP Postfix", ">>> EHLO mx.example.net"]
 rolled_back:
   description: Last-known-good was put back because Postfix did not come up alive.
   returned: always

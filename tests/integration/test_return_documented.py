@@ -27,7 +27,12 @@ RARE = {
         # a rollback: the ansible-test target postfix_instance (tasks/rollback.yml)
         "rejected_files": "a rollback", "fatal": "a failed start or reload",
         "preflight": "a failed start or reload",
+        # files that are not last-known-good loaded: the target postfix_instance
+        "shadow": "files not yet proven loaded",
     },
+    # check mode on a service that an earlier task of the play creates (the README's pair)
+    "postconf": {"service_missing": "check mode, the service not created yet"},
+    "xclient_hosts": {"service_missing": "check mode, the service not created yet"},
 }
 MESSAGE = ("Return-Path: <sender@example.org>\n"
            "Received: from client.example (client.example [203.0.113.7])\n"
@@ -54,6 +59,8 @@ def runs(inst, base):
         "xclient_hosts": [(dict(cfg, service=listener + "/inet", hosts=["192.0.2.25"],
                                 backup=True), False)],
         "postfix_info": [(dict(cfg, login_expected=[listener + "/inet"]), False)],
+        "access_cases": [(dict(cfg, service=listener + "/inet"), False),
+                         (dict(cfg, service=listener + "/inet"), True)],
         "postfix_instance": [(dict(cfg, state="reloaded", timeout=30), False),
                              (dict(cfg, state="started"), True)],
         "source_address": [({"destination": "127.0.0.1"}, False)],
@@ -80,7 +87,12 @@ def runs(inst, base):
                             "cases": [{"name": "queued", "xclient": {"addr": "192.0.2.1"},
                                        "mail_from": "a@example.org",
                                        "rcpt_to": ["postmaster@example.net"],
-                                       "data": "Subject: x\n\nbody\n"}]}, False)],
+                                       "data": "Subject: x\n\nbody\n"}]}, False),
+                          ({"server": "127.0.0.1", "port": inst.ports["authorized"],
+                            "baseline": os.path.join(base, "verdicts.json"),
+                            "cases": [{"name": "recorded", "xclient": {"addr": "192.0.2.1"},
+                                       "mail_from": "a@example.org",
+                                       "rcpt_to": ["postmaster@example.net"]}]}, False)],
     }
 
 
