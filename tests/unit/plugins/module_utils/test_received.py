@@ -372,3 +372,17 @@ def test_helo_imitating_the_mx_is_refused():
     header = "from x by mx.upstream.example (unknown [203.0.113.9])" + T
     with pytest.raises(ReceivedError, match="imitates the trusted MX"):
         identity_for(_message(header), MX)
+
+
+# A HELO that opens an Exim client part ("NAME ([ADDR]") and a recipient that closes it with
+# an Exim tail: Exim's items ran over the Postfix MX's own "(NAME [ADDR]) by ... (Postfix)",
+# and the reading that held it was dropped as a looser reading of the same client part - the
+# sender chose a *verified* NAME for its own address (review of issue 18).
+@pytest.mark.parametrize("mx_name", ["unknown", "dsl-9.isp.example"])
+def test_an_exim_client_part_swallowing_the_mx_s_own_is_refused(mx_name):
+    header = ("from good.partner.example ([203.0.113.9] (" + mx_name + " [203.0.113.9]) by"
+              " mx.upstream.example (Postfix) with ESMTP id 4AbC for <\"user+x) by"
+              " mx.upstream.example (Exim 4.96) with esmtp id y\"@upstream.example>;"
+              " Tue, 24 Nov 2026 10:00:00 +0100")
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(_message(header), MX)
