@@ -97,12 +97,16 @@ UNAVAILABLE_IDENTITY = Identity(addr=UNAVAILABLE, name=UNAVAILABLE, helo=UNAVAIL
 def header_fields(message: bytes) -> List[Tuple[str, str]]:
     """(name, unfolded value) of each header field, in order, up to the first empty line.
 
-    Values are decoded as UTF-8 with invalid octets replaced; line breaks of folded fields
-    are removed (RFC 5322 2.2.3), the whitespace after them kept."""
+    Lines end at CRLF or LF, never at a bare CR. Values are decoded as UTF-8 with invalid
+    octets replaced; line breaks of folded fields are removed (RFC 5322 2.2.3), the
+    whitespace after them kept."""
     fields: List[Tuple[str, str]] = []
     name: Optional[str] = None
     parts: List[bytes] = []
-    for number, raw in enumerate(re.split(rb"\r\n|\n|\r", message)):
+    # Only CRLF or LF ends a line (RFC 5322 2.2): a bare CR is data, as the MTA that wrote
+    # it and the mailbox that stored it treat it. Read as a line break, a CR a sender got
+    # into the MX's header (its HELO) would end that header where the sender chose.
+    for number, raw in enumerate(re.split(rb"\r?\n", message)):
         if raw[:1] in (b" ", b"\t") and name is not None:
             parts.append(raw)
             continue

@@ -386,3 +386,18 @@ def test_an_exim_client_part_swallowing_the_mx_s_own_is_refused(mx_name):
               " Tue, 24 Nov 2026 10:00:00 +0100")
     with pytest.raises(ReceivedError, match="more than one way"):
         identity_for(_message(header), MX)
+
+
+def test_a_bare_cr_in_the_mx_s_header_does_not_end_it():
+    """Only CRLF or LF ends a line (RFC 5322 2.2); a CR an MTA kept in a HELO is data. Read
+    as a line break, 'X:' after it swallowed the MX's own client part and the sender's
+    forged header below became the first one (review of issue 18)."""
+    msg = (b"Received: from x by y\rX: (dsl-9.isp.example [203.0.113.9]) by"
+           b" mx.upstream.example (Postfix) with ESMTP id Q for <bob@upstream.example>;"
+           b" Tue, 24 Nov 2026 10:00:01 +0100\r\n"
+           b"Received: from h (trusted.example [192.0.2.1]) by mx.upstream.example (Postfix)"
+           b" with ESMTP id F; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+           b"Subject: s\r\n\r\nbody\r\n")
+    assert [n for n, _v in header_fields(msg)] == ["Received", "Received", "Subject"]
+    ident, _header = identity_for(msg, MX)
+    assert (ident.addr, ident.name, ident.helo) == ("203.0.113.9", "dsl-9.isp.example", U)
