@@ -370,7 +370,8 @@ def test_a_header_that_reads_two_ways_is_refused(helo):
 
 def test_helo_imitating_the_mx_is_refused():
     header = "from x by mx.upstream.example (unknown [203.0.113.9])" + T
-    with pytest.raises(ReceivedError, match="imitates the trusted MX"):
+    # (read first as a hop with no client, "from x by HOST", and a client part after it)
+    with pytest.raises(ReceivedError, match="imitates"):
         identity_for(_message(header), MX)
 
 
@@ -399,5 +400,27 @@ def test_a_bare_cr_in_the_mx_s_header_does_not_end_it():
            b" with ESMTP id F; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
            b"Subject: s\r\n\r\nbody\r\n")
     assert [n for n, _v in header_fields(msg)] == ["Received", "Received", "Subject"]
-    ident, _header = identity_for(msg, MX)
-    assert (ident.addr, ident.name, ident.helo) == ("203.0.113.9", "dsl-9.isp.example", U)
+    # "from x by y" then a client part: it reads two ways, never the forged header below
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(msg, MX)
+
+
+def test_a_client_part_in_the_envelope_sender_of_a_hop_with_no_client_is_refused():
+    """Dovecot's LMTP hop ("from HOST by HOST with LMTP ... (envelope-from <...>)") records
+    no client but the sender's envelope sender: a quoted local part imitating a Postfix
+    client part was its only reading, external and by the MX - the sender chose ADDR and a
+    verified NAME (review of issue 18)."""
+    msg = (b"Received: from mx.upstream.example\r\n\tby imap.upstream.example with LMTP\r\n"
+           b"\tid 6Bz5JYo8a2W8JQAA0J78UA\r\n"
+           b"\t(envelope-from <\"x (trusted.example [192.0.2.1]) by mx.upstream.example"
+           b" (Postfix) with ESMTP id Q for y\"@attacker.example>)\r\n"
+           b"\tfor <bob@upstream.example>; Tue, 24 Nov 2026 10:00:02 +0100\r\n"
+           b"Received: from h (unknown [203.0.113.9]) by mx.upstream.example (Postfix) with"
+           b" ESMTP id F for <bob@upstream.example>; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+           b"Subject: s\r\n\r\nbody\r\n")
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(msg, MX)
+    honest = msg.replace(b'"x (trusted.example [192.0.2.1]) by mx.upstream.example'
+                         b' (Postfix) with ESMTP id Q for y"', b"alice")
+    ident, _header = identity_for(honest, MX)
+    assert (ident.addr, ident.name) == ("203.0.113.9", U)
