@@ -62,6 +62,10 @@ _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 # Something that looks like an address: a header holding one records a client.
 _ADDRESS_LIKE = re.compile(r"\[[^\]]*\]|\b\d{1,3}(?:\.\d{1,3}){3}\b|[0-9A-Fa-f]*:[0-9A-Fa-f]*:")
+# A hop that records no client: "from HOST by HOST" (Dovecot's LMTP, Postfix-style hops of
+# other programs), where no client part stands between "from HOST" and the writer's "by".
+_NO_CLIENT_HOP = re.compile(r"from\s+[^\s()\[\]]+\s+by\s+[^\s()\[\];,]+(?:\s|$)",
+                            re.IGNORECASE)
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
@@ -97,12 +101,16 @@ UNAVAILABLE_IDENTITY = Identity(addr=UNAVAILABLE, name=UNAVAILABLE, helo=UNAVAIL
 def header_fields(message: bytes) -> List[Tuple[str, str]]:
     """(name, unfolded value) of each header field, in order, up to the first empty line.
 
-    Values are decoded as UTF-8 with invalid octets replaced; line breaks of folded fields
-    are removed (RFC 5322 2.2.3), the whitespace after them kept."""
+    Lines end at CRLF or LF, never at a bare CR. Values are decoded as UTF-8 with invalid
+    octets replaced; line breaks of folded fields are removed (RFC 5322 2.2.3), the
+    whitespace after them kept."""
     fields: List[Tuple[str, str]] = []
     name: Optional[str] = None
     parts: List[bytes] = []
-    for number, raw in enumerate(re.split(rb"\r\n|\n|\r", message)):
+    # Only CRLF or LF ends a line (RFC 5322 2.2): a bare CR is data, as the MTA that wrote
+    # it and the mailbox that stored it treat it. Read as a line break, a CR a sender got
+    # into the MX's header (its HELO) would end that header where the sender chose.
+    for number, raw in enumerate(re.split(rb"\r?\n", message)):
         if raw[:1] in (b" ", b"\t") and name is not None:
             parts.append(raw)
             continue
@@ -172,6 +180,13 @@ def _agreed(value: str, where: str) -> Optional[Record]:
         raise ReceivedError(f"{where}: {exc}") from None
     if not records:
         return None
+    if _NO_CLIENT_HOP.match(value):
+        # "from HOST by HOST ..." is a hop with no client (Dovecot's LMTP, which records
+        # the sender's envelope-from): a client part after it is the sender's text.
+        raise ReceivedError(f"{where} reads in more than one way (a hop with no client,"
+                            f" and {records[0].addr} by {records[0].by}): part of it imitates"
+                            " a Received header (the sender's HELO, envelope sender or"
+                            " recipient); nothing is injected")
     keys = {(r.addr, r.name, r.by.lower(), r.smtp) for r in records}
     if len(keys) > 1:
         seen = ", ".join(sorted({f"{r.addr} by {r.by}" for r in records}))

@@ -329,11 +329,14 @@ def read_received(value: str) -> List[Record]:
     # not parse in its client part), never a reading to use.
     records = [r for r in records if r.family != "generic"
                or not any(t.match(value, r.by_start) for t in _KNOWN_TAILS)]
-    # A reading that starts inside another's client part, with the same address, is that
-    # client part read by a looser grammar ("([ADDR])" inside Exim's "NAME ([ADDR])").
+    # A reading that starts inside another's client part, with the same address and the
+    # same "by", is that client part read by a looser grammar ("([ADDR])" inside Exim's
+    # "NAME ([ADDR])"). Only with the same "by": a client part that runs on past another
+    # reading's "by" (Exim's items, up to a "by" in the recipient) has swallowed a whole
+    # client part - the MTA's own - and the two readings disagree.
     return [b for b in records
             if not any(a is not b and a.start <= b.start and b.client_end <= a.client_end
-                       and a.addr == b.addr for a in records)]
+                       and a.addr == b.addr and a.by_start == b.by_start for a in records)]
 
 
 def _try(grammar: _Grammar, value: str, start: int) -> Optional[Record]:

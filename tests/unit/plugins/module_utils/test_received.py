@@ -370,5 +370,57 @@ def test_a_header_that_reads_two_ways_is_refused(helo):
 
 def test_helo_imitating_the_mx_is_refused():
     header = "from x by mx.upstream.example (unknown [203.0.113.9])" + T
-    with pytest.raises(ReceivedError, match="imitates the trusted MX"):
+    # (read first as a hop with no client, "from x by HOST", and a client part after it)
+    with pytest.raises(ReceivedError, match="imitates"):
         identity_for(_message(header), MX)
+
+
+# A HELO that opens an Exim client part ("NAME ([ADDR]") and a recipient that closes it with
+# an Exim tail: Exim's items ran over the Postfix MX's own "(NAME [ADDR]) by ... (Postfix)",
+# and the reading that held it was dropped as a looser reading of the same client part - the
+# sender chose a *verified* NAME for its own address (review of issue 18).
+@pytest.mark.parametrize("mx_name", ["unknown", "dsl-9.isp.example"])
+def test_an_exim_client_part_swallowing_the_mx_s_own_is_refused(mx_name):
+    header = ("from good.partner.example ([203.0.113.9] (" + mx_name + " [203.0.113.9]) by"
+              " mx.upstream.example (Postfix) with ESMTP id 4AbC for <\"user+x) by"
+              " mx.upstream.example (Exim 4.96) with esmtp id y\"@upstream.example>;"
+              " Tue, 24 Nov 2026 10:00:00 +0100")
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(_message(header), MX)
+
+
+def test_a_bare_cr_in_the_mx_s_header_does_not_end_it():
+    """Only CRLF or LF ends a line (RFC 5322 2.2); a CR an MTA kept in a HELO is data. Read
+    as a line break, 'X:' after it swallowed the MX's own client part and the sender's
+    forged header below became the first one (review of issue 18)."""
+    msg = (b"Received: from x by y\rX: (dsl-9.isp.example [203.0.113.9]) by"
+           b" mx.upstream.example (Postfix) with ESMTP id Q for <bob@upstream.example>;"
+           b" Tue, 24 Nov 2026 10:00:01 +0100\r\n"
+           b"Received: from h (trusted.example [192.0.2.1]) by mx.upstream.example (Postfix)"
+           b" with ESMTP id F; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+           b"Subject: s\r\n\r\nbody\r\n")
+    assert [n for n, _v in header_fields(msg)] == ["Received", "Received", "Subject"]
+    # "from x by y" then a client part: it reads two ways, never the forged header below
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(msg, MX)
+
+
+def test_a_client_part_in_the_envelope_sender_of_a_hop_with_no_client_is_refused():
+    """Dovecot's LMTP hop ("from HOST by HOST with LMTP ... (envelope-from <...>)") records
+    no client but the sender's envelope sender: a quoted local part imitating a Postfix
+    client part was its only reading, external and by the MX - the sender chose ADDR and a
+    verified NAME (review of issue 18)."""
+    msg = (b"Received: from mx.upstream.example\r\n\tby imap.upstream.example with LMTP\r\n"
+           b"\tid 6Bz5JYo8a2W8JQAA0J78UA\r\n"
+           b"\t(envelope-from <\"x (trusted.example [192.0.2.1]) by mx.upstream.example"
+           b" (Postfix) with ESMTP id Q for y\"@attacker.example>)\r\n"
+           b"\tfor <bob@upstream.example>; Tue, 24 Nov 2026 10:00:02 +0100\r\n"
+           b"Received: from h (unknown [203.0.113.9]) by mx.upstream.example (Postfix) with"
+           b" ESMTP id F for <bob@upstream.example>; Tue, 24 Nov 2026 10:00:00 +0100\r\n"
+           b"Subject: s\r\n\r\nbody\r\n")
+    with pytest.raises(ReceivedError, match="more than one way"):
+        identity_for(msg, MX)
+    honest = msg.replace(b'"x (trusted.example [192.0.2.1]) by mx.upstream.example'
+                         b' (Postfix) with ESMTP id Q for y"', b"alice")
+    ident, _header = identity_for(honest, MX)
+    assert (ident.addr, ident.name) == ("203.0.113.9", U)

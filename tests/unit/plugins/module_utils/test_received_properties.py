@@ -120,6 +120,11 @@ def _check(message, addr, name):
 @example(helo="x", name=None, addr="203.0.113.9", tls=False, filter_hop=False, forged=[],
          rcpt='"x (good.example [203.0.113.9]) by mx.upstream.example (Postfix) with'
               ' ESMTP id F"@upstream.example')
+# An Exim client part opened by the HELO and closed, with an Exim tail, in the recipient:
+# it held the MX's own client part and was taken for it (a verified NAME of the sender's).
+@example(helo="good.example ([203.0.113.9]", name=None, addr="203.0.113.9", tls=False,
+         filter_hop=False, forged=[],
+         rcpt='"x) by mx.upstream.example (Exim 4.96) with esmtp id y"@upstream.example')
 def test_postfix_headers_sender_cannot_choose(helo, name, addr, rcpt, tls, filter_hop, forged):
     headers = [_postfix_header(helo, name, addr, rcpt, tls)]
     if filter_hop:  # amavis re-injecting on the upstream MX: a loopback hop on top
