@@ -81,7 +81,7 @@ def main() -> None:
     try:
         inst.write_config()
         tracemalloc.start()
-        results = [one_run(inst.config_dir) for _ in range(runs)]
+        results = [one_run(inst.config_dir) for _i in range(runs)]
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     finally:

@@ -124,8 +124,9 @@ def type_problems(before: Postconf, after: Postconf) -> List[Problem]:
     kinds = {n: classify(n, d) for n, d in defaults(after, [n for _l, n, _v in checks]).items()}
     if not any(kinds.values()):
         return []
-    main_values = parse_settings(after.run([after.postconf_bin, "-c", after.config_dir, "-xn"]
-                                   + sorted(set(main_names)))[1]) if main_names else {}
+    main_values = parse_settings(after.run(
+        [after.postconf_bin, "-c", after.config_dir, "-xn"] + sorted(set(main_names)))[1]
+    ) if main_names else {}
     options = parse_settings(after.run([after.postconf_bin, "-c", after.config_dir, "-Px"])[1]) \
         if len(checks) > len(main_names) else {}
     problems: List[Problem] = []

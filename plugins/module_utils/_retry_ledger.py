@@ -54,7 +54,8 @@ class RetryLedger:
         self.dir = os.path.join(policy.state_dir, "retries") if policy.state_dir else None
 
     def _path(self, key: str) -> str:
-        assert self.dir is not None
+        if self.dir is None:
+            raise AssertionError("no state directory")
         return os.path.join(self.dir, key)
 
     def _read(self, key: str) -> Optional[dict]:

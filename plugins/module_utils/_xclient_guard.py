@@ -84,9 +84,9 @@ def outside_probes(rng: Optional[random.Random] = None) -> List[str]:
     """Clients no XCLIENT list of one site should match: public-looking addresses of both
     families and names under public suffixes (drawn anew each run), and ``unknown``."""
     rng = rng or random.SystemRandom()
-    label = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
-    v4 = [_public_v4(rng) for _ in range(4)]
-    return v4 + [_public_v6(rng) for _ in range(3)] + [
+    label = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _i in range(10))
+    v4 = [_public_v4(rng) for _i in range(4)]
+    return v4 + [_public_v6(rng) for _i in range(3)] + [
         f"mail.{label}.com", f"{label}.net", f"smtp.{label}.co.uk", f"{label}.com.au",
         f"{label}.de", "ec2-{}.compute-1.amazonaws.com".format(v4[0].replace(".", "-")),
         "unknown"]
@@ -239,8 +239,8 @@ class Judge:
             return None
         except ValueError:
             pass
-        return self._name(key) if re.match(r"^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$",
-                                            key) else None
+        plain = re.match(r"^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$", key)
+        return self._name(key) if plain else None
 
     def _probe(self, table: str) -> Optional[str]:
         """Ask Postfix what the table answers for representative clients."""

@@ -499,7 +499,7 @@ def test_two_runs_on_one_maildir_inject_each_message_exactly_once(downstream, tm
     args = {"path": str(root), "port": downstream.ports["authorized"], "received_by": MX,
             "rcpt_to": [RCPT], "helo": "inject.example", "timeout": 30}
     runs, files = [], []
-    for _ in range(2):
+    for _i in range(2):
         argv, env, path = module_command("xclient_inject", args)
         files.append(path)
         runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,

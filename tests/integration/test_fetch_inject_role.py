@@ -113,8 +113,8 @@ CASES = [
     ("bad received_by", {"received_by": "mx(["},
      'fetch_inject_mailboxes[0].received_by: "mx([" is not a regular expression'),
     ("good loopback", {}, None),
-    ("good remote ssl", {"server": "pop.isp.example", "tls": "ssl",
-                        "password": " blanks kept "}, None),
+    ("good remote ssl",
+     {"server": "pop.isp.example", "tls": "ssl", "password": " blanks kept "}, None),
 ]
 
 

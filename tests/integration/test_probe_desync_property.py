@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 from collections import Counter
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st

@@ -373,8 +373,9 @@ def test_20_helo_check_at_xclient_is_rejected_not_refused(rules_postfix):
     assert r["passed"], r
     assert r["stages"]["xclient"]["code"] == 504 and r["stages"]["xclient"]["outcome"] == \
         "rejected"
-    assert rules_postfix.wait_for_log(r"reject: XCLIENT from \S+\[192\.0\.2\.61\].*: 504 5\.5\.2 <nodots>: Helo command"
-                                   r" rejected")
+    assert rules_postfix.wait_for_log(
+        r"reject: XCLIENT from \S+\[192\.0\.2\.61\].*: 504 5\.5\.2 <nodots>: Helo command"
+        r" rejected")
     wrong = one(rules_postfix, "helocheck", dict(case, expect={"xclient": "refused"}))
     assert "xclient: expected refused, got rejected (504 5.5.2" in wrong["mismatches"][0]
 

@@ -23,14 +23,14 @@ MESSAGE = ("{{ ((ansible_failed_result.results | default([]) | selectattr('faile
 
 def attempt(name, backends):
     """One role run in a block whose rescue records the message it failed with."""
-    return {"name": name, "block": [{
-        "name": name, "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
-        "vars": {"verify_proxy": {"server": "127.0.0.1", "port": free_port()},
+    role_vars = {"verify_proxy": {"server": "127.0.0.1", "port": free_port()},
                  "verify_filter": {"server": "127.0.0.1", "port": free_port()},
                  "verify_backends": backends, "verify_cases": [CASE],
-                 "verify_audit": False, "verify_security_checks": False}}],
-        "rescue": [{"name": name + " refused",
-                    "ansible.builtin.debug": {"msg": MESSAGE}}]}
+                 "verify_audit": False, "verify_security_checks": False}
+    task = {"name": name, "ansible.builtin.include_role": {"name": "mailops.xclient.verify"},
+            "vars": role_vars}
+    rescue = {"name": name + " refused", "ansible.builtin.debug": {"msg": MESSAGE}}
+    return {"name": name, "block": [task], "rescue": [rescue]}
 
 
 def test_backend_names_that_would_run_cases_twice_are_refused(installed_collection,

@@ -23,9 +23,9 @@ def test_port_clashes():
         port_clashes({"a": {"address": "x"}})
 
 
-@pytest.mark.parametrize("a,b", [("2001:db8::1", "[2001:DB8:0::1]"),
-                                  ("::ffff:7f00:1", "[::FFFF:127.0.0.1]"),
-                                  ("127.0.0.1", " 127.0.0.1 "), ("[::]", "192.0.2.1")])
+@pytest.mark.parametrize("a,b", [
+    ("2001:db8::1", "[2001:DB8:0::1]"), ("::ffff:7f00:1", "[::FFFF:127.0.0.1]"),
+    ("127.0.0.1", " 127.0.0.1 "), ("[::]", "192.0.2.1")])
 def test_port_clashes_compares_addresses_not_spellings(a, b):
     assert port_clashes({"a": {"address": a, "port": 25},
                          "b": [{"address": b, "port": "25"}]}) == [

@@ -270,7 +270,7 @@ def test_retries_are_bounded_by_count_then_quarantined(tmp_path, capsys):
             "--state-dir", str(tmp_path / "state"), "--max-attempts", "3",
             "--on-reject", f"quarantine:{tmp_path}/q", "--received-by", "nobody",
             "b@example.net"]
-    assert [run(args, MSG, capsys)[0] for _ in range(2)] == [EX_TEMPFAIL, EX_TEMPFAIL]
+    assert [run(args, MSG, capsys)[0] for _i in range(2)] == [EX_TEMPFAIL, EX_TEMPFAIL]
     code, _out, err = run(args, MSG, capsys)
     assert code == 0 and "gave up after 3 deferred attempts" in err
     (name,) = os.listdir(tmp_path / "q" / "new")

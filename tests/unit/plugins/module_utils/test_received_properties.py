@@ -134,8 +134,8 @@ def test_postfix_headers_sender_cannot_choose(helo, name, addr, rcpt, tls, filte
 
 
 @settings(max_examples=EXAMPLES)
-@given(helo=st.text(PRINTABLE, min_size=1, max_size=40) | sender_text.map(
-           lambda t: t.replace(" ", "")).filter(bool),
+@given(helo=st.text(PRINTABLE, min_size=1, max_size=40)
+       | sender_text.map(lambda t: t.replace(" ", "")).filter(bool),
        name=st.none() | hostname, addr=client_addr, port=st.integers(1, 65535),
        ident=st.none() | sender_text, sender=sender_text, rcpt=sender_text,
        forged=forged_lower, new_order=st.booleans())

@@ -98,7 +98,7 @@ def test_cidr_table_entries_are_read(tmp_path: Path, judge: Judge) -> None:
 @pytest.mark.parametrize("regexp", ["/./ OK", "/^[0-9]/ OK", "/^(192|198|203)\\./ OK",
                                     "/^unknown$/ OK", "/\\.com$/ OK", "/:/ OK"])
 def test_pattern_tables_are_asked_of_postmap(tmp_path: Path, judge: Judge,
-                                              regexp: str) -> None:
+                                             regexp: str) -> None:
     path = table(tmp_path, "t.regexp", regexp + "\n")
     assert judge.reason(f"regexp:{path}"), regexp
 
