@@ -28,6 +28,9 @@ import yaml
 
 import collection
 from collection import ROOT
+from ansible_collections.mailops.xclient.plugins.module_utils._inject import (
+    quarantine_message,
+)
 from key_paths import module_return, undocumented
 from private_postfix import free_port, running_instance
 
@@ -196,9 +199,11 @@ def site_files(base):
     maildir = os.path.join(base, "quarantine")
     for sub in ("new", "cur", "tmp"):
         os.makedirs(os.path.join(maildir, sub))
-    with open(os.path.join(maildir, "new", "1.example"), "w", encoding="utf-8") as fh:
-        fh.write("X-Xclient-Inject-Envelope-From: <sender@example.org>\n"
-                 "X-Xclient-Inject-Envelope-To: <postmaster@example.net>\n" + MESSAGE)
+    # as the injector writes its quarantine (Envelope-To: bare RFC 5321 addresses)
+    with open(os.path.join(maildir, "new", "1.example"), "wb") as fh:
+        fh.write(quarantine_message(MESSAGE.encode(), "sender@example.org",
+                                    ["postmaster@example.net"],
+                                    "554 5.7.1 <postmaster@example.net>: refused"))
     return {"/var/lib/xclient-inject/quarantine": maildir, "/tmp/message.eml": message,
             "/var/lib/mailops/verdicts.json": os.path.join(base, "verdicts.json")}
 

@@ -263,6 +263,13 @@ MESSAGE = (b"Return-Path: <carol@example.org>\r\n"
            b"Subject: direct\r\n\r\n.leading dot\r\nbody\r\n")
 
 
+def as_client(addr, message=MESSAGE):
+    """MESSAGE with another client in the MX's Received header (never a silent no-op: a
+    loopback or internal_networks client would be the upstream's own hop, not a client)."""
+    assert b"[192.0.2.8]" in message
+    return message.replace(b"[192.0.2.8]", f"[{addr}]".encode())
+
+
 def test_listener_refuses_xclient_from_any_other_host(downstream):
     port = str(downstream.ports["authorized"])
     done = inject(["--port", port, "--source-address", "127.0.0.2", RCPT], MESSAGE)
@@ -491,10 +498,10 @@ def test_two_runs_on_one_maildir_inject_each_message_exactly_once(downstream, tm
     root = tmp_path / "md"
     for sub in ("new", "cur", "tmp"):
         (root / sub).mkdir(parents=True)
-    addrs = [f"127.0.2.{i}" for i in range(1, 31)]
+    addrs = [f"198.51.100.{i}" for i in range(1, 31)]
     for i, addr in enumerate(addrs):
         (root / "new" / f"m{i:02d}").write_bytes(
-            MESSAGE.replace(b"127.0.0.8", addr.encode())
+            as_client(addr)
             .replace(b"Subject: direct", f"Subject: concurrent {i}".encode()))
     args = {"path": str(root), "port": downstream.ports["authorized"], "received_by": MX,
             "rcpt_to": [RCPT], "helo": "inject.example", "timeout": 30}
@@ -515,7 +522,7 @@ def test_two_runs_on_one_maildir_inject_each_message_exactly_once(downstream, tm
     assert len(accepted) == 30 and len(set(accepted)) == 30
     assert sum(o["summary"]["total"] for o in outs) == 30
     assert os.listdir(root / "new") == [] and os.listdir(root / "cur") == []
-    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.2\.30\]")) == 1
+    assert len(downstream.wait_for_log(r"client=unknown\[198\.51\.100\.30\]")) == 1
     counts = {a: len(requests_from(downstream, a)) for a in addrs}
     assert set(counts.values()) == {1}, counts
 
@@ -532,7 +539,7 @@ def test_partial_delivery_keeps_the_refused_recipients_with_their_reasons(downst
     stored = (b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
               + f"X-Xclient-Inject-Envelope-To: {RCPT}, {elsewhere}\r\n".encode()
               + b"X-Xclient-Inject-Rejected: 450 earlier\r\n"
-              + MESSAGE.replace(b"127.0.0.8", b"192.0.2.44"))
+              + as_client("192.0.2.44"))
     (root / "new" / "m").write_bytes(stored)
     args = {"path": str(root), "port": downstream.ports["authorized"], "received_by": MX,
             "helo": "inject.example", "fail_on_rejected": False}
@@ -544,7 +551,7 @@ def test_partial_delivery_keeps_the_refused_recipients_with_their_reasons(downst
     assert kept.startswith(b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
                            + f"X-Xclient-Inject-Envelope-To: {elsewhere}\r\n".encode()
                            + f"X-Xclient-Inject-Rejected: {elsewhere}: 554 5.7.1".encode())
-    assert kept.endswith(MESSAGE.replace(b"127.0.0.8", b"192.0.2.44"))
+    assert kept.endswith(as_client("192.0.2.44"))
     again = run_module("xclient_inject", args)
     assert again["messages"][0]["outcome"] == "rejected" and again["changed"] is False
     # delivered once to the accepted recipient; the refused one was tried twice
@@ -559,12 +566,12 @@ def test_partial_delivery_keeps_the_refused_recipients_with_their_reasons(downst
 
 def test_quoted_local_parts_go_to_postfix_as_they_are(downstream):
     quoted = '"a b"@example.net'
-    msg = MESSAGE.replace(b"<carol@example.org>", b'<"c d"@example.org>').replace(
-        b"127.0.0.8", b"127.0.0.13")
+    msg = as_client("192.0.2.13").replace(b"<carol@example.org>",
+                                     b'<"c d"@example.org>')
     done = inject(["--port", str(downstream.ports["authorized"]), "--state-dir", "none",
                    "--", quoted], msg)
     assert done.returncode == 0, done.stderr
-    (req,) = requests_from(downstream, "127.0.0.13")  # Postfix's internal form: unquoted
+    (req,) = requests_from(downstream, "192.0.2.13")  # Postfix's internal form: unquoted
     assert (req["sender"], req["recipient"]) == ("c d@example.org", "a b@example.net")
     assert downstream.wait_for_log(r'from=<"c d"@example\.org>')
 
@@ -573,7 +580,7 @@ def test_ipv6_addr_refused_by_an_ipv4_only_postfix_is_quarantined_after_the_boun
         downstream, tmp_path):
     """Postfix without IPv6 answers XCLIENT ADDR=IPV6:... with 501: retried, but only
     --max-attempts times, then quarantined with the reason."""
-    msg = MESSAGE.replace(b"[127.0.0.8]", b"[IPv6:2001:db8::8]")
+    msg = as_client("IPv6:2001:db8::8")
     args = ["--port", str(downstream.ports["authorized"]), "--state-dir",
             str(tmp_path / "state"), "--max-attempts", "2", "--on-reject",
             f"quarantine:{tmp_path}/q", RCPT]
@@ -595,12 +602,12 @@ def test_a_link_planted_in_the_quarantine_is_never_mailed(downstream, tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"X-Xclient-Inject-Envelope-From: <carol@example.org>\r\n"
                        b"X-Xclient-Inject-Envelope-To: " + RCPT.encode() + b"\r\n"
-                       + MESSAGE.replace(b"127.0.0.8", b"127.0.0.77"))
+                       + as_client("192.0.2.77"))
     root = tmp_path / "q"
     for sub in ("new", "cur", "tmp"):
         (root / sub).mkdir(parents=True)
-    (root / "new" / "good").write_bytes(secret.read_bytes().replace(b"127.0.0.77",
-                                                                    b"127.0.0.78"))
+    (root / "new" / "good").write_bytes(secret.read_bytes().replace(b"[192.0.2.77]",
+                                                                    b"[192.0.2.78]"))
     os.symlink(secret, root / "new" / "link")
     os.link(secret, root / "cur" / "hard")
     out = run_module("xclient_inject", {"path": str(root), "port": downstream.ports["authorized"],
@@ -609,6 +616,6 @@ def test_a_link_planted_in_the_quarantine_is_never_mailed(downstream, tmp_path):
     outcomes = {os.path.basename(m["path"]): (m["outcome"], m["stage"]) for m in out["messages"]}
     assert outcomes == {"good": ("accepted", "data"), "link": ("error", "file"),
                         "hard": ("error", "file")}, out
-    assert len(downstream.wait_for_log(r"client=unknown\[127\.0\.0\.78\]")) == 1
-    assert requests_from(downstream, "127.0.0.77") == []
+    assert len(downstream.wait_for_log(r"client=unknown\[192\.0\.2\.78\]")) == 1
+    assert requests_from(downstream, "192.0.2.77") == []
     assert os.path.islink(root / "new" / "link") and (root / "cur" / "hard").exists()
