@@ -353,12 +353,16 @@ def prove_mail_flows(endpoints: List[Endpoint], timeout: float, domain: str,
 
 
 def proof_domain(pc: Postconf) -> str:
-    """The domain of the postmaster address the proof sends to: the first
-    ``mydestination`` domain, else ``myhostname``."""
+    """The domain of the postmaster address the proof sends to: the first domain the
+    instance accepts mail for - of ``mydestination``, else ``relay_domains`` (a relay-only
+    MX with an empty ``mydestination`` refuses postmaster@``myhostname`` as relaying), else
+    ``virtual_alias_domains``, ``virtual_mailbox_domains`` - else ``myhostname``."""
     try:
-        for item in re.split(r"[\s,]+", pc.expanded("mydestination")):
-            if item and ":" not in item and "/" not in item and item != "localhost":
-                return item
+        for name in ("mydestination", "relay_domains", "virtual_alias_domains",
+                     "virtual_mailbox_domains"):
+            for item in re.split(r"[\s,]+", pc.expanded(name)):
+                if item and ":" not in item and "/" not in item and item != "localhost":
+                    return item
         return pc.expanded("myhostname").strip()
     except PostconfError:
         return ""

@@ -113,13 +113,17 @@ CASES = [
     ("bad received_by", {"received_by": "mx(["},
      'fetch_inject_mailboxes[0].received_by: "mx([" is not a regular expression'),
     ("good loopback", {}, None),
+    # required (issue 18): refused naming the field, not a template error of the check
+    ("no received_by", {"received_by": None}, "received_by"),
     ("good remote ssl",
      {"server": "pop.isp.example", "tls": "ssl", "password": " blanks kept "}, None),
 ]
 
 
 def test_validate_refuses_bad_variables_naming_the_field(installed_collection):
-    cases = [{"name": name, "mailboxes": [dict(GOOD, **override)]}
+    # an override of None leaves the field out (received_by is optional)
+    cases = [{"name": name, "mailboxes": [{k: v for k, v in dict(GOOD, **override).items()
+                                           if v is not None}]}
              for name, override, _needle in CASES]
     done = collection.playbook(installed_collection, VALIDATE,
                                extra_vars={"fetch_role_cases": cases}, timeout=600)

@@ -15,6 +15,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     Proof,
     Step,
     log_problems,
+    proof_domain,
     shadow_name,
 )
 
@@ -95,3 +96,26 @@ def test_seed_lkg_refuses_files_newer_than_the_master(tmp_path, monkeypatch):
     os.utime(pidfile, (1_700_000_000.9, 1_700_000_000.9))
     monkeypatch.setattr(_postfix_instance, "master_pid", lambda pc: 1)
     assert not _postfix_instance.seed_lkg(_PC(str(conf), str(queue)))
+
+
+class _Settings:
+    """A Postconf stand-in: expanded() of a fixed main.cf (unset parameters are empty)."""
+
+    def __init__(self, **values: str) -> None:
+        self.values = values
+
+    def expanded(self, name: str) -> str:
+        return self.values.get(name, "")
+
+
+def test_proof_domain_is_one_the_instance_accepts_mail_for():
+    # The lab's mx: relay-only (mydestination empty, relay_domains example.net); it
+    # refuses postmaster@myhostname as relaying, so the proof must ask for example.net.
+    assert proof_domain(_Settings(myhostname="mx.lab.test", mydestination="",
+                                  relay_domains="example.net")) == "example.net"
+    assert proof_domain(_Settings(myhostname="h.example", mydestination="h.example, localhost",
+                                  relay_domains="example.net")) == "h.example"
+    assert proof_domain(_Settings(myhostname="h.example", mydestination="localhost",
+                                  relay_domains="hash:/etc/postfix/relay",
+                                  virtual_alias_domains="alias.example")) == "alias.example"
+    assert proof_domain(_Settings(myhostname="h.example")) == "h.example"
