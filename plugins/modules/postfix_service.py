@@ -94,6 +94,9 @@ options:
         services count too. Without such a service mail stops or is deferred for ever while
         every listener still answers; C(postfix check) passes it.
       - C(inet) listeners are never protected.
+      - The removal is still tried on a shadow first (O(shadow)); where mail needs the
+        service, mail stops there too and the change is refused, so removing it anyway
+        also takes O(shadow=false).
     type: bool
     default: false
   allow_broad:
