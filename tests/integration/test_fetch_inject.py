@@ -566,8 +566,7 @@ def test_partial_delivery_keeps_the_refused_recipients_with_their_reasons(downst
 
 def test_quoted_local_parts_go_to_postfix_as_they_are(downstream):
     quoted = '"a b"@example.net'
-    msg = as_client("192.0.2.13").replace(b"<carol@example.org>",
-                                     b'<"c d"@example.org>')
+    msg = as_client("192.0.2.13").replace(b"<carol@example.org>", b'<"c d"@example.org>')
     done = inject(["--port", str(downstream.ports["authorized"]), "--state-dir", "none",
                    "--", quoted], msg)
     assert done.returncode == 0, done.stderr
