@@ -20,13 +20,10 @@ demo-stop:
 demo-probe-matrix:
 	bash scripts/demo_probe_matrix.sh
 
+# pytest, integration targets, sanity, typecheck, release checks, EE check: in that order,
+# stopping at the first failure; scripts/test-all.sh prints each step's wall time.
 test: deps
-	$(PYTHON) -m pytest -p no:cacheprovider -q tests/unit tests/integration
-	bash scripts/integration-targets.sh
-	bash scripts/sanity.sh
-	bash scripts/typecheck.sh
-	bash scripts/release-checks.sh
-	bash scripts/ee-check.sh
+	PYTHON=$(PYTHON) bash scripts/test-all.sh
 
 # The README's two commands on pristine Debian 12 and 13 trees (debootstrap), offline after
 # setup; run by .ci/run. FRESH_DISTS=bookworm for one, FRESH_PARALLEL=0 one after the other.

@@ -4,16 +4,24 @@
 # (ansible-test needs that layout). The copy holds the files git tracks or would track.
 # With SANITY_VENV set: once, with that environment's ansible-core. Without: once per
 # ansible-core version in requirements/sanity-cores-pyX.Y.txt (environments made by
-# scripts/install-deps.sh), so every version meta/runtime.yml claims is tested.
+# scripts/install-deps.sh), so every version meta/runtime.yml claims is tested, or only the
+# versions SANITY_CORES names.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$here/.venv}
 
 if [ -z "${SANITY_VENV:-}" ]; then
     pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    grep -Ev '^[[:space:]]*(#|$)' "$here/requirements/sanity-cores-py$pyver.txt" | while read -r core; do
+    # SANITY_CORES="2.17.14 2.18.19": only those (make test-fresh shares the versions that
+    # install on both Pythons between its Debian 12 and 13 trees); each must be in the file.
+    all=$(grep -Ev '^[[:space:]]*(#|$)' "$here/requirements/sanity-cores-py$pyver.txt")
+    cores=${SANITY_CORES:-$all}
+    for core in $cores; do
+        grep -qxF "$core" <<<"$all" || { echo "sanity: SANITY_CORES: $core is not in requirements/sanity-cores-py$pyver.txt" >&2; exit 1; }
+    done
+    for core in $cores; do
         echo "== ansible-test sanity, ansible-core $core =="
-        SANITY_VENV="$VENV/cores/$core" bash "$0" "$@" </dev/null
+        SANITY_VENV="$VENV/cores/$core" bash "$0" "$@" </dev/null || exit 1
     done
     exit 0
 fi
