@@ -125,6 +125,7 @@ class CaseResult(_CaseResultKeys, total=False):
 
     transcript: List[str]  # per the transcript option
     group: str  # added by the verify role: where the case went (proxy, filter, ...)
+    judged: bool  # present (false) only on a case that expected nothing: not judged
 
 
 # ---------------------------------------------------------------------- building stages
@@ -412,23 +413,20 @@ def printable(text: str) -> str:
                    for c in text)
 
 
-def table_row(result: Mapping[str, Any], nothing_expected: bool = False
-              ) -> Tuple[str, str, str, str]:
-    """(group, case, result, detail) of one case."""
+def table_row(result: Mapping[str, Any]) -> Tuple[str, str, str, str]:
+    """(group, case, result, detail) of one case; a case with ``judged: false`` (it
+    expected nothing) says so."""
     return (printable(str(result.get("group") or "")), printable(str(result["name"])),
-            verdict(result), printable(detail(result, nothing_expected)))
+            verdict(result), printable(detail(result, result.get("judged") is False)))
 
 
 def render_table(results: Iterable[Mapping[str, Any]], only_problems: bool = False,
-                 groups: bool = False, max_name: Optional[int] = None,
-                 nothing_expected: Iterable[str] = ()) -> List[str]:
+                 groups: bool = False, max_name: Optional[int] = None) -> List[str]:
     """The report: a header and one line per case (``only_problems``: per case that did
     not pass); a GROUP column first with ``groups``. Columns are aligned; names are shown
     in full (with ``max_name``, a longer name is cut and ends in ``...``, never silently).
-    ``nothing_expected``: names of cases that expected nothing (said so in their row).
     No lines when there is no row."""
-    quiet = set(nothing_expected)
-    rows = [table_row(r, r["name"] in quiet) for r in results
+    rows = [table_row(r) for r in results
             if not (only_problems and r["passed"])]
     if not rows:
         return []

@@ -402,6 +402,14 @@ cases:
       type: str
       returned: always
       sample: null
+    judged:
+      description:
+        - V(false) on a case that expected nothing (no O(cases[].expect) and no
+          O(cases[].xclient) to default one) - it was run but not judged; it counts as
+          passed, its report row and the verify role's JUnit file (as C(skipped)) say so.
+      type: bool
+      returned: only on a case that expected nothing
+      sample: false
     mismatches:
       description: One line per expectation that did not hold.
       type: list
@@ -952,8 +960,12 @@ def main() -> None:
         module.warn(f"the probe took {elapsed:.0f}s: {len(slow)} case(s) ran into their"
                     f" timeout of {target.timeout:g}s: " + ", ".join(slow[:10])
                     + (" ..." if len(slow) > 10 else ""))
+    unjudged = set(quiet)
+    for result in results:
+        if result["name"] in unjudged:
+            result["judged"] = False
     _notes(module, results, quiet)
-    report = render_table(results, nothing_expected=quiet)
+    report = render_table(results)
     out = dict(changed=_queued(results) > 0, cases=results, summary=summary,
                report=report, xclient_attributes=advertised_attributes(advertised),
                invocation={"module_args": invocation})

@@ -498,6 +498,8 @@ def test_20_results_report_changed_and_check_mode(rules_postfix):
     assert all(line[column:column + 6].strip() in ("passed", "FAILED", "ERROR")
                for line in report[1:]), report
     assert "nothing expected" in report[3], report
+    judged = {c["name"]: c.get("judged") for c in r["cases"]}
+    assert judged == {long + "one": None, long + "two": None, "x": False, "queues mail": None}
     warnings = json.dumps(r.get("warnings"))
     assert "expect nothing" in warnings and "x" in warnings, r.get("warnings")
     # check mode: nothing queued, and it says what it did not judge

@@ -62,3 +62,13 @@ def test_xml_text_keeps_what_xml_can_hold():
     assert xml_text("a\tb\nc\rd é \U0001F600") == "a\tb\nc\rd é \U0001F600"
     assert xml_text("\x00\x1b[1m<b>") == "\\x00\\x1b[1m&lt;b&gt;"
     assert xml_text(554) == "554"
+
+
+def test_a_case_that_expected_nothing_is_skipped_not_passed():
+    quiet = dict(row("passed", "quiet"), judged=False, mismatches=[])
+    root = ET.fromstring(render([quiet, row("passed", "judged")]).encode("utf-8"))
+    assert root.get("skipped") == "1"
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    skipped = cases["case quiet"].find("skipped")
+    assert skipped is not None and "nothing expected" in skipped.get("message")
+    assert cases["case judged"].find("skipped") is None
