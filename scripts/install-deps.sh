@@ -77,8 +77,9 @@ fi
 
 # ansible-test sanity per claimed ansible-core version: $VENV/cores/X.Y.Z holds only that
 # ansible-core; its sanity environments (~/.ansible/test/venv, and the one ansible-test
-# delegates to under build/sanity-X.Y.Z) are primed here, online.
-grep -Ev '^[[:space:]]*(#|$)' "$req_sanity" | while read -r core; do
+# delegates to under build/sanity-X.Y.Z) are primed here, online. SANITY_CORES: only those
+# versions (as scripts/sanity.sh takes it; make test-fresh shares them between its trees).
+for core in ${SANITY_CORES:-$(grep -Ev '^[[:space:]]*(#|$)' "$req_sanity")}; do
     cvenv="$VENV/cores/$core"
     if [ ! -f "$cvenv/.installed" ]; then
         echo "install-deps: ansible-core $core for ansible-test sanity"

@@ -141,7 +141,7 @@ one_dist() {
 
     t0=$(date +%s); setup=failed
     if run_in "$root" host "$logs/setup.log" \
-        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null && make deps'; then
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null && SANITY_CORES='${FRESH_SANITY[$dist]:-}' make deps"; then
         setup=passed
     fi
     t_setup=$(( $(date +%s) - t0 ))
