@@ -193,6 +193,7 @@ class SmtpSession:
         self._buf = b""
         # EHLO keywords (upper case) of the last successful EHLO; {} after HELO or none.
         self.keywords: Dict[str, List[str]] = {}
+        self.refused_greeting: Optional[str] = None  # the last EHLO/HELO, when refused
         # The code of the last reply read, other than a 421 (see ``quit``).
         self.last_code: Optional[int] = None
 
@@ -380,12 +381,15 @@ class SmtpSession:
         """EHLO; records the offered keywords in ``keywords`` when it succeeds."""
         reply = self.command(f"EHLO {name}")
         self.keywords = ehlo_keywords(reply) if reply.klass == 2 else {}
+        self.refused_greeting = None if reply.klass == 2 else reply.render()
         return reply
 
     def helo(self, name: str) -> Reply:
         """HELO: no extensions afterwards."""
         self.keywords = {}
-        return self.command(f"HELO {name}")
+        reply = self.command(f"HELO {name}")
+        self.refused_greeting = None if reply.klass == 2 else reply.render()
+        return reply
 
     def mail(self, sender: str, payload: Optional[DataPayload] = None,
              recipients: Iterable[str] = ()) -> Reply:
@@ -395,7 +399,9 @@ class SmtpSession:
         try:
             params = mail_parameters(self.keywords, payload, [sender, *recipients])
         except ExtensionMissing as exc:
-            raise SmtpExtensionMissing(str(exc)) from None
+            why = (f" (the last greeting was refused - {self.refused_greeting} - so no"
+                   " extension is in force)") if self.refused_greeting else ""
+            raise SmtpExtensionMissing(f"{exc}{why}") from None
         return self.command(" ".join([f"MAIL FROM:<{sender}>", *params]))
 
     def data(self, message: Union[DataPayload, str, bytes]

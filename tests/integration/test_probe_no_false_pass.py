@@ -394,6 +394,13 @@ def test_20_rejected_helo_is_judged_and_the_case_goes_on(rules_postfix):
     assert rules_postfix.wait_for_log(r"reject: EHLO from \S+\[192\.0\.2\.62\]")
     wrong = one(rules_postfix, "nodelay", dict(case, expect={"helo": "accepted"}))
     assert wrong["mismatches"][0].startswith("helo: expected accepted, got 5"), wrong
+    # An 8-bit message after the refused EHLO: no extension is in force, and the error
+    # says why (the refused greeting), not only that 8BITMIME is not offered.
+    eight = one(rules_postfix, "nodelay", dict(case, data="Subject: x\n\nGr\u00fc\u00dfe\n",
+                                                  expect={"helo": "rejected"}))
+    assert eight["status"] == "error", eight
+    assert "which need 8BITMIME" in eight["error"], eight
+    assert "the last greeting was refused - 5" in eight["error"], eight
 
 
 def test_20_unqualified_sender_is_sent_for_postfix_to_judge(rules_postfix):
