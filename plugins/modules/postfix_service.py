@@ -99,15 +99,6 @@ options:
         also takes O(shadow=false).
     type: bool
     default: false
-  allow_broad:
-    description:
-      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
-        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
-        it. Without it the patterns this task adds to such a list are judged as
-        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
-        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
-    type: bool
-    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that
@@ -119,6 +110,7 @@ extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.config_dir
   - mailops.xclient.config_dir.edit
+  - mailops.xclient.config_dir.allow_broad
 notes:
   - "Defaults per O(type) (columns left out): C(inet) - private C(n), unprivileged C(-)
     (y), chroot C(-), wakeup C(-) (never), maxproc C(-) (C(default_process_limit));
