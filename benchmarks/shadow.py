@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import time
 import tracemalloc
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict
 
 from _bench_common import emit, machine, median  # first: puts the collection on sys.path
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
@@ -28,11 +27,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     descendants,
 )
 from private_postfix import PrivatePostfix, new_base
-
-
-def _run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+from scratch_config import run
 
 
 def rss_kib(pids: set) -> int:
@@ -50,7 +45,7 @@ def rss_kib(pids: set) -> int:
 
 def one_run(config_dir: str) -> Dict[str, float]:
     t0 = time.perf_counter()
-    shadow = Shadow(config_dir, _run)
+    shadow = Shadow(config_dir, run)
     try:
         shadow.start(30)
         t1 = time.perf_counter()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     """The Postfix configuration directory option (module_utils._module_glue.CONFIG_DIR_SPEC)
-    and, for the modules that edit the files in it, the backup option (BACKUP_SPEC)."""
+    and, for the modules that edit the files in it, the backup and shadow options (EDIT,
+    BACKUP_SPEC) and, for those that edit any parameter, allow_broad (ALLOW_BROAD)."""
 
     DOCUMENTATION = r"""
 options:
@@ -66,4 +67,19 @@ attributes:
   diff_mode:
     support: full
     details: Shows each file that changes (C(main.cf), C(master.cf)) before and after.
+"""
+
+    # The modules that edit any parameter (postconf, postfix_service): the guard on
+    # XCLIENT / XFORWARD lists that xclient_hosts applies (module_utils._xclient_guard).
+    ALLOW_BROAD = r"""
+options:
+  allow_broad:
+    description:
+      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
+        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
+        it. Without it the patterns this task adds to such a list are judged as
+        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
+        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
+    type: bool
+    default: false
 """

@@ -36,13 +36,14 @@ _value:
   elements: dict
 """
 
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Iterable, List, Mapping
 
 from ansible_collections.mailops.xclient.plugins.filter.finding_result import finding_result
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
     check_result,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def audit_results(findings: Iterable[Mapping[str, Any]]) -> List[CaseResult]:
@@ -52,6 +53,4 @@ def audit_results(findings: Iterable[Mapping[str, Any]]) -> List[CaseResult]:
     return [finding_result(f) for f in errors]
 
 
-class FilterModule:
-    def filters(self) -> Dict[str, Any]:
-        return {"audit_results": audit_results}
+FilterModule = filters_of(audit_results)

@@ -39,7 +39,7 @@ _value:
   elements: dict
 """
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, List, Mapping
 
 from ansible_collections.mailops.xclient.plugins.module_utils._baseline import (
     change_results,
@@ -47,6 +47,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._baseline import (
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def baseline_results(result: Mapping[str, Any], group: str = "baseline") -> List[CaseResult]:
@@ -54,6 +55,4 @@ def baseline_results(result: Mapping[str, Any], group: str = "baseline") -> List
     return change_results(baseline.get("changes") or [], group)
 
 
-class FilterModule:
-    def filters(self) -> Dict[str, Any]:
-        return {"baseline_results": baseline_results}
+FilterModule = filters_of(baseline_results)

@@ -40,12 +40,12 @@ _value:
   elements: dict
 """
 
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
+
 
 def cases_via(cases, via):
     return [{k: v for k, v in case.items() if k != "via"}
             for case in cases or [] if case.get("via") == via]
 
 
-class FilterModule:
-    def filters(self):
-        return {"cases_via": cases_via}
+FilterModule = filters_of(cases_via)

@@ -61,6 +61,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.xclient.plugins.module_utils._coverage_report import (
     coverage_report as _coverage_report,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def coverage_report(coverage: Any, probe: Any) -> Dict[str, Any]:
@@ -70,6 +71,4 @@ def coverage_report(coverage: Any, probe: Any) -> Dict[str, Any]:
         raise AnsibleFilterError(f"coverage_report: {exc}") from None
 
 
-class FilterModule:
-    def filters(self):
-        return {"coverage_report": coverage_report}
+FilterModule = filters_of(coverage_report)

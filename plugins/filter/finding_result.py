@@ -35,12 +35,13 @@ _value:
 """
 
 
-from typing import Any, Dict, Mapping
+from typing import Any, Mapping
 
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_result import (
     CaseResult,
     check_result,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def finding_result(finding: Mapping[str, Any]) -> CaseResult:
@@ -48,6 +49,4 @@ def finding_result(finding: Mapping[str, Any]) -> CaseResult:
                         [f"{finding.get('message')} Fix: {finding.get('fix')}"])
 
 
-class FilterModule:
-    def filters(self) -> Dict[str, Any]:
-        return {"finding_result": finding_result}
+FilterModule = filters_of(finding_result)

@@ -33,6 +33,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def listener_name(listener) -> str:
@@ -44,6 +45,4 @@ def listener_name(listener) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-class FilterModule:
-    def filters(self):
-        return {"listener_name": listener_name}
+FilterModule = filters_of(listener_name)

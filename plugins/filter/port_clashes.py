@@ -47,6 +47,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 WILDCARDS = {"", "0.0.0.0", "::", "*"}
 
@@ -110,6 +111,4 @@ def port_clashes(sources) -> list:
     return out
 
 
-class FilterModule:
-    def filters(self):
-        return {"port_clashes": port_clashes}
+FilterModule = filters_of(port_clashes)

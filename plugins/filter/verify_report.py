@@ -51,6 +51,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_result impo
     render_table,
     table_row,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 
 def _row(result: Mapping[str, Any]) -> Dict[str, str]:
@@ -68,6 +69,4 @@ def verify_report(rows: Iterable[Mapping[str, Any]], format: str = "lines"
     return render_table(rows, groups=True, max_name=60)
 
 
-class FilterModule:
-    def filters(self) -> Dict[str, Any]:
-        return {"verify_report": verify_report}
+FilterModule = filters_of(verify_report)

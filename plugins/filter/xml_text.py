@@ -38,7 +38,9 @@ _value:
 """
 
 import re
-from typing import Any, Dict
+from typing import Any
+
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import filters_of
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 # Everything outside XML 1.0's Char production, and the five markup characters.
@@ -57,6 +59,4 @@ def xml_text(value: Any) -> str:
     return _ESCAPE.sub(_escape, value if isinstance(value, str) else str(value))
 
 
-class FilterModule:
-    def filters(self) -> Dict[str, Any]:
-        return {"xml_text": xml_text}
+FilterModule = filters_of(xml_text)

@@ -56,19 +56,11 @@ options:
         C(submission/inet). The parameter then is a C(-o) override of that service.
       - The service must exist.
     type: str
-  allow_broad:
-    description:
-      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
-        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
-        it. Without it the patterns this task adds to such a list are judged as
-        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
-        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
-    type: bool
-    default: false
 extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.config_dir
   - mailops.xclient.config_dir.edit
+  - mailops.xclient.config_dir.allow_broad
 notes:
   - Two runs on one host at the same time are serialized by a lock on O(config_dir).
   - "Before anything is written, a pre-flight check refuses values Postfix would die of

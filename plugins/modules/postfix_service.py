@@ -99,15 +99,6 @@ options:
         also takes O(shadow=false).
     type: bool
     default: false
-  allow_broad:
-    description:
-      - Allow an XCLIENT or XFORWARD list (C(smtpd_authorized_xclient_hosts),
-        C(smtpd_authorized_xforward_hosts)) that authorizes the world or a wide slice of
-        it. Without it the patterns this task adds to such a list are judged as
-        M(mailops.xclient.xclient_hosts) judges them, on what they effectively match (see
-        its O(mailops.xclient.xclient_hosts#module:allow_broad)), and the edit is refused.
-    type: bool
-    default: false
   allow_unbound:
     description:
       - Accept an C(inet) listener address this host does not have yet (a virtual IP that
@@ -119,6 +110,7 @@ extends_documentation_fragment:
   - mailops.xclient.attributes
   - mailops.xclient.config_dir
   - mailops.xclient.config_dir.edit
+  - mailops.xclient.config_dir.allow_broad
 notes:
   - "Defaults per O(type) (columns left out): C(inet) - private C(n), unprivileged C(-)
     (y), chroot C(-), wakeup C(-) (never), maxproc C(-) (C(default_process_limit));
@@ -188,35 +180,11 @@ backup_file:
 shadow:
   description:
     - The change tried on a shadow instance before anything was written (option
-      O(shadow)) - whether mail was proven to flow there, how long it took, and on which
-      listeners.
+      O(shadow)); the keys C(proved), C(seconds) and C(listeners), as documented for
+      RV(mailops.xclient.postconf#module:shadow).
   returned: when a changed file was tried on a shadow
   type: dict
-  contains:
-    proved:
-      description: Whether mail was proven to flow on the shadow (false - it was not tried;
-        a warning says why).
-      type: bool
-      sample: true
-    seconds:
-      description: Seconds the proof took on the shadow.
-      type: float
-      returned: when proved
-      sample: 0.42
-    listeners:
-      description: The shadow's smtpd listeners and whether mail flowed through each.
-      type: list
-      elements: dict
-      returned: when proved
-      contains:
-        service:
-          description: The C(master.cf) service, C(NAME/TYPE), as on the live instance.
-          type: str
-          sample: 127.0.0.1:10025/inet
-        ok:
-          description: Whether mail flowed through it.
-          type: bool
-          sample: true
+  sample: {proved: true, seconds: 0.42, listeners: [{service: 127.0.0.1:10025/inet, ok: true}]}
 """
 
 import functools

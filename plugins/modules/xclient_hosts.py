@@ -169,35 +169,11 @@ backup_file:
 shadow:
   description:
     - The change tried on a shadow instance before anything was written (option
-      O(shadow)) - whether mail was proven to flow there, how long it took, and on which
-      listeners.
+      O(shadow)); the keys C(proved), C(seconds) and C(listeners), as documented for
+      RV(mailops.xclient.postconf#module:shadow).
   returned: when a changed file was tried on a shadow
   type: dict
-  contains:
-    proved:
-      description: Whether mail was proven to flow on the shadow (false - it was not tried;
-        a warning says why).
-      type: bool
-      sample: true
-    seconds:
-      description: Seconds the proof took on the shadow.
-      type: float
-      returned: when proved
-      sample: 0.42
-    listeners:
-      description: The shadow's smtpd listeners and whether mail flowed through each.
-      type: list
-      elements: dict
-      returned: when proved
-      contains:
-        service:
-          description: The C(master.cf) service, C(NAME/TYPE), as on the live instance.
-          type: str
-          sample: 127.0.0.1:10025/inet
-        ok:
-          description: Whether mail flowed through it.
-          type: bool
-          sample: true
+  sample: {proved: true, seconds: 0.42, listeners: [{service: 127.0.0.1:10025/inet, ok: true}]}
 """
 
 import os

@@ -12,11 +12,8 @@ author:
   - mailops.xclient contributors (@mailops)
 description:
   - True when the value is one IPv4 or IPv6 address (no brackets, no prefix length).
-options:
-  _input:
-    description: The value to test.
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - mailops.xclient.jinja_test
 """
 
 EXAMPLES = r"""
@@ -34,15 +31,11 @@ _value:
 
 import ipaddress
 
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import parses, tests_of
+
 
 def ip_address(value) -> bool:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        return False
-    return True
+    return parses(ipaddress.ip_address, str(value))
 
 
-class TestModule:
-    def tests(self):
-        return {"ip_address": ip_address}
+TestModule = tests_of(ip_address)

@@ -15,11 +15,8 @@ description:
     also C([2001:db8::]/32) as Postfix writes it) or one address, read exactly as
     C(xclient-inject --internal-network) and the C(internal_networks) option of
     M(mailops.xclient.xclient_inject) read it.
-options:
-  _input:
-    description: The value to test.
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - mailops.xclient.jinja_test
 """
 
 EXAMPLES = r"""
@@ -38,16 +35,11 @@ _value:
 from ansible_collections.mailops.xclient.plugins.module_utils._received import (
     internal_networks,
 )
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import parses, tests_of
 
 
 def ip_network(value) -> bool:
-    try:
-        internal_networks([value])
-    except ValueError:
-        return False
-    return True
+    return parses(internal_networks, [value])
 
 
-class TestModule:
-    def tests(self):
-        return {"ip_network": ip_network}
+TestModule = tests_of(ip_network)

@@ -14,11 +14,8 @@ description:
   - True for a loopback address (C(127.0.0.0/8), C(::1), also in brackets or IPv4-mapped)
     and for the names C(localhost) and C(localhost.) (case-insensitive). Any other name is
     false - whether it resolves to loopback is not asked, so the answer never depends on DNS.
-options:
-  _input:
-    description: The value to test (a host name or an address).
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - mailops.xclient.jinja_test
 """
 
 EXAMPLES = r"""
@@ -35,6 +32,8 @@ _value:
 """
 
 import ipaddress
+
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import tests_of
 
 
 def loopback_host(value) -> bool:
@@ -53,6 +52,4 @@ def loopback_host(value) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
-class TestModule:
-    def tests(self):
-        return {"loopback_host": loopback_host}
+TestModule = tests_of(loopback_host)

@@ -15,11 +15,8 @@ description:
     C(xclient-inject) command and the C(xclient_inject) module do with C(received_by).
   - Lets a role's validation name the variable, before anything changes, instead of
     failing later inside a template or C(set_fact).
-options:
-  _input:
-    description: The value to test.
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - mailops.xclient.jinja_test
 """
 
 EXAMPLES = r"""
@@ -38,17 +35,12 @@ _value:
 
 import re
 
+from ansible_collections.mailops.xclient.plugins.plugin_utils._jinja_plugin import parses, tests_of
+
 
 def python_regex(value) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError):
-        return False
-    return True
+    return isinstance(value, str) and parses(re.compile, value,
+                                             (re.error, RecursionError, OverflowError))
 
 
-class TestModule:
-    def tests(self):
-        return {"python_regex": python_regex}
+TestModule = tests_of(python_regex)

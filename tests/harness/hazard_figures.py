@@ -43,6 +43,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_instance 
 )
 from private_postfix import free_port, running_instance, smtp_replies  # noqa: E402
 from run_module import run_module  # noqa: E402
+from scratch_config import run as _run  # noqa: E402
 from test_postfix_safety import REFUSED, Foreign, set_inline_list, write_tables  # noqa: E402
 
 # Inputs that the old code wrote (or broke on) although they are not refusals now: the
@@ -110,11 +111,6 @@ def health(inst, touched_port=None):
     if reply.startswith("4") or not reply:
         return f"mail refused for everyone: RCPT {reply or '(no reply)'}"
     return ""
-
-
-def _run(argv):
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
 
 
 def restart_clean(inst):

@@ -31,8 +31,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+import collection
 from role_files import render_template, selfsigned_certificate
 from stub_resolver import StubResolver
+
+collection.source_collections(on_sys_path=True)
+# The product's own: free loopback ports (never one handed out twice in this process) and
+# whether ::1 can be bound. Tests import them from here.
+# pylint: disable-next=wrong-import-position
+from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (  # noqa: E402
+    free_port,
+    ipv6_loopback,
+)
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
@@ -70,35 +80,6 @@ while IFS= read -r line; do
     req=
 done
 '''
-
-
-# Every port free_port() has handed out in this process. The kernel picks a port at random
-# for bind(port 0) and may pick one it gave a moment ago (measured here: 2,000 draws gave
-# 1,873 distinct ports), e.g. two listeners of one instance; so never hand one out twice.
-_HANDED_OUT: Set[int] = set()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it), never one this process
-    was given before."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _attempt in range(1000):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no port left that this process was not given before")
-
-
-def ipv6_loopback_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class _Under:
@@ -302,7 +283,7 @@ class PrivatePostfix:
             ("starttls", "smtps") if self.tls else ())
 
     def start(self, timeout: float = 20.0) -> "PrivatePostfix":
-        self.ipv6 = self.ipv6 and ipv6_loopback_available()
+        self.ipv6 = self.ipv6 and ipv6_loopback()
         self.tls = self.tls and shutil.which("openssl") is not None
         for name in self.port_names():
             self.ports.setdefault(name, free_port())

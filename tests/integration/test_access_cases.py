@@ -32,6 +32,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postfix_audit imp
 )
 from private_postfix import new_base
 from run_module import run_module
+from swaks_replies import reply_codes
 
 PROBE_HELO = "probe.example"
 FIRST_PORT = 41000  # XCLIENT PORT of the first case: finds each session in the log
@@ -111,16 +112,10 @@ def swaks_rcpt(port, case):
             argv += [f"--xclient-{key.replace('_', '-')}", str(xc[key])]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
                           stdin=subprocess.DEVNULL)
-    last = None
-    for line in (done.stdout + done.stderr).splitlines():
-        sent = re.match(r"^ -> (\S+)", line)
-        if sent:
-            last = sent.group(1).upper()
-            continue
-        got = re.match(r"^<(?:-|\*\*) +(\d{3}) ", line)
-        if got and last == "RCPT":
-            return int(got.group(1))
-    raise AssertionError(f"swaks got no RCPT reply: {done.stdout}{done.stderr}")
+    code = reply_codes(done.stdout + done.stderr, ["RCPT"])["RCPT"]
+    if code is None:
+        raise AssertionError(f"swaks got no RCPT reply: {done.stdout}{done.stderr}")
+    return code
 
 
 def code_of(result):

@@ -40,6 +40,7 @@ from rules_postfix import (
     REMOTE,
 )
 from run_module import run_module
+from swaks_replies import reply_codes
 
 
 TARGET_HELO = "probe-client.test"
@@ -164,20 +165,9 @@ def swaks_codes(port: int, case) -> Dict[str, Optional[int]]:
             argv += [f"--xclient-{key}", str(value)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False,
                           stdin=subprocess.DEVNULL)
-    codes: Dict[str, Optional[int]] = {"XCLIENT": None, "MAIL": None, "RCPT": None,
-                                       "offered": True}
-    if "Host did not advertise XCLIENT" in done.stdout + done.stderr:
-        codes["offered"] = False
-    last = None
-    for line in (done.stdout + done.stderr).splitlines():
-        sent = re.match(r"^ -> (\S+)", line)
-        if sent:
-            last = sent.group(1).upper()
-            continue
-        got = re.match(r"^<(?:-|\*\*) +(\d{3}) ", line)
-        if got and last in codes and codes[last] is None:
-            codes[last] = int(got.group(1))
-            last = None
+    out = done.stdout + done.stderr
+    codes = reply_codes(out, ("XCLIENT", "MAIL", "RCPT"))
+    codes["offered"] = "Host did not advertise XCLIENT" not in out
     return codes
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import parse_cases
@@ -14,6 +13,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner impo
 from ansible_collections.mailops.xclient.plugins.module_utils._xclient_command import (
     normalize_attributes,
 )
+from swaks_replies import reply_codes
 
 SHARED = [
     # (listener, xclient attributes, rcpt)
@@ -44,22 +44,10 @@ def swaks_outcome(port, attrs, rcpt):
     out = done.stdout + done.stderr
     if "Host did not advertise XCLIENT" in out:
         return {"xclient": "not_offered", "rcpt": None}
-    outcome = {"xclient": None, "rcpt": None}
-    last = None
-    for line in out.splitlines():
-        sent = re.match(r"^ -> (\S+)", line)
-        if sent:
-            last = sent.group(1).upper()
-            continue
-        got = re.match(r"^<(?:-|\*\*) +(\d{3})", line)
-        if got and last in ("XCLIENT", "RCPT"):
-            code = int(got.group(1))
-            if last == "XCLIENT":
-                outcome["xclient"] = "accepted" if code // 100 == 2 else "refused"
-            else:
-                outcome["rcpt"] = code
-            last = None
-    return outcome
+    codes = reply_codes(out, ("XCLIENT", "RCPT"))
+    xclient = codes["XCLIENT"]
+    return {"xclient": None if xclient is None else
+            "accepted" if xclient // 100 == 2 else "refused", "rcpt": codes["RCPT"]}
 
 
 def test_module_verdicts_equal_swaks_outcomes(postfix_instance):

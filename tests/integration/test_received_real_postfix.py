@@ -34,7 +34,7 @@ from typing import Dict, List
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from private_postfix import free_port, ipv6_loopback_available, new_base
+from private_postfix import free_port, ipv6_loopback, new_base
 from private_upstream import UpstreamPostfix
 from received_strategies import client_addr, forged_lower, hostname, sender_text
 
@@ -65,7 +65,7 @@ class XclientUpstream(UpstreamPostfix):
                      conf["smtpd_authorized_xclient_hosts"] + " [2001:db8::]/32",
                      "recipient_delimiter": "+",
                      # IPv6 clients (XCLIENT ADDR=IPV6:...) need IPv6 on
-                     "inet_protocols": "all" if ipv6_loopback_available() else "ipv4"})
+                     "inet_protocols": "all" if ipv6_loopback() else "ipv4"})
         return conf
 
 
@@ -95,7 +95,7 @@ def _send_batch(inst, cases: List[dict]) -> Dict[str, dict]:
         smtp.ehlo()
         for case in cases:
             token = f"case-{time.time_ns()}"
-            if ":" in case["addr"] and not ipv6_loopback_available():
+            if ":" in case["addr"] and not ipv6_loopback():
                 continue
             attrs = {"addr": case["addr"], "name": case["name"] or U}
             for command in build_commands(normalize_attributes(attrs)):

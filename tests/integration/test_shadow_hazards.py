@@ -25,13 +25,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
 )
 from private_postfix import PrivatePostfix, new_base
 from run_module import run_module
+from scratch_config import run
 
 POSTCONF = "/usr/sbin/postconf"
-
-
-def _run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +136,7 @@ def _no_shadow_left(parent: str) -> None:
 def test_a_harmless_edit_lets_mail_flow(config):
     work = _work_copy(config, {"smtpd_helo_required": "yes"}, [])
     try:
-        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir,
+        proof, log = shadow_proof(work, run, 30, links_from=config.config_dir,
                                   base_parent=config.base)
     finally:
         shutil.rmtree(work)
@@ -159,7 +155,7 @@ def test_hazard_is_refused_on_the_shadow_in_postfixs_words(config, case):
     work = _work_copy(config, main, master)
     before = _digest(work), _digest(config.config_dir)
     try:
-        proof, log = shadow_proof(work, _run, 30, links_from=config.config_dir,
+        proof, log = shadow_proof(work, run, 30, links_from=config.config_dir,
                                   base_parent=config.base)
     finally:
         after = _digest(work), _digest(config.config_dir)

@@ -6,32 +6,17 @@ real binary on Postfix's defaults, and renamed ones)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
-from typing import List, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._core_services import (
     core_from,
     core_reason,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    POSTCONF,
-    Postconf,
-)
-
-
-def run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+from scratch_config import scratch
 
 
 def test_postfix_defaults_name_the_services_of_its_default_master_cf(tmp_path: Path) -> None:
-    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\n")
-    (tmp_path / "master.cf").write_text("")
-    for name in ("main.cf", "master.cf"):  # postconf waits ~2 s for a just-written file
-        os.utime(tmp_path / name, (1_000_000_000, 1_000_000_000))
-    pc = Postconf(run, str(tmp_path), postconf=POSTCONF)
+    pc = scratch(tmp_path)
     for name in ["pickup", "cleanup", "qmgr", "tlsmgr", "rewrite", "bounce", "defer", "trace",
                  "verify", "flush", "proxymap", "proxywrite", "smtp", "relay", "showq",
                  "error", "retry", "local", "virtual", "anvil", "scache", "postlog"]:

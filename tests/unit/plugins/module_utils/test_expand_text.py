@@ -7,40 +7,31 @@ refused as missing). Real postconf and postmap on a scratch config directory."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
-from typing import List, Tuple
 
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    POSTCONF,
     Postconf,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postfix_preflight import (
     table_problem,
 )
+from scratch_config import scratch
 
 POSTMAP = "/usr/sbin/postmap"
 
 
-def run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def scratch(path: Path) -> Postconf:
-    (path / "main.cf").write_text("compatibility_level = 3.6\n")
-    (path / "master.cf").write_text("")
-    for name in ("main.cf", "master.cf"):  # postconf waits ~2 s for a just-written file
-        os.utime(path / name, (1_000_000_000, 1_000_000_000))
+def scratch_with_access(path: Path) -> Postconf:
+    """A scratch config with a built ``hash:`` table ``access``."""
+    pc = scratch(path)
     (path / "access").write_text("127.0.0.1 OK\n")
     assert subprocess.run([POSTMAP, "-c", str(path), f"hash:{path}/access"],
                           check=False).returncode == 0
-    return Postconf(run, str(path), postconf=POSTCONF)
+    return pc
 
 
 def test_references_are_expanded_by_postconf(tmp_path: Path) -> None:
-    pc = scratch(tmp_path)
+    pc = scratch_with_access(tmp_path)
     assert pc.expand_text("hash:$config_directory/access") == f"hash:{tmp_path}/access"
     assert pc.expand_text("${config_directory}/a $(config_directory)/b") == \
         f"{tmp_path}/a {tmp_path}/b"
@@ -49,6 +40,6 @@ def test_references_are_expanded_by_postconf(tmp_path: Path) -> None:
 
 
 def test_a_table_named_with_config_directory_opens(tmp_path: Path) -> None:
-    pc = scratch(tmp_path)
+    pc = scratch_with_access(tmp_path)
     assert table_problem(pc, POSTMAP, "hash:$config_directory/access", []) is None
     assert table_problem(pc, POSTMAP, "hash:$config_directory/missing", []) is not None

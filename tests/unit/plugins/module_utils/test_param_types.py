@@ -6,10 +6,7 @@ them, the checks, and the edit-level check on two scratch config directories."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 from ansible_collections.mailops.xclient.plugins.module_utils._param_types import (
@@ -18,24 +15,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._param_types impor
     type_problems,
     value_problem,
 )
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    POSTCONF,
-    Postconf,
-)
-
-
-def run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def scratch(path: Path, main: str, master: str = "") -> Postconf:
-    path.mkdir()
-    (path / "main.cf").write_text("compatibility_level = 3.6\n" + main)
-    (path / "master.cf").write_text(master)
-    for name in ("main.cf", "master.cf"):  # postconf waits ~2 s for a just-written file
-        os.utime(path / name, (1_000_000_000, 1_000_000_000))
-    return Postconf(run, str(path), postconf=POSTCONF)
+from scratch_config import scratch
 
 
 def test_types_as_postfix_tells_them(tmp_path: Path) -> None:

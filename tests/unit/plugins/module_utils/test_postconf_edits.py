@@ -7,31 +7,22 @@ master.cf entry in results (``ServiceEntry.shown``) against what ``postconf -M``
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
-
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    POSTCONF,
     Postconf,
     ServiceEntry,
     canonical_args,
     join_command_args,
 )
-
-
-def run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+from scratch_config import scratch
 
 
 @pytest.fixture
 def pc(tmp_path: Path) -> Postconf:
-    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\nsmtpd_banner = $myhostname\n")
-    (tmp_path / "master.cf").write_text("")
-    return Postconf(run, str(tmp_path), postconf=POSTCONF)
+    return scratch(tmp_path, "smtpd_banner = $myhostname\n")
 
 
 # Not sorted, not in any hash order: postconf -e with several new parameters appends them

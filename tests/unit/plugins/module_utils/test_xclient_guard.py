@@ -7,17 +7,11 @@ publicsuffix), and the fallback without it."""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
-from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
-    POSTCONF,
-    Postconf,
-)
 from ansible_collections.mailops.xclient.plugins.module_utils._public_suffix import (
     LIST_PATHS,
     PublicSuffixes,
@@ -28,23 +22,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._xclient_guard imp
     broad_problems,
     outside_probes,
 )
+from scratch_config import scratch
 
 POSTMAP = "/usr/sbin/postmap"
 SUFFIXES = load()
-
-
-def run(argv: List[str]) -> Tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def scratch(path: Path, main: str = "", master: str = "") -> Postconf:
-    path.mkdir(exist_ok=True)
-    (path / "main.cf").write_text("compatibility_level = 3.6\n" + main)
-    (path / "master.cf").write_text(master)
-    for name in ("main.cf", "master.cf"):  # postconf waits ~2 s for a just-written file
-        os.utime(path / name, (1_000_000_000, 1_000_000_000))
-    return Postconf(run, str(path), postconf=POSTCONF)
 
 
 @pytest.fixture(name="judge")
