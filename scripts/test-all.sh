@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-${VENV:-$PWD/.venv}/bin/python}
 steps=(
-    "pytest|$PYTHON -m pytest -p no:cacheprovider -q tests/unit tests/integration"
+    "pytest|$PYTHON -m pytest -p no:cacheprovider -q --durations=25 tests/unit tests/integration"
     "integration-targets|bash scripts/integration-targets.sh"
     "sanity|bash scripts/sanity.sh"
     "typecheck|bash scripts/typecheck.sh"
