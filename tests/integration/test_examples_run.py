@@ -42,7 +42,7 @@ MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
 MODULE_ORDER = ["postfix_service", "postfix_info", "xclient_hosts", "postconf",
                 "postfix_instance", "xclient_probe"]
 CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
-                  "postfix_instance", "access_cases"}
+                  "postfix_instance", "access_cases", "postfix_whatif"}
 EXAMPLE_PORTS = (10025, 10026)
 # The many-hosts examples: mx's address, and the groups of the README's lab inventory. A
 # play for those groups needs several hosts: here it is checked against that inventory
