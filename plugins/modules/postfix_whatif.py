@@ -135,7 +135,7 @@ EXAMPLES = r"""
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
       - name: a neighbour
-        xclient: {addr: 198.51.100.7}
+        xclient: {addr: 203.0.113.7}
         mail_from: probe@example.org
         rcpt_to: [postmaster@example.net]
     expect_changes:

@@ -141,7 +141,8 @@ class Substitute:
         if isinstance(value, list):
             return [self.tree(v) for v in value]
         if isinstance(value, dict):
-            return {k: self.tree(v) for k, v in value.items()}
+            # keys too: postfix_whatif's change.tables is keyed by the table's path
+            return {self.tree(k): self.tree(v) for k, v in value.items()}
         return value
 
     def task(self, task):
