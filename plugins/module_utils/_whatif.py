@@ -70,10 +70,10 @@ from ansible_collections.mailops.xclient.plugins.module_utils._service_edit impo
     apply as apply_service,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._settings_edit import (
-    apply as apply_settings,
+    Wanted,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._settings_edit import (
-    Wanted,
+    apply as apply_settings,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     SHADOW_PREFIX,
@@ -351,7 +351,8 @@ def merged_cases(given: Sequence[Mapping[str, Any]],
     for cases in derived:
         if not cases:
             continue
-        for case, spec in zip(cases, parse_cases(list(cases))):
+        for spec in parse_cases(list(cases)):
+            case = cases[spec.index]
             key = json.dumps(identity_of(spec), sort_keys=True)
             if key in seen:
                 continue

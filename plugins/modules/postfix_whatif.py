@@ -66,8 +66,10 @@ options:
         type: dict
         default: {}
   cases:
-    description: Probe cases, as M(mailops.xclient.xclient_probe) O(mailops.xclient.xclient_probe#module:cases)
-      takes them (their C(expect) is not judged - the verdicts are compared).
+    description:
+      - Probe cases, as M(mailops.xclient.xclient_probe)
+        O(mailops.xclient.xclient_probe#module:cases) takes them (their C(expect) is not
+        judged - the verdicts are compared).
     type: list
     elements: dict
     default: []
