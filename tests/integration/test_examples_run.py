@@ -84,7 +84,7 @@ DEMO_RUNS = ("runs on private ports and directories in tests/integration/test_de
              " (playbooks/demo.yml)")
 # The plays that apply a role to their hosts: not run here (see above), and why.
 ROLE_PLAYS = {
-    "README.md block 5": "fetch_inject polls a real ISP mailbox; " + DEMO_RUNS,
+    "README.md block 6": "fetch_inject polls a real ISP mailbox; " + DEMO_RUNS,
     "roles/fetch_inject/README.md block 1": "polls a real ISP mailbox; " + DEMO_RUNS,
     "roles/nginx_proxy/README.md block 1": "installs and runs nginx; " + DEMO_RUNS,
     "roles/postfix/README.md block 1": "deploys the machine's own Postfix; " + DEMO_RUNS,
