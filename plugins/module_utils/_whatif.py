@@ -129,16 +129,45 @@ class ProposedChange:
     def empty(self) -> bool:
         return not (self.settings or self.services or self.tables)
 
-    def label(self) -> str:
-        """A short name of the change (the demo's ``whatif:`` line)."""
+    def label(self, read: Optional[Callable[[str], Optional[str]]] = None) -> str:
+        """A short name of the change (the ``whatif:`` line); ``read(path)`` gives a
+        table's live content (None: unknown)."""
         parts = []
         where = f" ({self.service})" if self.service else ""
         parts += [f"{k}={v}{where}" if v is not None else f"-{k}{where}"
                   for k, v in self.settings.items()]
         parts += [f"{s.key} {'removed' if s.desired is None else 'set'}"
                   for s in self.services]
-        parts += [f"table {p}" for p in self.tables]
+        parts += [table_summary(p, new, read) for p, new in self.tables.items()]
         return "; ".join(parts) or "no change"
+
+
+def table_summary(path: str, new: str,
+                  read: Optional[Callable[[str], Optional[str]]] = None) -> str:
+    """``NAME +N -M`` (entries added and removed; comments and blank lines left out), or
+    ``table PATH`` when the live content is unknown. One added entry is shown."""
+    old = read(path) if read is not None else None
+    if old is None:
+        return f"table {path}"
+
+    def entries(text: str) -> List[str]:
+        return [" ".join(line.split()) for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+
+    before, after = entries(old), entries(new)
+    added = [e for e in after if e not in before]
+    removed = [e for e in before if e not in after]
+    shown = f" ({added[0]})" if len(added) == 1 and not removed else ""
+    return f"{os.path.basename(path)} +{len(added)} -{len(removed)}{shown}"
+
+
+def read_text(path: str) -> Optional[str]:
+    """A live file's text, None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def check_tables(raw: Any) -> Dict[str, str]:

@@ -210,9 +210,16 @@ seconds:
   type: dict
   sample: {start: 1.9, probe: 0.4}
 label:
-  description: The change in a few words (C(mynetworks=127.0.0.1/32)).
+  description: The change in a few words - C(NAME=VALUE) per setting, C(KEY set) or
+    C(KEY removed) per service, C(FILE +ADDED -REMOVED) entries per table.
   returned: always
   type: str
+  sample: "client_access.cidr +1 -0 (203.0.113.0/24 REJECT)"
+line:
+  description: One line for a report - C(whatif - CHANGE -> N clients change verdict).
+  returned: always
+  type: str
+  sample: "whatif: mynetworks=127.0.0.1/32 -> 2 clients change verdict"
 """
 
 import os
@@ -258,6 +265,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._whatif import (
     check_expect,
     check_tables,
     listed,
+    read_text,
     run_whatif,
 )
 
@@ -345,7 +353,10 @@ def main() -> None:
     except (FieldError, ProbeInputError, PostconfError, AccessRulesError,
             WhatIfError) as exc:
         module.fail_json(msg=str(exc))
-    result = dict(outcome.result(), changed=False, label=change.label())
+    label = change.label(read_text)
+    result = dict(outcome.result(), changed=False, label=label,
+                  line=f"whatif: {label} -> {len(outcome.result()['changed_cases'])} clients"
+                  " change verdict")
     if expect is not None:
         unexpected = [c for c in outcome.changes if not listed(c, expect)]
         result["unexpected"] = unexpected

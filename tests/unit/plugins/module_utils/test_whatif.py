@@ -87,6 +87,12 @@ def test_the_label_says_what_changes():
     change = ProposedChange(settings={"mynetworks": "127.0.0.1/32"}, service="smtp/inet",
                             tables={"/etc/postfix/a.cidr": "x\n"})
     assert change.label() == "mynetworks=127.0.0.1/32 (smtp/inet); table /etc/postfix/a.cidr"
+    live = {"/etc/postfix/a.cidr": "# blocked\n192.0.2.1 REJECT\n192.0.2.2  REJECT\n"}
+    change.tables = {"/etc/postfix/a.cidr": "192.0.2.2 REJECT\n203.0.113.0/24 REJECT x\n"}
+    assert change.label(live.get) == ("mynetworks=127.0.0.1/32 (smtp/inet);"
+                                      " a.cidr +1 -1")
+    change.tables = {"/etc/postfix/a.cidr": live["/etc/postfix/a.cidr"] + "192.0.2.3 OK\n"}
+    assert change.label(live.get).endswith("a.cidr +1 -0 (192.0.2.3 OK)")
     assert ProposedChange().empty() and not change.empty()
 
 
