@@ -53,6 +53,7 @@ import signal
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -387,19 +388,21 @@ def endpoints_of(entries: List[ServiceEntry], address_port: Callable[[ServiceEnt
 
 # --------------------------------------------------------------------- the shadow
 _HANDED_OUT: Set[int] = set()
+_PORTS_LOCK = threading.Lock()
 
 
 def free_port(address: str) -> int:
     """A TCP port nobody listens on at ``address`` right now (the kernel picks it), never
     one this process handed out before."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for _attempt in range(1000):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.bind((address, 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+    with _PORTS_LOCK:  # shadows may be started from several threads (postfix_whatif)
+        for _attempt in range(1000):
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((address, 0))
+                port = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
     raise ShadowError("no free loopback port")
 
 

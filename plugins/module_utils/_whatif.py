@@ -479,20 +479,35 @@ def run_whatif(live: Postconf, change: ProposedChange, cases: Sequence[Mapping[s
         specs = parse_cases(all_cases)
         t = clock()
         shadows = []
-        for pc, which in ((before, "the live configuration"),
-                          (after, "the proposed change")):
+        for pc in (before, after):
             shadow = Shadow(pc.config_dir, live.run, links_from=live_dir,
                             postconf=live.postconf_bin, postfix=live.postfix_bin,
                             base_parent=base_parent)
             stack.callback(shadow.remove)
             stack.enter_context(removal_on_signals(shadow))
+            shadows.append(shadow)
+        # Both start at once: most of a start is waiting for postfix start and master.
+        failed: List[Optional[Exception]] = [None, None]
+
+        def start(i: int) -> None:
             try:
-                shadow.start(timeout)
-            except ShadowError as exc:
+                shadows[i].start(timeout)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                failed[i] = exc  # raised in the main thread, below
+
+        threads = [threading.Thread(target=start, args=(i,), daemon=True) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for i, which in enumerate(("the live configuration", "the proposed change")):
+            error = failed[i]
+            if isinstance(error, ShadowError):
                 raise WhatIfError(f"{which} does not start on a shadow (a private copy on"
                                   f" loopback ports; the live instance was not touched):"
-                                  f" {exc}") from None
-            shadows.append(shadow)
+                                  f" {error}") from None
+            if error is not None:
+                raise error
         said = _serving(shadows[1], service, min(timeout, PROOF_TIMEOUT))
         if said:
             raise WhatIfError("the proposed change does not work on a shadow (a private copy"
