@@ -17,6 +17,7 @@ identity. Nothing else of the access rules is touched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -369,19 +370,17 @@ def proposed_findings(live: Postconf, work: Postconf, postmap: str) -> List[str]
 
 
 # ------------------------------------------------------------------ cases
-def merged_cases(given: Sequence[Mapping[str, Any]],
-                 derived: Sequence[Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
-    """The given cases, then each derived case whose identity none before has (a derived
-    name already taken gets `` (N)``)."""
-    out = [dict(c) for c in given]
-    specs = parse_cases(out) if out else []
-    seen = {json.dumps(identity_of(s), sort_keys=True) for s in specs}
-    names = {s.name for s in specs}
+def merged_cases(given: Sequence[CaseSpec], derived: Sequence[Sequence[Mapping[str, Any]]]
+                 ) -> List[CaseSpec]:
+    """The given cases (parsed), then each derived case whose identity none before has (a
+    derived name already taken gets `` (N)``); each case parsed once, indexed in order."""
+    out = list(given)
+    seen = {json.dumps(identity_of(s), sort_keys=True) for s in out}
+    names = {s.name for s in out}
     for cases in derived:
         if not cases:
             continue
         for spec in parse_cases(list(cases)):
-            case = cases[spec.index]
             key = json.dumps(identity_of(spec), sort_keys=True)
             if key in seen:
                 continue
@@ -390,8 +389,9 @@ def merged_cases(given: Sequence[Mapping[str, Any]],
             while name in names:
                 name, n = f"{spec.name} ({n})", n + 1
             names.add(name)
-            out.append(dict(case, name=name))
-    return out
+            out.append(dataclasses.replace(spec, name=name))
+    return [dataclasses.replace(spec, index=i) if spec.index != i else spec
+            for i, spec in enumerate(out)]
 
 
 @dataclass
@@ -445,7 +445,7 @@ def _probe(shadow: Shadow, service: str, specs: List[CaseSpec], timeout: float,
     out.append(run_cases(specs, target, concurrency=CONCURRENCY, transcript_mode="none"))
 
 
-def run_whatif(live: Postconf, change: ProposedChange, cases: Sequence[Mapping[str, Any]],
+def run_whatif(live: Postconf, change: ProposedChange, cases: Sequence[CaseSpec],
                *, service: str, derive: bool, postmap: str,
                run_stdin: Optional[StdinRunner], timeout: float,
                clock: Callable[[], float], base_parent: Optional[str] = None) -> Outcome:
@@ -472,11 +472,10 @@ def run_whatif(live: Postconf, change: ProposedChange, cases: Sequence[Mapping[s
             seconds["derive"] = round(clock() - t, 2)
         for pc in (before, after):
             authorize_loopback(pc, service)
-        all_cases = merged_cases(cases, [d["cases"] for d in derived])
-        if not all_cases:
+        specs = merged_cases(cases, [d["cases"] for d in derived])
+        if not specs:
             raise FieldError("cases", "no case to run: give cases, or derive: true on a"
                              " listener with access rules")
-        specs = parse_cases(all_cases)
         t = clock()
         shadows = []
         for pc in (before, after):

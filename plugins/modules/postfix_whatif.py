@@ -329,9 +329,8 @@ def main() -> None:
         service = parse_service(p["service"])
         timeout = check_timeout("timeout", p["timeout"])
         expect = check_expect(p["expect_changes"])
-        if p["cases"]:
-            parse_cases(p["cases"])
-        elif not p["derive"]:
+        specs = parse_cases(p["cases"]) if p["cases"] else []
+        if not specs and not p["derive"]:
             raise FieldError("cases", "give cases, or derive: true")
         live = postconf_for(module, p["config_dir"])
         change = proposed(p["change"], live)
@@ -347,7 +346,7 @@ def main() -> None:
                                   environ_update={"LC_ALL": "C"})
 
     try:
-        outcome = run_whatif(live, change, p["cases"], service=service, derive=p["derive"],
+        outcome = run_whatif(live, change, specs, service=service, derive=p["derive"],
                              postmap=postmap, run_stdin=run_stdin, timeout=timeout,
                              clock=time.monotonic)
     except (FieldError, ProbeInputError, PostconfError, AccessRulesError,

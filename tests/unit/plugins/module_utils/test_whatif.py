@@ -15,6 +15,9 @@ from ansible_collections.mailops.xclient.plugins.module_utils._module_glue impor
     FieldError,
 )
 from ansible_collections.mailops.xclient.plugins.module_utils._postconf import Postconf
+from ansible_collections.mailops.xclient.plugins.module_utils._probe_cases import (
+    parse_cases,
+)
 from ansible_collections.mailops.xclient.plugins.module_utils._whatif import (
     ProposedChange,
     authorize_loopback,
@@ -74,13 +77,13 @@ def test_a_change_is_listed_by_name_or_by_every_given_field(wanted, hit):
 
 
 def test_derived_cases_join_by_identity_and_never_clash_by_name():
-    given = [case("mine", "192.0.2.1")]
+    given = parse_cases([case("mine", "192.0.2.1")])
     before = [case("mine", "192.0.2.2"), case("same identity", "192.0.2.1")]
     after = [case("new rule", "192.0.2.3"), case("mine", "192.0.2.2")]
     merged = merged_cases(given, [before, after])
-    assert [(c["name"], c["xclient"]["addr"]) for c in merged] == [
-        ("mine", "192.0.2.1"), ("mine (2)", "192.0.2.2"), ("new rule", "192.0.2.3")]
-    assert merged_cases([], [[], after]) == after
+    assert [(c.index, c.name, c.xclient["ADDR"]) for c in merged] == [
+        (0, "mine", "192.0.2.1"), (1, "mine (2)", "192.0.2.2"), (2, "new rule", "192.0.2.3")]
+    assert [c.name for c in merged_cases([], [[], after])] == ["new rule", "mine"]
 
 
 def test_the_label_says_what_changes():
