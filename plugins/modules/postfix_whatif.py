@@ -352,6 +352,9 @@ def main() -> None:
     except (FieldError, ProbeInputError, PostconfError, AccessRulesError,
             WhatIfError) as exc:
         module.fail_json(msg=str(exc))
+    except OSError as exc:  # a work copy or shadow directory could not be made
+        module.fail_json(msg=f"the what-if could not be made (nothing of the live instance"
+                         f" was touched): {exc}")
     label = change.label(read_text)
     result = dict(outcome.result(), changed=False, label=label,
                   line=f"whatif: {label} -> {len(outcome.result()['changed_cases'])} clients"
