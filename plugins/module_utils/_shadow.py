@@ -53,6 +53,7 @@ import signal
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ class Proof:
             if not step.ok:
                 said.setdefault(step.why, []).append(step.endpoint.service)
         parts = [f"{why} ({', '.join(where)})" for why, where in said.items()]
-        parts += list(dict.fromkeys(_unstamped(line) for line in self.log_problems
+        parts += list(dict.fromkeys(unstamped(line) for line in self.log_problems
                                     if "NOQUEUE: reject:" not in line))
         if not self.steps:
             parts.insert(0, "no smtpd listener answered")
@@ -151,7 +152,7 @@ class Proof:
         return "; ".join(parts)
 
 
-def _unstamped(line: str) -> str:
+def unstamped(line: str) -> str:
     """A log line without its syslog time stamp and host: ``postfix/smtpd[1]: ...``."""
     m = re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ (.*)$", line)
     text = re.sub(r"\[\d+\]:", ":", m.group(1) if m else line)
@@ -328,7 +329,7 @@ def prove_mail_flows(endpoints: List[Endpoint], timeout: float, domain: str,
         step = _one_listener(endpoint, own, rcpt, send_data)
         proof.steps.append(step)
         if not step.ok and log is not None:
-            fatal = next((_unstamped(line) for line in log()
+            fatal = next((unstamped(line) for line in log()
                           if re.search(r"\b(fatal|panic):", line)), "")
     if log is not None:
         queued = {s.queue_id: s for s in proof.steps if s.queue_id}
@@ -390,6 +391,7 @@ def endpoints_of(entries: List[ServiceEntry], address_port: Callable[[ServiceEnt
 # for bind(port 0) and may pick one it gave a moment ago (measured here: 2,000 draws gave
 # 1,873 distinct ports), e.g. two listeners of one instance; so never hand one out twice.
 _HANDED_OUT: Set[int] = set()
+_PORTS_LOCK = threading.Lock()
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -397,13 +399,14 @@ def free_port(address: str = "127.0.0.1") -> int:
     one this process handed out before. (The test harness's private instances take their
     ports here too, so a test process never hands one port out twice.)"""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for _attempt in range(1000):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.bind((address, 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+    with _PORTS_LOCK:  # shadows may be started from several threads (postfix_whatif)
+        for _attempt in range(1000):
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((address, 0))
+                port = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
     raise ShadowError("no free loopback port")
 
 
@@ -496,7 +499,7 @@ class Shadow:
                            os.path.join(etc, entry))
         # Postfix waits for a main.cf written less than about two seconds ago to settle
         # (every postconf call, and the master); the shadow's copy is ours to date back.
-        _date_back(os.path.join(etc, "main.cf"))
+        date_back(os.path.join(etc, "main.cf"))
         pc = self.pc
         owner = pc.effective("mail_owner").strip() or "postfix"
         self.live_queue = pc.effective("queue_directory")
@@ -526,7 +529,7 @@ class Shadow:
             "postscreen_greet_wait": "1s",
             "in_flow_delay": "0",
         })
-        _date_back(os.path.join(etc, "main.cf"))
+        date_back(os.path.join(etc, "main.cf"))
 
     def _write_master(self, pc: Postconf) -> None:
         entries = pc.services()
@@ -570,7 +573,7 @@ class Shadow:
         self.started_said = said
         if rc != 0 or self.master_pid() is None:
             words = list(dict.fromkeys(
-                _unstamped(line) for line in log_problems(said.splitlines() + self.log_lines())
+                unstamped(line) for line in log_problems(said.splitlines() + self.log_lines())
             )) or [said]
             raise ShadowError("; ".join(w for w in words if w) or
                               f"postfix start exited {rc}")
@@ -668,7 +671,7 @@ QUEUE_DIRS = (("pid", 0o755, False), ("private", 0o700, False), ("public", 0o710
               ("hold", 0o700, False), ("corrupt", 0o700, False), ("saved", 0o700, False))
 
 
-def _date_back(path: str, seconds: float = 10.0) -> None:
+def date_back(path: str, seconds: float = 10.0) -> None:
     when = time.time() - seconds
     os.utime(path, (when, when))
 
@@ -757,7 +760,7 @@ def failures(proof: Proof) -> Set[str]:
     # listener today refuses it on a new one too, and is not the change's doing.
     out = {re.sub(r"[0-9A-F]{8,}", "QID", re.sub(r":\d+\]", "]", s.why))
            for s in proof.steps if not s.ok}
-    return out | {_unstamped(line) for line in proof.log_problems}
+    return out | {unstamped(line) for line in proof.log_problems}
 
 
 def shadow_check(live: Postconf, work: Postconf, timeout: float = SHADOW_TIMEOUT

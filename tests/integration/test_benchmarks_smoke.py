@@ -90,3 +90,13 @@ def test_shadow_quick():
     figures = result["figures"]
     assert 0 < figures["prove"]["median"] <= figures["total"]["median"]
     assert figures["rss_kib"]["median"] > 0
+
+
+def test_whatif_quick():
+    result = run_quick("whatif")
+    # --quick: a 300-entry cidr table; the what-if reported exactly the new line's client
+    # (or no figures) and every part was timed
+    assert result["n"] == 300 and result["cases"] > 250
+    assert len(result["shadow_start_seconds"]) == 3
+    assert result["whatif_seconds"] > result["whatif_parts"]["probe"] > 0
+    assert result["ratio"] > 0

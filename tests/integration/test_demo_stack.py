@@ -80,6 +80,10 @@ def test_first_run_deploys_and_verifies(stack):
     coverage = [t["result"]["msg"] for t in first.named("Access rule coverage")]
     assert [lines[0] for lines in coverage] == [
         "coverage: 6 of 6 rules covered, 0 shadowed"], coverage
+    # and one what-if (issue 21): the REJECT line it previews changes one client's verdict
+    whatif = [t["result"]["msg"] for t in first.named("What-if")]
+    assert whatif == ["whatif: client_access.cidr +1 -0 (203.0.113.0/24 REJECT) -> 1 clients"
+                      " change verdict"], whatif
     # the verify role recorded its verdict baselines (the second run compares with them
     # and changes nothing: test_second_run_changes_nothing)
     recorded = set(os.listdir(os.path.join(base, "verify-baseline")))

@@ -42,7 +42,7 @@ MODULES_DIR = os.path.join(ROOT, "plugins", "modules")
 MODULE_ORDER = ["postfix_service", "postfix_info", "xclient_hosts", "postconf",
                 "postfix_instance", "xclient_probe"]
 CONFIG_MODULES = {"postconf", "postfix_service", "xclient_hosts", "postfix_info",
-                  "postfix_instance", "access_cases"}
+                  "postfix_instance", "access_cases", "postfix_whatif"}
 EXAMPLE_PORTS = (10025, 10026)
 # The many-hosts examples: mx's address, and the groups of the README's lab inventory. A
 # play for those groups needs several hosts: here it is checked against that inventory
@@ -84,7 +84,7 @@ DEMO_RUNS = ("runs on private ports and directories in tests/integration/test_de
              " (playbooks/demo.yml)")
 # The plays that apply a role to their hosts: not run here (see above), and why.
 ROLE_PLAYS = {
-    "README.md block 5": "fetch_inject polls a real ISP mailbox; " + DEMO_RUNS,
+    "README.md block 6": "fetch_inject polls a real ISP mailbox; " + DEMO_RUNS,
     "roles/fetch_inject/README.md block 1": "polls a real ISP mailbox; " + DEMO_RUNS,
     "roles/nginx_proxy/README.md block 1": "installs and runs nginx; " + DEMO_RUNS,
     "roles/postfix/README.md block 1": "deploys the machine's own Postfix; " + DEMO_RUNS,
@@ -141,7 +141,8 @@ class Substitute:
         if isinstance(value, list):
             return [self.tree(v) for v in value]
         if isinstance(value, dict):
-            return {k: self.tree(v) for k, v in value.items()}
+            # keys too: postfix_whatif's change.tables is keyed by the table's path
+            return {self.tree(k): self.tree(v) for k, v in value.items()}
         return value
 
     def task(self, task):

@@ -48,6 +48,7 @@ def runs(inst, base):
         fh.write(MESSAGE)
     cfg = {"config_dir": inst.config_dir}
     listener = "127.0.0.1:%d" % inst.ports["authorized"]
+    cidr = os.path.join(inst.config_dir, "client_access.cidr")
     return {
         "postconf": [(dict(cfg, name="in_flow_delay", value="0s", backup=True), False),
                      (dict(cfg, settings={"smtpd_helo_required": True}), True)],
@@ -61,6 +62,11 @@ def runs(inst, base):
         "postfix_info": [(dict(cfg, login_expected=[listener + "/inet"]), False)],
         "access_cases": [(dict(cfg, service=listener + "/inet"), False),
                          (dict(cfg, service=listener + "/inet"), True)],
+        "postfix_whatif": [(dict(cfg, service=listener + "/inet", derive=True, change={
+            "tables": {cidr: open(cidr, encoding="utf-8").read() + "192.0.2.1/32 REJECT x\n"}},
+            cases=[{"name": "c", "xclient": {"addr": "192.0.2.1"},
+                    "mail_from": "a@example.org", "rcpt_to": ["postmaster@example.net"]}],
+            expect_changes=[{"addr": "192.0.2.1"}]), True)],
         "postfix_instance": [(dict(cfg, state="reloaded", timeout=30), False),
                              (dict(cfg, state="started"), True)],
         "source_address": [({"destination": "127.0.0.1"}, False)],

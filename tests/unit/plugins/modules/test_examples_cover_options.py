@@ -45,6 +45,9 @@ GROUPS = {
                       "baseline": {"baseline", "baseline_update"}},
     "access_cases": {"listener": {"service", "config_dir"}, "patterns": {"samples"},
                      "envelope": {"mail_from", "rcpt_to"}},
+    "postfix_whatif": {"change": {"change", "config_dir"},
+                       "cases": {"cases", "derive", "service", "timeout"},
+                       "gate": {"expect_changes"}},
 }
 
 
