@@ -54,14 +54,20 @@ def run_module_measured(name: str, args: Dict[str, Any]) -> Tuple[Dict[str, Any]
     return result, elapsed, usage.ru_maxrss / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cidr_arguments(doc: str) -> Tuple[int, argparse.Namespace]:
+    """--quick (N = 300), -n N (default 10,000), --concurrency: (N, the arguments)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 300")
     parser.add_argument("-n", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
-    n = 300 if args.quick else args.n
-    base = new_base("xclient-bench-access-")
+    return (300 if args.quick else args.n), args
+
+
+def cidr_instance(prefix: str, n: int) -> Tuple[PrivatePostfix, str, str]:
+    """A started private Postfix whose client restrictions are one N-entry cidr table:
+    (instance, table path, base directory)."""
+    base = new_base(prefix)
     os.makedirs(os.path.join(base, "etc"))
     table = os.path.join(base, "etc", "big.cidr")
     with open(table, "w", encoding="ascii") as fh:
@@ -70,6 +76,12 @@ def main() -> None:
         "default_process_limit": "300", "smtpd_client_event_limit_exceptions": "0.0.0.0/0",
         "smtpd_client_restrictions": f"check_client_access cidr:{table}"})
     inst.start()
+    return inst, table, base
+
+
+def main() -> None:
+    n, args = cidr_arguments(__doc__)
+    inst, table, base = cidr_instance("xclient-bench-access-", n)
     try:
         port = inst.ports["authorized"]
         derived, derive_s, derive_rss = run_module_measured("access_cases", {

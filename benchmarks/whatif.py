@@ -19,7 +19,6 @@ The last line of the output is one JSON object with the figures.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -27,8 +26,7 @@ import subprocess
 import time
 
 from _bench_common import emit, machine  # first: puts the collection on sys.path
-from access_cases import cidr_table, run_module_measured
-from private_postfix import PrivatePostfix, new_base
+from access_cases import cidr_arguments, cidr_instance, run_module_measured
 
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import Shadow
 
@@ -53,22 +51,10 @@ def shadow_start_seconds(config_dir: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 300")
-    parser.add_argument("-n", type=int, default=10000)
-    parser.add_argument("--concurrency", type=int, default=10)
-    args = parser.parse_args()
-    n = 300 if args.quick else args.n
-    base = new_base("xclient-bench-whatif-")
-    os.makedirs(os.path.join(base, "etc"))
-    table = os.path.join(base, "etc", "big.cidr")
-    content = cidr_table(n)
-    with open(table, "w", encoding="ascii") as fh:
-        fh.write(content)
-    inst = PrivatePostfix(base=base, ipv6=False, tls=False, policy_logger=False, extra_main={
-        "default_process_limit": "300", "smtpd_client_event_limit_exceptions": "0.0.0.0/0",
-        "smtpd_client_restrictions": f"check_client_access cidr:{table}"})
-    inst.start()
+    n, args = cidr_arguments(__doc__)
+    inst, table, base = cidr_instance("xclient-bench-whatif-", n)
+    with open(table, encoding="ascii") as fh:
+        content = fh.read()
     try:
         port = inst.ports["authorized"]
         service = f"127.0.0.1:{port}/inet"
