@@ -237,6 +237,12 @@ def listed(change: Mapping[str, Any], expect: Sequence[Any]) -> bool:
     return False
 
 
+def not_seen(changes: Sequence[Mapping[str, Any]], expect: Sequence[Any]) -> List[Any]:
+    """The expect_changes entries that name no change: the change does not do (for those
+    cases) what the play expected of it."""
+    return [item for item in expect if not any(listed(c, [item]) for c in changes)]
+
+
 # ------------------------------------------------------------------ the copies
 def work_copy(live: Postconf, base_parent: Optional[str] = None) -> Postconf:
     """A private copy of the live config directory: main.cf and master.cf copied, every

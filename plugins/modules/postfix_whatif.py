@@ -191,6 +191,15 @@ unexpected:
   returned: with O(expect_changes)
   type: list
   elements: dict
+expected_unchanged:
+  description:
+    - The entries of O(expect_changes) that name no change - the proposed change does not
+      do for those cases what the play expected. Also said in a warning; the task does not
+      fail for them (it fails only for changes not named).
+  returned: with O(expect_changes)
+  type: list
+  elements: raw
+  sample: [{addr: 192.0.2.8}]
 preflight:
   description: The pre-flight findings of the proposed configuration (the config modules'
     checks - types, tables, listeners), and what could not be checked.
@@ -265,6 +274,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._whatif import (
     check_expect,
     check_tables,
     listed,
+    not_seen,
     read_text,
     run_whatif,
 )
@@ -362,6 +372,11 @@ def main() -> None:
     if expect is not None:
         unexpected = [c for c in outcome.changes if not listed(c, expect)]
         result["unexpected"] = unexpected
+        result["expected_unchanged"] = not_seen(outcome.changes, expect)
+        if result["expected_unchanged"]:
+            module.warn(f"{len(result['expected_unchanged'])} entr(y/ies) of expect_changes"
+                        " name no verdict that changes: " + ", ".join(
+                            str(e) for e in result["expected_unchanged"][:10]))
         if unexpected:
             module.fail_json(msg=f"{len(unexpected)} verdict(s) would change that"
                              " expect_changes does not name:\n" + "\n".join(

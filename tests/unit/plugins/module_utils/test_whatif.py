@@ -25,6 +25,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._whatif import (
     check_tables,
     died,
     listed,
+    not_seen,
     merged_cases,
     swap_tables,
     work_copy,
@@ -161,3 +162,9 @@ def test_loopback_joins_the_listeners_xclient_list_only(live, tmp_path):
         authorize_loopback(work, "pickup/unix")
     with pytest.raises(FieldError, match=r"^service: master.cf has no service x/inet"):
         authorize_loopback(work, "x/inet")
+
+
+def test_expect_entries_that_name_no_change_are_reported():
+    changes = [row("one", "192.0.2.7")]
+    assert not_seen(changes, ["one", {"addr": "192.0.2.7"}]) == []
+    assert not_seen(changes, ["two", {"addr": "192.0.2.8"}, "one"]) == ["two", {"addr": "192.0.2.8"}]
