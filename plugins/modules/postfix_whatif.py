@@ -21,8 +21,8 @@ description:
     in O(change.tables) gets the new content in the copy only (built with C(postmap) for
     indexed types) and the copy's references point at it.
   - The cases are O(cases) (as M(mailops.xclient.xclient_probe) takes them) and, with
-    O(derive=true), those M(mailops.xclient.access_cases) derives from both configurations,
-    one per identity.
+    O(derive) (the default when O(cases) is empty), those M(mailops.xclient.access_cases)
+    derives from both configurations, one per identity.
   - The live instance is never touched - no file in O(config_dir) is written, no reload or
     signal, no connection to its listeners, no mail queued there. Both shadows are removed
     (processes and directories) when the task ends, fails or is interrupted.
@@ -74,10 +74,12 @@ options:
     elements: dict
     default: []
   derive:
-    description: Also run the cases M(mailops.xclient.access_cases) derives for O(service)
-      from the live and from the proposed configuration (one case per identity).
+    description:
+      - Also run the cases M(mailops.xclient.access_cases) derives for O(service) from the
+        live and from the proposed configuration (one case per identity).
+      - When not set, V(true) if O(cases) is empty (a change alone is previewed on every
+        rule), else V(false).
     type: bool
-    default: false
   service:
     description: The smtpd listener (C(NAME/TYPE)) the cases run against.
     type: str
@@ -210,7 +212,7 @@ coverage:
   description: The coverage of both configurations as M(mailops.xclient.access_cases)
     derives it - C(before) and C(after), each with C(totals), C(rows) and
     C(predicted_shadowed).
-  returned: with O(derive=true)
+  returned: when cases were derived (O(derive))
   type: dict
 seconds:
   description: Seconds spent deriving (C(derive)), starting both shadows (C(start)) and
@@ -325,7 +327,7 @@ def main() -> None:
                 tables=dict(type="dict", default={}),
             )),
             cases=dict(type="list", elements="dict", default=[]),
-            derive=dict(type="bool", default=False),
+            derive=dict(type="bool"),
             service=dict(type="str", default="smtp/inet"),
             expect_changes=dict(type="list", elements="raw"),
             timeout=dict(type="float", default=60),
@@ -340,7 +342,8 @@ def main() -> None:
         timeout = check_timeout("timeout", p["timeout"])
         expect = check_expect(p["expect_changes"])
         specs = parse_cases(p["cases"]) if p["cases"] else []
-        if not specs and not p["derive"]:
+        derive = (not specs) if p["derive"] is None else p["derive"]
+        if not specs and not derive:
             raise FieldError("cases", "give cases, or derive: true")
         live = postconf_for(module, p["config_dir"])
         change = proposed(p["change"], live)
@@ -356,7 +359,7 @@ def main() -> None:
                                   environ_update={"LC_ALL": "C"})
 
     try:
-        outcome = run_whatif(live, change, specs, service=service, derive=p["derive"],
+        outcome = run_whatif(live, change, specs, service=service, derive=derive,
                              postmap=postmap, run_stdin=run_stdin, timeout=timeout,
                              clock=time.monotonic)
     except (FieldError, ProbeInputError, PostconfError, AccessRulesError,

@@ -85,6 +85,8 @@ def runs(inst, base):
                                  "data": "Subject: x\n\nbody\n",
                                  "expect": {"rcpt": "accept"}},
                                 {"name": "no identity", "expect": {"xclient": "offered"}},
+                                {"name": "expects nothing", "mail_from": "a@example.org",
+                                 "rcpt_to": ["postmaster@example.net"]},
                                 {"name": "no HELO",
                                  "xclient": {"addr": "192.0.2.1", "helo": "[UNAVAILABLE]"},
                                  "mail_from": "a@example.org",
