@@ -432,20 +432,18 @@ cases:
           type: dict
           returned: when reached
           contains:
-            # The keys of a reply, defined once here (&reply_...) and taken by every
-            # stage below (*reply_..., with the stage's own sample).
-            code: &reply_code
+            code:
               description: The reply code.
               type: int
               returned: always
               sample: 220
-            enhanced: &reply_enhanced
+            enhanced:
               description: The RFC 3463 enhanced status code of the reply; null when it
                 has none.
               type: str
               returned: always
               sample: null
-            text: &reply_text
+            text:
               description: The reply text, without codes; lines joined with newlines.
               type: str
               returned: always
@@ -456,9 +454,17 @@ cases:
           type: dict
           returned: when reached
           contains:
-            code: {<<: *reply_code, sample: 250}
-            enhanced: *reply_enhanced
-            text: &reply_first_line
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: null
+            text:
               description: The first line of the reply (the server's name); the keywords
                 are reported once for the whole run as RV(xclient_attributes), and in full
                 in the transcript.
@@ -481,12 +487,22 @@ cases:
               type: str
               returned: always
               sample: accepted
-            code: {<<: *reply_code, description: The reply code; null when no XCLIENT was sent.}
-            enhanced: *reply_enhanced
+            code:
+              description: The reply code; null when no XCLIENT was sent.
+              type: int
+              returned: always
+              sample: 220
+            enhanced:
+              description: The enhanced status code; null when there is none.
+              type: str
+              returned: always
+              sample: null
             text:
-              <<: *reply_text
               description: The reply text; when no XCLIENT was sent, why (empty for a
                 case without identity).
+              type: str
+              returned: always
+              sample: probe-target.test ESMTP private-test-instance
             attributes:
               description: For a case without O(cases[].xclient) - the XCLIENT attributes
                 the EHLO reply advertised, null when XCLIENT is not offered.
@@ -501,12 +517,21 @@ cases:
           type: dict
           returned: when reached after an accepted XCLIENT
           contains:
-            code: {<<: *reply_code, returned: unless skipped, sample: 250}
-            enhanced: {<<: *reply_enhanced, returned: unless skipped}
-            text:
-              <<: *reply_first_line
-              description: The first line of the reply (the server's name).
+            code:
+              description: The reply code.
+              type: int
               returned: unless skipped
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: unless skipped
+              sample: null
+            text:
+              description: The first line of the reply (the server's name).
+              type: str
+              returned: unless skipped
+              sample: probe-target.test
             skipped:
               description: Why no greeting was sent (the only key then) - a declared
                 C([UNAVAILABLE]) or C([TEMPUNAVAIL]) HELO.
@@ -518,9 +543,21 @@ cases:
           type: dict
           returned: when reached
           contains:
-            code: {<<: *reply_code, sample: 250}
-            enhanced: {<<: *reply_enhanced, sample: 2.1.0}
-            text: {<<: *reply_text, sample: Ok}
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: 2.1.0
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: always
+              sample: Ok
         rcpt:
           description: The replies to C(RCPT TO), one per recipient, in order.
           type: list
@@ -532,17 +569,41 @@ cases:
               type: str
               returned: always
               sample: someone@elsewhere.example
-            code: {<<: *reply_code, sample: 554}
-            enhanced: {<<: *reply_enhanced, sample: 5.7.1}
-            text: {<<: *reply_text, sample: "<someone@elsewhere.example>: Relay access denied"}
+            code:
+              description: The reply code.
+              type: int
+              returned: always
+              sample: 554
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: always
+              sample: 5.7.1
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: always
+              sample: "<someone@elsewhere.example>: Relay access denied"
         data:
           description: The reply to the message (to C(DATA) when the server refused it).
           type: dict
           returned: when reached
           contains:
-            code: {<<: *reply_code, returned: unless skipped, sample: 250}
-            enhanced: {<<: *reply_enhanced, returned: unless skipped, sample: 2.0.0}
-            text: {<<: *reply_text, returned: unless skipped, sample: "Ok: queued as F20BF21CA38"}
+            code:
+              description: The reply code.
+              type: int
+              returned: unless skipped
+              sample: 250
+            enhanced:
+              description: The enhanced status code; null when the reply has none.
+              type: str
+              returned: unless skipped
+              sample: 2.0.0
+            text:
+              description: The reply text, without codes.
+              type: str
+              returned: unless skipped
+              sample: "Ok: queued as F20BF21CA38"
             skipped:
               description: Why no message was sent (the only key then) - check mode.
               type: str
