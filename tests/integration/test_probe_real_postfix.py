@@ -431,6 +431,7 @@ RESULT_CASES = [
     {"name": "expects what Postfix will not do",
      "xclient": {"addr": "192.0.2.254", "name": "h254.example"},
      "mail_from": FROM, "rcpt_to": [REMOTE], "expect": {"rcpt": "accept"}},
+    {"name": "expects nothing (judged: false)", "mail_from": FROM, "rcpt_to": [LOCAL]},
 ]
 
 
@@ -452,7 +453,8 @@ def test_every_returned_key_is_documented_in_return(postfix_instance, tmp_path):
         with open(os.environ["PROBE_RESULT_DUMP"], "w", encoding="utf-8") as fh:
             json.dump({"real": real, "check_mode": checked}, fh, indent=1)
     for r in (real, checked):
-        assert r["summary"] == {"total": 6, "passed": 5, "failed": 1, "errors": 0}, r
+        assert r["summary"] == {"total": 7, "passed": 6, "failed": 1, "errors": 0}, r
+        assert [c.get("judged") for c in r["cases"]] == [None] * 6 + [False]
     assert real["cases"][4]["stages"]["data"]["code"] == 250
     assert checked["cases"][4]["stages"]["data"] == {
         "skipped": "check mode: no message is sent; expect.data not judged"}
