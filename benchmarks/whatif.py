@@ -72,7 +72,7 @@ def main() -> None:
         if ran.get("failed") or ran["summary"]["errors"]:
             raise SystemExit(f"the probe run failed: {ran.get('msg') or ran['summary']}")
         print(f"probe   {len(cases)} cases: {probe_s:.2f} s, peak RSS {probe_rss:.1f} MB")
-        starts = [shadow_start_seconds(inst.config_dir) for _ in range(3)]
+        starts = [shadow_start_seconds(inst.config_dir) for _run in range(3)]
         start_s = statistics.median(starts)
         print(f"start   one shadow: {start_s:.2f} s (median of 3)")
         what, whatif_s, whatif_rss = run_module_measured("postfix_whatif", {

@@ -396,8 +396,8 @@ def test_20_rejected_helo_is_judged_and_the_case_goes_on(rules_postfix):
     assert wrong["mismatches"][0].startswith("helo: expected accepted, got 5"), wrong
     # An 8-bit message after the refused EHLO: no extension is in force, and the error
     # says why (the refused greeting), not only that 8BITMIME is not offered.
-    eight = one(rules_postfix, "nodelay", dict(case, data="Subject: x\n\nGr\u00fc\u00dfe\n",
-                                                  expect={"helo": "rejected"}))
+    eight_bit = dict(case, data="Subject: x\n\nGr\u00fc\u00dfe\n", expect={"helo": "rejected"})
+    eight = one(rules_postfix, "nodelay", eight_bit)
     assert eight["status"] == "error", eight
     assert "which need 8BITMIME" in eight["error"], eight
     assert "the last greeting was refused - 5" in eight["error"], eight
