@@ -80,6 +80,8 @@ LOG_PROBLEM = re.compile(r"\b(fatal|panic):|warning: .*\bunknown\b|Server config
 # A reply line: code, separator, text.
 _REPLY = re.compile(r"^(\d{3})([ -]?)(.*)$")
 MAX_REPLY_LINES = 100
+# How often a reply awaited in vain asks whether to stop waiting (seconds).
+ABANDON_POLL = 0.1
 # The config modules' option (module_utils._config_module) and how long a shadow may take.
 SHADOW_SPEC: Dict[str, Any] = dict(type="bool", default=True)
 SHADOW_TIMEOUT = 30.0
@@ -164,8 +166,12 @@ class _Session:
     """A minimal SMTP client for the proof (a raw one: the probe's client is built for
     XCLIENT and would hide nothing, but this must not depend on it)."""
 
-    def __init__(self, endpoint: Endpoint, deadline: float) -> None:
+    def __init__(self, endpoint: Endpoint, deadline: float,
+                 abandon: Optional[Callable[[], str]] = None) -> None:
         self.deadline = deadline
+        # While a reply is awaited: why to stop waiting now ('' to go on), asked every
+        # ABANDON_POLL seconds (a daemon that died of the files answers nothing, ever).
+        self.abandon = abandon
         self.transcript: List[str] = []
         family = socket.AF_INET6 if ":" in endpoint.address else socket.AF_INET
         raw = socket.socket(family, socket.SOCK_STREAM)
@@ -187,8 +193,19 @@ class _Session:
         while b"\n" not in self.buf:
             if len(self.buf) > 65536:
                 raise OSError("reply line too long")
-            self.sock.settimeout(self._left())
-            chunk = self.sock.recv(4096)
+            try:
+                if self.abandon is None:
+                    self.sock.settimeout(self._left())
+                else:
+                    self.sock.settimeout(min(ABANDON_POLL, self._left()))
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                why = self.abandon() if self.abandon is not None else ""
+                if why:
+                    raise _Refused(why) from None
+                if self.abandon is None or time.monotonic() >= self.deadline:
+                    raise
+                continue
             if not chunk:
                 raise OSError("connection closed by the server")
             self.buf += chunk
@@ -237,11 +254,12 @@ def _helo_name(address: str) -> str:
     return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
 
 
-def _one_listener(endpoint: Endpoint, deadline: float, rcpt: str, send_data: bool) -> Step:
+def _one_listener(endpoint: Endpoint, deadline: float, rcpt: str, send_data: bool,
+                  abandon: Optional[Callable[[], str]] = None) -> Step:
     step = Step(endpoint, ok=False)
     session: Optional[_Session] = None
     try:
-        session = _Session(endpoint, deadline)
+        session = _Session(endpoint, deadline, abandon)
         expect = [("greeting", None, 220)]
         code, lines = session.reply()
         if code != 220:
@@ -320,17 +338,26 @@ def prove_mail_flows(endpoints: List[Endpoint], timeout: float, domain: str,
     rcpt = f"postmaster@{domain}" if domain else "postmaster"
     proof = Proof()
     fatal = ""
+
+    def died() -> str:
+        """A daemon's fatal or panic line in the log since the mark, unstamped, or ''."""
+        return next((unstamped(line) for line in log()
+                     if re.search(r"\b(fatal|panic):", line)), "") if log is not None else ""
+
     for endpoint in endpoints:
         if fatal:  # a daemon died of the files: the rest would only hang, throttled
             proof.steps.append(Step(endpoint, False, why=f"not tried after {fatal}"))
             continue
         # A listener that hangs (a throttled service) gets a few seconds, not all of them.
         own = min(deadline, time.monotonic() + max(2.0, min(5.0, timeout / 2)))
-        step = _one_listener(endpoint, own, rcpt, send_data)
+        # With a log, a reply awaited in vain ends as soon as a daemon's fatal line is
+        # there (the master throttles the dead service: nothing would ever answer).
+        step = _one_listener(endpoint, own, rcpt, send_data,
+                             abandon=(lambda: "no reply: a Postfix daemon died (below)"
+                                      if died() else "") if log is not None else None)
         proof.steps.append(step)
         if not step.ok and log is not None:
-            fatal = next((unstamped(line) for line in log()
-                          if re.search(r"\b(fatal|panic):", line)), "")
+            fatal = died()
     if log is not None:
         queued = {s.queue_id: s for s in proof.steps if s.queue_id}
         lines = log()

@@ -7,6 +7,7 @@ shadow itself runs real Postfix in tests/integration/test_shadow_hazards.py)."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 from ansible_collections.mailops.xclient.plugins.module_utils import _postfix_instance
@@ -16,6 +17,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     Step,
     log_problems,
     proof_domain,
+    prove_mail_flows,
     shadow_name,
 )
 
@@ -119,3 +121,34 @@ def test_proof_domain_is_one_the_instance_accepts_mail_for():
                                   relay_domains="hash:/etc/postfix/relay",
                                   virtual_alias_domains="alias.example")) == "alias.example"
     assert proof_domain(_Settings(myhostname="h.example")) == "h.example"
+
+
+def test_a_silent_listener_is_abandoned_once_a_daemon_died():
+    """A listener whose smtpd died of the files answers nothing, ever (the master throttles
+    it): the proof stops waiting when the fatal line is in the log, instead of spending the
+    listener's whole share of the timeout. A listening socket nobody accepts on stands in
+    for the throttled service (the kernel completes the handshake, nothing answers)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        asked = []
+
+        def log():
+            asked.append(1)
+            if len(asked) < 3:
+                return []
+            return ["Dec 03 08:22:28 h postfix/smtpd[1]: fatal: bad boolean configuration:"
+                    " smtpd_helo_required = True"]
+
+        endpoints = [Endpoint("a/inet", "127.0.0.1", port), Endpoint("b/inet", "127.0.0.1", port)]
+        # without abandoning, the first listener ends by its own share of the timeout
+        # ("TimeoutError: timed out"), which fails the assertions below
+        proof = prove_mail_flows(endpoints, 3600, "example.net", log=log)
+    assert not proof.ok
+    first, second = proof.steps
+    assert first.why == "no reply: a Postfix daemon died (below)", first.why
+    assert second.why.startswith("not tried after smtpd: fatal: bad boolean"), second.why
+    assert proof.log_problems == ["Dec 03 08:22:28 h postfix/smtpd[1]: fatal: bad boolean"
+                                  " configuration: smtpd_helo_required = True"]
+    assert "bad boolean configuration" in proof.words()
