@@ -8,7 +8,10 @@ A fourth path, ``filter_hop``, is the same proxsmtp configuration without a Filt
 (proxsmtp then relays with XCLIENT and runs no command): it separates the cost of the
 XCLIENT hop from the cost of running the filter command for each message.
 
-Usage: proxy_throughput.py [--quick] [-n N] [--sessions C] [--runs R]
+Usage: proxy_throughput.py [--quick] [-n N] [--sessions C] [--runs R] [--stack-vars JSON]
+With ``--stack-vars`` (the demo playbook's variables of a stack already deployed:
+``demo_base`` and its ports) nothing is deployed, and that stack is left as it was
+(only the ``filter_hop`` proxsmtp this starts is stopped).
 The last line of the output is one JSON object with the figures.
 """
 
@@ -66,7 +69,7 @@ def start_filter_hop(base: str) -> int:
     return port
 
 
-def teardown(base: str) -> None:
+def teardown(base: str, keep_stack: bool = False) -> None:
     pid_file = os.path.join(base, "proxsmtp", "run", "hop.pid")
     if os.path.exists(pid_file):
         with open(pid_file, encoding="ascii") as fh:
@@ -74,6 +77,15 @@ def teardown(base: str) -> None:
                 os.kill(int(fh.read().strip()), signal.SIGTERM)
             except (ValueError, ProcessLookupError):
                 pass
+        try:
+            os.remove(pid_file)
+        except FileNotFoundError:  # proxsmtpd removed it on its way out
+            pass
+    if keep_stack:
+        hop_conf = os.path.join(base, "proxsmtp", "hop.conf")
+        if os.path.exists(hop_conf):
+            os.remove(hop_conf)
+        return
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo-stop.sh")],
                    env=dict(os.environ, DEMO_BASE=base), capture_output=True, check=False)
     shutil.rmtree(base, ignore_errors=True)
@@ -99,12 +111,18 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000, help="messages per run")
     ap.add_argument("--sessions", type=int, default=10, help="smtp-source -s")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--stack-vars", type=json.loads, default=None, metavar="JSON",
+                    help="use the stack the demo playbook deployed with these variables"
+                         " (demo_base and the ports) and leave it running")
     args = ap.parse_args()
     if args.quick:
         args.n, args.runs = 60, 1
-    base = tempfile.mkdtemp(prefix="xclient-bench-stack-", dir="/var/tmp")
-    shutil.rmtree(base)
-    ports = deploy(base)
+    if args.stack_vars:
+        base, ports = args.stack_vars["demo_base"], args.stack_vars
+    else:
+        base = tempfile.mkdtemp(prefix="xclient-bench-stack-", dir="/var/tmp")
+        shutil.rmtree(base)
+        ports = deploy(base)
     paths = {"direct": ports["demo_postfix_proxy_port"], "proxy": ports["demo_proxy_port"],
              "filter": ports["demo_filter_port"], "filter_hop": start_filter_hop(base)}
     maillog = os.path.join(base, "postfix", "maillog")
@@ -127,11 +145,12 @@ def main() -> None:
             time.sleep(0.2)
         arrived = delivered(maillog) - before
     finally:
-        teardown(base)
+        teardown(base, keep_stack=bool(args.stack_vars))
     rates = {size: {path: round(args.n / median(v), 1) for path, v in per.items()}
              for size, per in times.items()}
     result = {
         "benchmark": "proxy_throughput", "quick": args.quick, "machine": machine(),
+        "deployed": not args.stack_vars,
         "messages_per_run": args.n, "sessions": args.sessions, "runs": args.runs,
         "messages_sent": sent, "messages_delivered": arrived,
         "messages_per_s": rates,

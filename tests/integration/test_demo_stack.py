@@ -22,6 +22,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._probe_runner impo
 import collection
 from collection import ROOT
 from private_postfix import free_port
+from test_benchmarks_smoke import run_quick
 
 DEMO = os.path.join(ROOT, "playbooks", "demo.yml")
 
@@ -258,3 +259,26 @@ def test_bad_variables_stop_the_play_before_any_change(installed_collection, ove
     assert not os.path.exists(base)
     assert [t["task"] for t in done.statuses("changed")] == []
     assert (done.host_stats()["changed"], done.host_stats()["failures"]) == (0, 1)
+
+
+def test_proxy_throughput_benchmark_runs_on_this_stack(stack):
+    """The proxy_throughput benchmark's --quick form (the benchmarks' smoke test, in
+    test_benchmarks_smoke.py for the others) on the stack this module deployed, last: it
+    deploys nothing, and leaves the stack as it found it."""
+    base, extra, _runs = stack
+    result = run_quick("proxy_throughput", "--stack-vars", json.dumps(extra))
+    assert result["deployed"] is False
+    # --quick: per size (2), 20 warm-up messages and one run of 60 on each of the 4 paths;
+    # every one of them arrived
+    assert (result["messages_per_run"], result["runs"]) == (60, 1)
+    assert result["messages_delivered"] == result["messages_sent"] == 2 * (20 + 4 * 60)
+    for size in ("small", "100k"):
+        rates = result["messages_per_s"][size]
+        assert set(rates) == {"direct", "proxy", "filter", "filter_hop"}
+        assert all(rate > 0 for rate in rates.values())
+        assert set(result["ratios"][size]) == {"proxy_over_direct", "filter_over_direct",
+                                               "filter_hop_over_direct"}
+    # the stack is still there and its extra filter gone
+    assert os.path.exists(os.path.join(base, "postfix", "maillog"))
+    assert not os.path.exists(os.path.join(base, "proxsmtp", "hop.conf"))
+    assert not os.path.exists(os.path.join(base, "proxsmtp", "run", "hop.pid"))
