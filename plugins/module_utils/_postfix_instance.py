@@ -441,7 +441,7 @@ def _live_failures(controls: Controls, wait_listeners: bool, timeout: float) -> 
         endpoints, domain = live_endpoints(controls.pc), proof_domain(controls.pc)
     except PostconfError:
         return set()
-    return failures(prove_mail_flows(endpoints, min(timeout, 10.0), domain))
+    return failures(prove_mail_flows(endpoints, max(0.5, timeout), domain))
 
 
 def _children(pc: Postconf) -> Set[int]:
@@ -467,8 +467,13 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
                     "service_manager": "systemd" if controls.systemctl else "postfix"}
     baseline: Set[str] = set()
     if shadow and todo.verb is not None:
-        baseline = _live_failures(controls, wait_listeners, timeout)
-        tried = shadow_first(controls, todo, timeout, baseline)
+        # Of the one deadline: the proof of the running instance gets at most a sixth,
+        # the shadow half of what is left; the action, its proof and a rollback the rest
+        # (a shadow that proves takes about a second: these are bounds for hangs).
+        baseline = _live_failures(controls, wait_listeners,
+                                  min(10.0, (deadline - time.monotonic()) / 6))
+        tried = shadow_first(controls, todo, max(1.0, (deadline - time.monotonic()) / 2),
+                             baseline)
         if tried is not None:
             result["shadow"] = tried
             if not tried["proved"] and not tried.get("warning"):
@@ -483,7 +488,6 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
                     f" there, so Postfix was not {'re' if todo.verb != 'start' else ''}"
                     f"{'started' if todo.verb != 'reload' else 'loaded'} with them: "
                     f"{tried['words']}", dict(result, changed=False))
-            deadline = time.monotonic() + timeout
     if check_mode:
         result["msg"] = (f"would run {todo.verb}" if todo.verb else
                          f"nothing to do: Postfix is already {state}")

@@ -19,7 +19,10 @@ description:
     C(RCPT TO:<postmaster@DOMAIN>) are answered 2xx (no message is sent), and no C(fatal:),
     C(panic:), C(warning:) ... C(unknown) or C(Server configuration error) line appears in
     C(maillog_file) - not merely that a listener says C(220).
-  - O(timeout) bounds the whole run; with O(rollback=true) the new files get half of it.
+  - O(timeout) bounds the whole run, shadow included. The proof of the running instance
+    before the action gets at most a sixth of it and the shadow half of what is left (both
+    take about a second unless listeners hang); with O(rollback=true) the action and its
+    proof get half of the rest, and a rollback the other half (its proof at least 2 s).
   - After every start, reload or restart that ends alive, keeps a last-known-good copy of
     C(main.cf) and C(master.cf) under O(config_dir) (C(.mailops-xclient-last-known-good/),
     mode 0600, one copy that is replaced, not a growing pile). Before there is one, the
