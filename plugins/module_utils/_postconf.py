@@ -17,6 +17,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ Runner = Callable[[List[str]], Tuple[int, str, str]]
 
 POSTCONF = "/usr/sbin/postconf"
 POSTFIX = "/usr/sbin/postfix"
+# run_on_tty: how long to read on once the output has decided the outcome (seconds).
+DECIDED_GRACE = 0.2
+DECIDED_POLL = 0.05
 
 PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # A parameter reference in a value: $name, ${name}, $(name).
@@ -450,30 +454,51 @@ class Postconf:
         return ok, text
 
 
-def run_on_tty(argv: List[str], timeout: float = 120.0) -> Tuple[int, str]:
+def run_on_tty(argv: List[str], timeout: float = 120.0,
+               decided: Optional[Callable[[bytes], bool]] = None) -> Tuple[int, str]:
     """Run a command with stderr on a pseudo-terminal; return (rc, what it printed).
 
     postfix(1) writes its messages to stderr only when stderr is a terminal (otherwise they
     go to syslog or maillog_file alone), and the reason a check failed is exactly what the
     user needs to see. So this one command does not go through run_command.
+
+    ``decided(output so far)``, asked while the command runs (at least every
+    DECIDED_POLL seconds): True once the command has failed, whatever it prints next (for
+    ``postfix start``: a ``fatal:`` line on the terminal or in its log). Then what follows
+    within DECIDED_GRACE seconds is read, the command's process group is killed and rc is
+    1: Postfix sleeps a second after a fatal message in each of its processes, time
+    nobody needs to wait.
     """
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
             argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-            close_fds=True, env=dict(os.environ, LC_ALL="C"))
+            close_fds=True, env=dict(os.environ, LC_ALL="C"),
+            start_new_session=decided is not None)
     finally:
         os.close(slave)
-    chunks = []
+    chunks: List[bytes] = []
     deadline = time.monotonic() + timeout
+    decided_at: Optional[float] = None
     try:
         while True:
+            if decided_at is None and decided is not None and decided(b"".join(chunks)):
+                decided_at = time.monotonic()
+                deadline = min(deadline, decided_at + DECIDED_GRACE)
             left = deadline - time.monotonic()
             if left <= 0:
+                if decided_at is not None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                    proc.wait()
+                    return 1, _tty_text(chunks)
                 proc.kill()
                 chunks.append(b"\n(timed out)")
                 break
-            ready, _w, _x = select.select([master], [], [], min(left, 1.0))
+            ready, _w, _x = select.select([master], [], [], min(
+                left, 1.0 if decided is None or decided_at is not None else DECIDED_POLL))
             if not ready:
                 if proc.poll() is not None:
                     break
@@ -488,4 +513,8 @@ def run_on_tty(argv: List[str], timeout: float = 120.0) -> Tuple[int, str]:
     finally:
         os.close(master)
     rc = proc.wait()
-    return rc, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n").strip()
+    return rc, _tty_text(chunks)
+
+
+def _tty_text(chunks: List[bytes]) -> str:
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n").strip()

@@ -596,7 +596,8 @@ class Shadow:
         pc = self.pc
         self._link_foreign_sockets()
         rc, said = run_on_tty([self.postfix_bin, "-c", pc.config_dir, "start"],
-                              timeout=max(1.0, deadline - time.monotonic()))
+                              timeout=max(1.0, deadline - time.monotonic()),
+                              decided=self._start_failed)
         self.started_said = said
         if rc != 0 or self.master_pid() is None:
             words = list(dict.fromkeys(
@@ -605,6 +606,12 @@ class Shadow:
             raise ShadowError("; ".join(w for w in words if w) or
                               f"postfix start exited {rc}")
         return self
+
+    def _start_failed(self, said: bytes) -> bool:
+        """While ``postfix start`` runs: has a fatal line (on its terminal or in the
+        shadow's log) decided that it failed?"""
+        return b"fatal:" in said or any(re.search(r"\b(fatal|panic):", line)
+                                         for line in self.log_lines())
 
     def _make_queue(self, owner: str) -> None:
         """The queue directories (what ``postfix check`` would create, in far less time);
