@@ -37,7 +37,7 @@ def reload_alive(inst):
     connection is served with the new one."""
     old = inst.children()
     result = run_module("postfix_instance", {"config_dir": inst.config_dir,
-                                             "state": "reloaded", "timeout": 10})
+                                             "state": "reloaded", "timeout": 30})
     assert not result.get("failed"), result.get("msg")
     assert not result["rolled_back"]
     wait_gone(old, 30)
