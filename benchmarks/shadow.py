@@ -8,6 +8,14 @@ max), the summed resident memory of the shadow's processes at the end of the pro
 the peak of Python allocations of the caller (tracemalloc). Every run must prove that
 mail flows, else no figures.
 
+Refused edits: two changes that kill Postfix's daemons (``smtpd_helo_required = True``:
+every smtpd dies of a bad boolean; ``wakeup`` 2147483648 on pickup: the master dies at
+start), each run to its refusal in Postfix's words, with the shadow as it is ("early":
+it stops waiting once the fatal line is logged) and with that early stop switched off
+("waiting", the code before: the whole per-listener share, and Postfix's one-second sleep
+after each fatal message in each process). Medians and the ratio, side by side (--quick:
+the early stop only).
+
 Usage: shadow.py [--quick] [--runs R]
 The last line of the output is one JSON object with the figures.
 """
@@ -15,16 +23,21 @@ The last line of the output is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 import tracemalloc
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 from _bench_common import emit, machine, median  # first: puts the collection on sys.path
+from ansible_collections.mailops.xclient.plugins.module_utils import _shadow
 from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (
     Shadow,
     descendants,
+    shadow_proof,
 )
 from private_postfix import PrivatePostfix, new_base
 from scratch_config import run
@@ -63,6 +76,65 @@ def one_run(config_dir: str) -> Dict[str, float]:
             "rss_kib": rss}
 
 
+# (name, postconf arguments that make the refused edit, Postfix's words in the refusal)
+REFUSED = [("smtpd_helo_required=True", ["-e", "smtpd_helo_required = True"],
+            "bad boolean"),
+           ("wakeup=2147483648", ["-F", "-e", "pickup/unix/wakeup=2147483648"],
+            "wakeup_time")]
+
+
+@contextlib.contextmanager
+def without_early_stop() -> Iterator[None]:
+    """The shadow as before the early stop: no start ends at a fatal line, and no
+    listener is abandoned when one is logged."""
+    start_failed, one_listener = Shadow._start_failed, _shadow._one_listener
+    Shadow._start_failed = lambda self, said: False  # type: ignore[method-assign]
+    _shadow._one_listener = (  # type: ignore[assignment]
+        lambda endpoint, deadline, rcpt, send_data, abandon=None:
+        one_listener(endpoint, deadline, rcpt, send_data))
+    try:
+        yield
+    finally:
+        Shadow._start_failed = start_failed  # type: ignore[method-assign]
+        _shadow._one_listener = one_listener  # type: ignore[assignment]
+
+
+def refused_run(config_dir: str, edit: list, words: str) -> float:
+    work = tempfile.mkdtemp(prefix="xclient-bench-shadow-work-")
+    try:
+        for name in ("main.cf", "master.cf"):
+            shutil.copy2(os.path.join(config_dir, name), os.path.join(work, name))
+        subprocess.run(["postconf", "-c", work, *edit], check=True)
+        t0 = time.perf_counter()
+        proof, _log = shadow_proof(work, run, 30, links_from=config_dir)
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if proof.ok or words not in proof.words(limit=50):
+        raise SystemExit(f"shadow: the edit was not refused in Postfix's words ({words}):"
+                         f" {proof.words()}")
+    return seconds
+
+
+def refused_figures(config_dir: str, runs: int, waiting: bool) -> Dict[str, Any]:
+    """Per refused edit: medians of each mode and their ratio (``waiting`` False, as in
+    --quick: the early stop only, no ratio)."""
+    out: Dict[str, Any] = {}
+    for name, edit, words in REFUSED:
+        times: Dict[str, list] = {"early": [], "waiting": []} if waiting else {"early": []}
+        for _i in range(runs):  # alternate
+            times["early"].append(refused_run(config_dir, edit, words))
+            if waiting:
+                with without_early_stop():
+                    times["waiting"].append(refused_run(config_dir, edit, words))
+        medians = {mode: round(median(v), 3) for mode, v in times.items()}
+        out[name] = {"median_s": medians}
+        if waiting:
+            out[name]["ratio_waiting_over_early"] = round(
+                medians["waiting"] / medians["early"], 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 runs")
@@ -79,6 +151,8 @@ def main() -> None:
         results = [one_run(inst.config_dir) for _i in range(runs)]
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        refused = refused_figures(inst.config_dir, max(1, runs // 3),
+                                  waiting=not args.quick)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     figures: Dict[str, Any] = {}
@@ -94,8 +168,13 @@ def main() -> None:
     print(f"shadow processes' RSS at the end of the proof: median"
           f" {figures['rss_kib']['median'] / 1024:.1f} MiB; caller's Python peak"
           f" {figures['python_peak_kib']} KiB")
+    for name, r in refused.items():
+        print(f"refused {name}: " + ", ".join(f"{mode} {sec * 1000:.0f} ms" for mode, sec
+                                             in r["median_s"].items())
+              + (f", ratio {r['ratio_waiting_over_early']}"
+                 if "ratio_waiting_over_early" in r else ""))
     emit({"benchmark": "shadow", "runs": runs, "quick": args.quick, "listeners": 5,
-          "figures": figures, "machine": machine()})
+          "figures": figures, "refused": refused, "machine": machine()})
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ def test_shadow_quick():
     figures = result["figures"]
     assert 0 < figures["prove"]["median"] <= figures["total"]["median"]
     assert figures["rss_kib"]["median"] > 0
+    # and both refused edits were refused in Postfix's words (or no figures)
+    assert set(result["refused"]) == {"smtpd_helo_required=True", "wakeup=2147483648"}
+    assert all(r["median_s"]["early"] > 0 for r in result["refused"].values())
 
 
 def test_whatif_quick():
