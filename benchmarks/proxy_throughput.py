@@ -74,8 +74,14 @@ def teardown(base: str, keep_stack: bool = False) -> None:
     if os.path.exists(pid_file):
         with open(pid_file, encoding="ascii") as fh:
             try:
-                os.kill(int(fh.read().strip()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
+                pid = int(fh.read().strip())
+                os.kill(pid, signal.SIGTERM)
+                for _wait in range(100):  # until it has exited (at most 10 s)
+                    with open(f"/proc/{pid}/stat", "rb") as stat:
+                        if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                            break  # exited; its parent has not reaped it yet
+                    time.sleep(0.1)
+            except (ValueError, ProcessLookupError, FileNotFoundError):
                 pass
         try:
             os.remove(pid_file)
@@ -117,7 +123,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.n, args.runs = 60, 1
-    if args.stack_vars:
+    if args.stack_vars is not None:
         base, ports = args.stack_vars["demo_base"], args.stack_vars
     else:
         base = tempfile.mkdtemp(prefix="xclient-bench-stack-", dir="/var/tmp")
@@ -145,12 +151,12 @@ def main() -> None:
             time.sleep(0.2)
         arrived = delivered(maillog) - before
     finally:
-        teardown(base, keep_stack=bool(args.stack_vars))
+        teardown(base, keep_stack=args.stack_vars is not None)
     rates = {size: {path: round(args.n / median(v), 1) for path, v in per.items()}
              for size, per in times.items()}
     result = {
         "benchmark": "proxy_throughput", "quick": args.quick, "machine": machine(),
-        "deployed": not args.stack_vars,
+        "deployed": args.stack_vars is None,
         "messages_per_run": args.n, "sessions": args.sessions, "runs": args.runs,
         "messages_sent": sent, "messages_delivered": arrived,
         "messages_per_s": rates,

@@ -169,10 +169,9 @@ def main() -> None:
           f" {figures['rss_kib']['median'] / 1024:.1f} MiB; caller's Python peak"
           f" {figures['python_peak_kib']} KiB")
     for name, r in refused.items():
-        print(f"refused {name}: " + ", ".join(f"{mode} {sec * 1000:.0f} ms" for mode, sec
-                                             in r["median_s"].items())
-              + (f", ratio {r['ratio_waiting_over_early']}"
-                 if "ratio_waiting_over_early" in r else ""))
+        modes = ", ".join(f"{mode} {sec * 1000:.0f} ms" for mode, sec in r["median_s"].items())
+        ratio = r.get("ratio_waiting_over_early")
+        print(f"refused {name}: {modes}" + (f", ratio {ratio}" if ratio else ""))
     emit({"benchmark": "shadow", "runs": runs, "quick": args.quick, "listeners": 5,
           "figures": figures, "refused": refused, "machine": machine()})
 

@@ -455,7 +455,9 @@ class Postconf:
 
 
 def run_on_tty(argv: List[str], timeout: float = 120.0,
-               decided: Optional[Callable[[bytes], bool]] = None) -> Tuple[int, str]:
+               decided: Optional[Callable[[bytes], bool]] = None,
+               started: Optional[Callable[[Optional[int]], None]] = None
+               ) -> Tuple[int, str]:
     """Run a command with stderr on a pseudo-terminal; return (rc, what it printed).
 
     postfix(1) writes its messages to stderr only when stderr is a terminal (otherwise they
@@ -464,10 +466,12 @@ def run_on_tty(argv: List[str], timeout: float = 120.0,
 
     ``decided(output so far)``, asked while the command runs (at least every
     DECIDED_POLL seconds): True once the command has failed, whatever it prints next (for
-    ``postfix start``: a ``fatal:`` line on the terminal or in its log). Then what follows
-    within DECIDED_GRACE seconds is read, the command's process group is killed and rc is
-    1: Postfix sleeps a second after a fatal message in each of its processes, time
-    nobody needs to wait.
+    ``postfix start``: the master's or postfix-script's ``fatal:`` line on the terminal or
+    in its log). The command then runs in a process group of its own; what follows within
+    DECIDED_GRACE seconds is read, the group is killed and waited for (Postfix sleeps a
+    second after a fatal message in each of its processes, time nobody needs to wait),
+    and rc is 1. ``started(pgid)`` is told the group while it runs and None after, so that
+    a signal handler can end it.
     """
     master, slave = pty.openpty()
     try:
@@ -477,9 +481,12 @@ def run_on_tty(argv: List[str], timeout: float = 120.0,
             start_new_session=decided is not None)
     finally:
         os.close(slave)
+    if started is not None:
+        started(proc.pid)
     chunks: List[bytes] = []
     deadline = time.monotonic() + timeout
     decided_at: Optional[float] = None
+    timed_out = ended_well = False
     try:
         while True:
             if decided_at is None and decided is not None and decided(b"".join(chunks)):
@@ -487,18 +494,13 @@ def run_on_tty(argv: List[str], timeout: float = 120.0,
                 deadline = min(deadline, decided_at + DECIDED_GRACE)
             left = deadline - time.monotonic()
             if left <= 0:
-                if decided_at is not None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                    proc.wait()
-                    return 1, _tty_text(chunks)
-                proc.kill()
-                chunks.append(b"\n(timed out)")
+                if decided_at is None:
+                    proc.kill()
+                    chunks.append(b"\n(timed out)")
+                    timed_out = True
                 break
-            ready, _w, _x = select.select([master], [], [], min(
-                left, 1.0 if decided is None or decided_at is not None else DECIDED_POLL))
+            poll = 1.0 if decided is None or decided_at is not None else DECIDED_POLL
+            ready, _w, _x = select.select([master], [], [], min(left, poll))
             if not ready:
                 if proc.poll() is not None:
                     break
@@ -510,10 +512,45 @@ def run_on_tty(argv: List[str], timeout: float = 120.0,
             if not chunk:
                 break
             chunks.append(chunk)
+        if decided is not None and decided_at is None and decided(b"".join(chunks)):
+            decided_at = time.monotonic()  # decided by its last words
+        ended_well = decided_at is None and not timed_out
     finally:
         os.close(master)
+        if decided is not None and not ended_well:
+            end_group(proc.pid)
+        if started is not None:
+            started(None)
     rc = proc.wait()
-    return rc, _tty_text(chunks)
+    return (1 if decided_at is not None else rc), _tty_text(chunks)
+
+
+def end_group(pgid: int, timeout: float = 5.0) -> None:
+    """Kill the process group ``pgid`` and wait (at most ``timeout`` seconds) until none of
+    its processes runs any more (a zombie waiting for its parent counts as ended)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def group_members(pgid: int) -> List[int]:
+    """The processes of group ``pgid`` that are not zombies (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            found.append(int(entry))
+    return found
 
 
 def _tty_text(chunks: List[bytes]) -> str:

@@ -19,6 +19,7 @@ and the caller fails with Postfix's own fatal message.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -58,6 +59,8 @@ STATES = ("started", "stopped", "reloaded", "restarted")
 # At most this long for the processes that ran the old files to exit after a reload (idle
 # ones exit within about 50 ms).
 SETTLE_SECONDS = 5.0
+# A proof step that ended because its time ran out (socket timeout, in any wording).
+TIMED_OUT = re.compile(r"timed out|TimeoutError|\btimeout\b", re.IGNORECASE)
 
 
 class InstanceError(Exception):
@@ -441,7 +444,11 @@ def _live_failures(controls: Controls, wait_listeners: bool, timeout: float) -> 
         endpoints, domain = live_endpoints(controls.pc), proof_domain(controls.pc)
     except PostconfError:
         return set()
-    return failures(prove_mail_flows(endpoints, max(0.5, timeout), domain))
+    proof = prove_mail_flows(endpoints, max(0.5, timeout), domain)
+    # A listener that did not answer in time says nothing either way: counted as refusing
+    # "as before", it would excuse a listener that hangs after the action.
+    proof.steps = [s for s in proof.steps if not TIMED_OUT.search(s.why)]
+    return failures(proof)
 
 
 def _children(pc: Postconf) -> Set[int]:
@@ -467,11 +474,11 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
                     "service_manager": "systemd" if controls.systemctl else "postfix"}
     baseline: Set[str] = set()
     if shadow and todo.verb is not None:
-        # Of the one deadline: the proof of the running instance gets at most a sixth,
-        # the shadow half of what is left; the action, its proof and a rollback the rest
-        # (a shadow that proves takes about a second: these are bounds for hangs).
+        # Of the one deadline: the proof of the running instance gets at most a third
+        # (and 10 s), the shadow half of what is left; the action, its proof and a
+        # rollback the rest (both take about a second: these are bounds for hangs).
         baseline = _live_failures(controls, wait_listeners,
-                                  min(10.0, (deadline - time.monotonic()) / 6))
+                                  min(10.0, (deadline - time.monotonic()) / 3))
         tried = shadow_first(controls, todo, max(1.0, (deadline - time.monotonic()) / 2),
                              baseline)
         if tried is not None:

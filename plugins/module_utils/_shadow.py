@@ -64,6 +64,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._postconf import (
     PostconfError,
     Runner,
     ServiceEntry,
+    end_group,
     run_on_tty,
 )
 
@@ -80,6 +81,9 @@ LOG_PROBLEM = re.compile(r"\b(fatal|panic):|warning: .*\bunknown\b|Server config
 # A reply line: code, separator, text.
 _REPLY = re.compile(r"^(\d{3})([ -]?)(.*)$")
 MAX_REPLY_LINES = 100
+# A line that says ``postfix start`` failed: the master's or postfix-script's own fatal.
+START_FAILED = re.compile(r"(?:^|[\s/])(?:master|postfix-script|postfix)(?:\[\d+\])?:"
+                          r" (?:fatal|panic):")
 # How often a reply awaited in vain asks whether to stop waiting (seconds).
 ABANDON_POLL = 0.1
 # The config modules' option (module_utils._config_module) and how long a shadow may take.
@@ -486,7 +490,7 @@ class Shadow:
         self.base: Optional[str] = None
         self.endpoints: List[Endpoint] = []
         self.started_said = ""
-        self._log_mark = 0
+        self._start_group: Optional[int] = None  # postfix start's, while it runs
         self._v6 = ipv6_loopback()
         self.live_queue = ""
         self.setgid_group = "postdrop"
@@ -597,7 +601,7 @@ class Shadow:
         self._link_foreign_sockets()
         rc, said = run_on_tty([self.postfix_bin, "-c", pc.config_dir, "start"],
                               timeout=max(1.0, deadline - time.monotonic()),
-                              decided=self._start_failed)
+                              decided=self._start_failed, started=self._starting)
         self.started_said = said
         if rc != 0 or self.master_pid() is None:
             words = list(dict.fromkeys(
@@ -608,10 +612,14 @@ class Shadow:
         return self
 
     def _start_failed(self, said: bytes) -> bool:
-        """While ``postfix start`` runs: has a fatal line (on its terminal or in the
-        shadow's log) decided that it failed?"""
-        return b"fatal:" in said or any(re.search(r"\b(fatal|panic):", line)
-                                         for line in self.log_lines())
+        """While ``postfix start`` runs: has the master's or postfix-script's fatal line
+        (on its terminal or in the shadow's log) decided that the start failed? (Another
+        daemon's fatal line is the proof's to judge, as before.)"""
+        text = said.decode("utf-8", "replace").splitlines() + self.log_lines()
+        return any(START_FAILED.search(line) for line in text)
+
+    def _starting(self, pgid: Optional[int]) -> None:
+        self._start_group = pgid
 
     def _make_queue(self, owner: str) -> None:
         """The queue directories (what ``postfix check`` would create, in far less time);
@@ -671,6 +679,9 @@ class Shadow:
 
     def remove(self) -> None:
         """Stop every process of the shadow and delete its directory (idempotent)."""
+        if self._start_group is not None:  # a signal came while postfix start ran
+            end_group(self._start_group)
+            self._start_group = None
         if self.base is None:
             return
         pid = self.master_pid()

@@ -11,18 +11,19 @@ short_description: Start, stop, reload or restart Postfix and prove it survived 
 version_added: 0.1.0
 description:
   - Brings one Postfix instance (O(config_dir)) to O(state), then proves it is alive - the
-    master process runs (C(postfix status)) and, with O(wait_listeners), every C(inet)
-    smtpd or postscreen listener of the instance accepts a connection and answers C(220)
-    within O(timeout).
+    master process runs (C(postfix status)) and, with O(wait_listeners), mail flows on
+    every C(inet) smtpd or postscreen listener of the instance within O(timeout).
   - Alive means that mail flows - on every smtpd listener (and through postscreen where it
     fronts one) C(EHLO), C(STARTTLS) where offered, C(MAIL FROM:<>) and
     C(RCPT TO:<postmaster@DOMAIN>) are answered 2xx (no message is sent), and no C(fatal:),
     C(panic:), C(warning:) ... C(unknown) or C(Server configuration error) line appears in
     C(maillog_file) - not merely that a listener says C(220).
   - O(timeout) bounds the whole run, shadow included. The proof of the running instance
-    before the action gets at most a sixth of it and the shadow half of what is left (both
-    take about a second unless listeners hang); with O(rollback=true) the action and its
-    proof get half of the rest, and a rollback the other half (its proof at least 2 s).
+    before the action gets at most a third of it (and 10 s), the shadow half of what is
+    left (both take about a second unless listeners hang); with O(rollback=true) the action
+    and its proof get half of the rest, and a rollback the other half. A stop or start once
+    begun is let finish and a rollback's proof gets at least 2 s, so a short O(timeout)
+    (under about 30 s) may be passed by those few seconds when listeners hang.
   - After every start, reload or restart that ends alive, keeps a last-known-good copy of
     C(main.cf) and C(master.cf) under O(config_dir) (C(.mailops-xclient-last-known-good/),
     mode 0600, one copy that is replaced, not a growing pile). Before there is one, the

@@ -191,7 +191,7 @@ def as_play(block, sub, name):
         "post_tasks": [{"name": "Postfix survived the example",
                         "mailops.xclient.postfix_instance": {
                             "config_dir": sub.inst.config_dir, "state": "reloaded",
-                            "timeout": 15}}],
+                            "timeout": 30}}],
     }
 
 

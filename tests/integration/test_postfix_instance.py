@@ -20,7 +20,7 @@ LKG = ".mailops-xclient-last-known-good"
 
 def instance(inst, state, check_mode=False, **extra):
     return run_module("postfix_instance", dict(extra, config_dir=inst.config_dir,
-                                               state=state, timeout=extra.get("timeout", 15)),
+                                               state=state, timeout=extra.get("timeout", 30)),
                       check_mode=check_mode)
 
 

@@ -31,6 +31,7 @@ def test_decided_output_ends_the_process_group(tmp_path):
                           decided=lambda out: b"fatal:" in out)
     assert rc == 1
     assert said == "master: fatal: bad value"
+    # run_on_tty returns once every process of the group has ended
     assert gone(int(pid_file.read_text())), "the command's child still runs"
 
 
@@ -38,3 +39,12 @@ def test_undecided_output_runs_to_the_end():
     rc, said = run_on_tty(["sh", "-c", "echo warning: one; echo done; exit 0"],
                           decided=lambda out: b"fatal:" in out)
     assert (rc, said) == (0, "warning: one\ndone")
+
+
+def test_a_command_that_ends_with_its_deciding_words_is_failed():
+    """Decided by its last words: rc 1 even if the command itself exited 0."""
+    groups = []
+    rc, said = run_on_tty(["sh", "-c", "echo 'postfix-script: fatal: startup failed'"],
+                          decided=lambda out: b"fatal:" in out, started=groups.append)
+    assert (rc, said) == (1, "postfix-script: fatal: startup failed")
+    assert len(groups) == 2 and isinstance(groups[0], int) and groups[1] is None
