@@ -132,6 +132,7 @@ def test_a_silent_listener_is_abandoned_once_a_daemon_died():
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         port = silent.getsockname()[1]
+
         def log():
             return ["Dec 03 08:22:28 h postfix/smtpd[1]: fatal: bad boolean configuration:"
                     " smtpd_helo_required = True"]
