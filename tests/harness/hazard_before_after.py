@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (  
     failures,
     proof_domain,
     prove_mail_flows,
+    unstamped,
 )
 from private_postfix import free_port, running_instance, smtp_replies  # noqa: E402
 from scratch_config import run as runner  # noqa: E402
@@ -132,9 +134,9 @@ HAZARDS = [
     Hazard("integer-not-a-number", "issue (ours: integer-not-a-number)",
            [postconf("smtpd_recipient_limit", "ten")]),
     Hazard("maxproc-2147483648", "issue",
-           [service(name="smtp", type="unix", maxproc="2147483648")]),
+           [service(name="smtp", type="unix", command="smtp", maxproc="2147483648")]),
     Hazard("wakeup-2147483648", "issue",
-           [service(name="pickup", type="unix", wakeup="2147483648")]),
+           [service(name="pickup", type="unix", command="pickup", wakeup="2147483648")]),
     Hazard("syslog-name-empty", "issue", [postconf("syslog_name", "", "unauthorized")]),
     Hazard("syslog-name-undefined", "issue",
            [postconf("syslog_name", "$undefined", "unauthorized")]),
@@ -238,6 +240,15 @@ HAZARDS = [
                       "milter_default_action": "tempfail"})]),
     Hazard("helo-restrictions-reject-all", "ours (new here)",
            [postconf("smtpd_helo_restrictions", "reject")]),
+    Hazard("sasl-dovecot-socket-missing", "ours (new here)",
+           [settings({"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot",
+                      "smtpd_sasl_path": "private/no-such-auth"})]),
+    Hazard("data-restrictions-reject-all", "ours (new here)",
+           [postconf("smtpd_data_restrictions", "reject")]),
+    Hazard("before-queue-filter-down", "ours (new here)",
+           [postconf("smtpd_proxy_filter", "127.0.0.1:1")]),
+    Hazard("qmgr-active-limit-zero", "ours (new here)",
+           [postconf("qmgr_message_active_limit", "0")]),
     Hazard("policy-service-down", "ours (new here)",
            [postconf("smtpd_recipient_restrictions",
                      "check_policy_service inet:127.0.0.1:1, permit_mynetworks,"
@@ -294,6 +305,9 @@ def restore(inst, pristine, restart):
             fh.write(data)
         os.chmod(path, 0o644)
     shutil.rmtree(os.path.join(inst.base, "kept"), ignore_errors=True)
+    # a message a run left (deferred to a missing transport, stuck without qmgr) would
+    # make the next run's log say what this one did
+    subprocess.run(["postsuper", "-c", cfg, "-d", "ALL"], capture_output=True, check=False)
     if restart or not inst.running():
         hazard_figures.restart_clean(inst)
 
@@ -359,6 +373,39 @@ PREPARE: Dict[str, Callable[[Any, str], None]] = {
 
 
 # ------------------------------------------------------------------ the judge
+# In a proof's words (Proof.words): an answer, a log line that refuses, a message's fate.
+ANSWER = re.compile(r"((?:(?:MAIL FROM|RCPT TO):<[^>]*>|EHLO after STARTTLS|EHLO|STARTTLS"
+                    r"|end of DATA|DATA) answered \d{3}.*?|greeting \d{3}.*?"
+                    r"|the STARTTLS handshake failed: .*?"
+                    r"|TimeoutError.*?|the Postfix master process is not running)"
+                    r"(?= \((?:\d|\[)|; |$)")
+LOG_WORDS = re.compile(r"([\w-]+: (?:fatal|panic|warning): .*?)(?= \((?:\d|\[)|; |$)")
+FATE = re.compile(r"the test message was not delivered: .*?(status=\w+ \([^)]*\))")
+SHADOW_SAID = re.compile(r"mail does not flow there(?:, so Postfix was not \w+ with them)?: ")
+STAMP = re.compile(r"\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ ")
+
+
+def postfix_words(text, baseline=frozenset()):
+    """Postfix's own words in a proof's or a module's message: the first answer that
+    refused (not one in ``baseline``, which the pristine instance gives too), the first
+    log line that refuses, a message's fate; else the text."""
+    text = re.sub(r"\[\d+\]:", ":", STAMP.sub("", text))
+    answers = [m.group(1) for m in ANSWER.finditer(text)
+               if re.sub(r":\d+\]", "]", m.group(1)) not in baseline]
+    answers = [a for a in answers if not a.startswith("TimeoutError")] or answers
+    found = answers[:1] + [m.group(1) for m in (LOG_WORDS.search(text), FATE.search(text))
+                           if m]
+    return "; ".join(dict.fromkeys(found)) if found else text
+
+
+def refusal(msg, baseline):
+    """A module's refusal for the table: the shadow's findings in Postfix's words."""
+    said = SHADOW_SAID.search(msg)
+    if said:
+        return "on a shadow: " + postfix_words(msg[said.end():], baseline)
+    return msg
+
+
 def xclient_offered(port, identity=None):
     """Whether the listener offers XCLIENT to 127.0.0.1 and, after ``XCLIENT identity``,
     to that identity (authorization is re-checked against the new identity)."""
@@ -375,13 +422,14 @@ def xclient_offered(port, identity=None):
     return any(line[4:].startswith("XCLIENT") for line in replies[1])
 
 
-def mail_verdict(inst, log, baseline, seconds=JUDGE_SECONDS):
-    """'' when mail flows (the current product's judge), else why not in Postfix's words."""
+def mail_verdict(inst, log, baseline, said="", seconds=JUDGE_SECONDS):
+    """'' when mail flows (the current product's judge), else why not in Postfix's words
+    (``said``: what the reload printed)."""
     controls = Controls(Postconf(runner, inst.config_dir))
     since = time.time() - seconds
     alive, _steps, why = prove_alive(controls, seconds, True, log, baseline)
     if not alive:
-        fatal = fatal_lines(controls.pc, log, since)
+        fatal = [unstamped(line) for line in fatal_lines(controls.pc, log, since, said)]
         return "; ".join([why] + [f for f in fatal[:2] if f not in why])
     # the same proof with a message through every listener to its transport
     pc = controls.pc
@@ -426,18 +474,23 @@ def outcome(inst, case, tree, baseline):
     changed_files = sha(cfg) != before
     if case.plain_reload is False and "rolled back" in msg:
         verdict = mail_verdict(inst, log, baseline)
-        words = msg[:200]
-        after = "mail flows" if not verdict else f"mail STOPPED: {verdict[:160]}"
+        words = postfix_words(msg, baseline)[:200]
+        claim = ("last-known-good did not come up either" if "did not come up either" in msg
+                 else "mail flows on last-known-good")
+        after = ("mail flows" if not verdict
+                 else f"mail STOPPED: {postfix_words(verdict, baseline)}")
         kept = case.extra.get("kept")
         if kept and kept not in open(os.path.join(cfg, "main.cf"), encoding="utf-8").read():
             after += f"; the good edit ({kept}) was REVERTED"
-        return f"rolled back in {seconds:.0f} s: {words}; then {after}", seconds, True
+        return (f"rolled back after {seconds:.0f} s (timeout: {args.get('timeout')} s):"
+                f" {words}; the module says: {claim}; then {after}", seconds, True)
     if result.get("failed"):
+        # (not judged: a refusal changed nothing; on the instance-* rows the user's hand
+        # edit stays on disk, and whether an idle smtpd of before serves the next client
+        # or a new one that reads it is a matter of timing)
         state = "files byte-identical" if not changed_files else "files CHANGED"
-        reloaded = case.plain_reload is False
-        verdict = mail_verdict(inst, log, baseline) if reloaded else ""
-        tail = f"; then mail STOPPED: {verdict[:160]}" if verdict else ""
-        return f"refused, {state}: {msg[:200]}{tail}", seconds, reloaded
+        return (f"refused, {state}: {refusal(msg, baseline)[:200]}", seconds,
+                case.plain_reload is False)
     if case.check_mode:
         return ("check mode: would write (changed)" if result.get("changed")
                 else "check mode: no change"), seconds, False
@@ -445,26 +498,37 @@ def outcome(inst, case, tree, baseline):
         return f"answered: {result.get('address')}", seconds, False
     if not changed_files and not result.get("changed"):
         return "not written (unchanged)", seconds, False
+    said = ""
     if case.plain_reload:
         old = inst.children()
-        inst.postfix("reload", check=False)
+        done = inst.postfix("reload", check=False)
+        said = done.stdout + done.stderr
         wait_settled(Controls(pc), old, time.monotonic() + 10)
-    verdict = mail_verdict(inst, log, baseline)
+    verdict = mail_verdict(inst, log, baseline, said)
     if verdict:
-        return f"written{wrote(result)}, mail STOPPED: {verdict[:240]}", seconds, True
-    notes = []
+        return (f"written{wrote(result)}, mail STOPPED: {postfix_words(verdict, baseline)[:240]}",
+                seconds, True)
+    bad, good = [], []
     if case.xclient:
         where = port if case.xclient == "new" else inst.ports[case.xclient]
         if xclient_offered(where, case.identity):
-            notes.append(f"XCLIENT open to an outside client ({case.identity})")
+            bad.append(f"XCLIENT open to an outside client ({case.identity})")
+        else:
+            good.append(f"XCLIENT refused to {case.identity}")
     if case.extra.get("kept_xclient"):
-        if not xclient_offered(inst.ports[case.extra["kept_xclient"]]):
-            notes.append("the explicitly allowed 127.0.0.1 may no longer send XCLIENT")
-    if case.prepare == "symlink_main_cf" and not os.path.islink(os.path.join(cfg, "main.cf")):
-        notes.append("main.cf symlink replaced by a regular file")
-    if notes:
-        return f"written{wrote(result)}, " + "; ".join(notes), seconds, True
-    return f"written{wrote(result)}, mail flows", seconds, True
+        if xclient_offered(inst.ports[case.extra["kept_xclient"]]):
+            good.append("the explicitly allowed 127.0.0.1 may still send XCLIENT")
+        else:
+            bad.append("the explicitly allowed 127.0.0.1 may no longer send XCLIENT")
+    if case.prepare == "symlink_main_cf":
+        if os.path.islink(os.path.join(cfg, "main.cf")):
+            good.append("main.cf is still the symlink")
+        else:
+            bad.append("main.cf symlink replaced by a regular file")
+    if bad:
+        return f"written{wrote(result)}, mail flows but " + "; ".join(bad), seconds, True
+    return f"written{wrote(result)}, mail flows" + "".join(f"; {g}" for g in good), \
+        seconds, True
 
 
 def wrote(result):
