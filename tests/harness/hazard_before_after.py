@@ -57,6 +57,7 @@ from ansible_collections.mailops.xclient.plugins.module_utils._shadow import (  
     unstamped,
 )
 from private_postfix import free_port, running_instance, smtp_replies  # noqa: E402
+from run_module import module_command  # noqa: E402
 from scratch_config import run as runner  # noqa: E402
 from test_postfix_safety import write_tables  # noqa: E402
 
@@ -210,6 +211,9 @@ HAZARDS = [
            prepare="symlink_main_cf"),
     Hazard("source_address-port-70000", "issue",
            [("source_address", lambda i, p: {"destination": "127.0.0.1", "port": 70000})]),
+    Hazard("check-mode-as-non-root-existing-listener", "issue",
+           [postconf("smtpd_helo_required", "yes", "unauthorized")], check_mode=True,
+           extra={"as_nobody": True}),
     Hazard("check-mode-new-listener-then-xclient_hosts", "issue",
            [("postfix_service", lambda i, p: {"name": f"127.0.0.1:{p}", "command": "smtpd",
                                               "private": False, "chroot": False}),
@@ -372,6 +376,25 @@ PREPARE: Dict[str, Callable[[Any, str], None]] = {
 }
 
 
+def run_as_nobody(tree, module, args, check_mode):
+    """The module run as the user nobody (a user who may read the config, as in check
+    mode without become)."""
+    argv, env, path = module_command(module, args, check_mode, collections=tree)
+    os.chmod(path, 0o644)
+    os.chmod(tree, 0o755)  # mkdtemp's
+    try:
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               *argv], env=dict(env, HOME="/tmp"), cwd="/",
+                              capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        os.unlink(path)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        text = done.stdout + done.stderr
+        return {"failed": True, "msg": text[-300:], "traceback": "Traceback" in text}
+
+
 # ------------------------------------------------------------------ the judge
 # In a proof's words (Proof.words): an answer, a log line that refuses, a message's fate.
 ANSWER = re.compile(r"((?:(?:MAIL FROM|RCPT TO):<[^>]*>|EHLO after STARTTLS|EHLO|STARTTLS"
@@ -462,7 +485,10 @@ def outcome(inst, case, tree, baseline):
         args = dict(make_args(inst, port))
         if module != "source_address":
             args["config_dir"] = cfg
-        result = hazard_figures.run(tree, module, args, check_mode=case.check_mode)
+        if case.extra.get("as_nobody"):
+            result = run_as_nobody(tree, module, args, case.check_mode)
+        else:
+            result = hazard_figures.run(tree, module, args, check_mode=case.check_mode)
         if result.get("failed"):
             break
     seconds = time.monotonic() - began
@@ -572,7 +598,8 @@ def write_table(path, rows, revs, command, elapsed):
         "",
         "Each hazard is a module call of the collection against one running private Postfix"
         " (tests/harness/private_postfix.py, loopback ports). Before = the collection at"
-        f" {before} (the last commit before the shadow work), after = {after}. After a"
+        f" {before} (the last commit before the shadow work), after = {after}"
+        f" ({provenance(before, after)}). After a"
         " module that wrote, Postfix was reloaded the plain way (`postfix reload`), as a"
         " user did, and judged by the current product: postfix_instance's mail-flows proof"
         " (EHLO, STARTTLS where offered, MAIL FROM:<>, RCPT TO:<postmaster@...> on every"
@@ -591,6 +618,27 @@ def write_table(path, rows, revs, command, elapsed):
                      f" | {cell(row[after])} |")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def git(*argv):
+    return subprocess.run(["git", "-C", ROOT, *argv], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def provenance(before, after):
+    """What ``before`` is in history and where ``after``'s plugins/ last changed, for the
+    table's header."""
+    shadow_commits = git("log", "--reverse", "--format=%h", f"{before}..{after}", "--",
+                         "plugins/module_utils/_shadow.py").splitlines()
+    first = shadow_commits[0] if shadow_commits else ""
+    fork = git("rev-parse", "--short", git("merge-base", before, first)) if first else ""
+    same = fork and not git("diff", "--stat", fork, before, "--", "plugins/modules",
+                            "plugins/module_utils")
+    said = (f"the shadow work began with {git('log', '-1', '--format=%h %s', first)[:60]}..."
+            f" on {fork}; {before}'s plugins/modules and module_utils are those of {fork}"
+            if same else f"{before}'s modules differ from the fork point {fork}")
+    plugins = git("log", "-1", "--format=%h", after, "--", "plugins")
+    return f"{said}; the after column's plugins/ last changed in {plugins}"
 
 
 def short(rev):
