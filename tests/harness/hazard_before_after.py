@@ -583,6 +583,25 @@ def machine():
             f" {platform.python_version()} (the `python` kind of /work/.library/env)")
 
 
+KINDS = (("did not come up either", "rolled back, said not up"),
+         ("rolled back", "rolled back"), ("traceback", "traceback"),
+         ("mail STOPPED", "written, mail stopped"), ("XCLIENT open", "written, XCLIENT open"),
+         ("may no longer", "written, an allowed client revoked"),
+         ("symlink replaced", "written, symlink replaced"),
+         ("refused, files byte-identical", "refused, files identical"),
+         ("refused", "refused, files CHANGED"), ("written", "written, mail flows"),
+         ("check mode: would write", "check mode would write"))
+
+
+def tally(rows, rev):
+    """How many rows of column ``rev`` end each way."""
+    counts: Dict[str, int] = {}
+    for row in rows:
+        kind = next((name for needle, name in KINDS if needle in row[rev]), "other")
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+
 def cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -598,7 +617,7 @@ def write_table(path, rows, revs, command, elapsed):
         "",
         "Each hazard is a module call of the collection against one running private Postfix"
         " (tests/harness/private_postfix.py, loopback ports). Before = the collection at"
-        f" {before} (the last commit before the shadow work), after = {after}"
+        f" {before}, after = {after}"
         f" ({provenance(before, after)}). After a"
         " module that wrote, Postfix was reloaded the plain way (`postfix reload`), as a"
         " user did, and judged by the current product: postfix_instance's mail-flows proof"
@@ -609,6 +628,10 @@ def write_table(path, rows, revs, command, elapsed):
         " is checked for main.cf and master.cf byte-identical (sha256). The instance is put"
         " back (files, stop and start) after each run. The `instance-*` rows run"
         " postfix_instance itself on a hand edit (no plain reload).",
+        "",
+        f"{len(rows)} hazards ({sum(r['origin'].startswith('issue') for r in rows)} of the"
+        f" issue, {sum(r['origin'].startswith('ours') for r in rows)} of our own)."
+        f" Before: {tally(rows, before)}. After: {tally(rows, after)}.",
         "",
         f"| hazard | origin | before ({before}) | after ({after}) |",
         "| --- | --- | --- | --- |",
