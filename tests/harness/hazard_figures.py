@@ -72,11 +72,11 @@ def collection_tree(rev):
     return base
 
 
-def run(tree, module, args):
+def run(tree, module, args, check_mode=False):
     try:
-        return run_module(module, args, collections=tree)
+        return run_module(module, args, check_mode=check_mode, collections=tree)
     except AssertionError as exc:  # no JSON: what the module printed instead
-        return {"failed": True, "msg": str(exc)[-300:]}
+        return {"failed": True, "msg": str(exc)[-300:], "traceback": "Traceback" in str(exc)}
 
 
 def xclient_reply(port):
