@@ -670,7 +670,7 @@ def short(rev):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--after", default="HEAD")
     parser.add_argument("--only", nargs="*", help="hazard ids (default: all)")
