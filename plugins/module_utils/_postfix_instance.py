@@ -489,12 +489,17 @@ def manage(controls: Controls, state: str, *, check_mode: bool, timeout: float,
                 tried["preflight"] = explain(controls)
                 if tried["preflight"]:
                     tried["words"] += "; " + "; ".join(tried["preflight"])
+                done = ("re" if todo.verb != "start" else "") + (
+                    "started" if todo.verb != "reload" else "loaded")
+                mend = (f" or put last-known-good back ({lkg_dir(config_dir)})"
+                        if has_lkg(config_dir) else "")
                 raise InstanceError(
                     f"the files were tried on a shadow of this Postfix instance (a private"
                     f" copy on loopback ports, delivering nothing) and mail does not flow"
-                    f" there, so Postfix was not {'re' if todo.verb != 'start' else ''}"
-                    f"{'started' if todo.verb != 'reload' else 'loaded'} with them: "
-                    f"{tried['words']}", dict(result, changed=False))
+                    f" there, so Postfix was not {done} with them: {tried['words']}. They"
+                    f" are on disk, though: Postfix processes that start from now on read"
+                    f" main.cf without a reload - mend the files{mend}",
+                    dict(result, changed=False))
     if check_mode:
         result["msg"] = (f"would run {todo.verb}" if todo.verb else
                          f"nothing to do: Postfix is already {state}")
